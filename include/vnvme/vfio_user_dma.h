@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client memory as the device sees it: the table of DMA windows the client
+ * shared with DMA_MAP, and translation of (IOVA, length, access) into local
+ * iovecs.
+ *
+ * Translation is what every emulated DMA goes through, so it is built for the
+ * hot path: a sorted array searched by bisection, no allocation, no lock, no
+ * syscall. The table is changed only from inside vfio_user_server_poll() on
+ * the control thread; the device learns of each change through the server's
+ * dma_map/dma_unmap callbacks and must stop data-path users of a window before
+ * its dma_unmap callback returns (the spec requires that all references are
+ * released before the unmap reply).
+ */
+#ifndef VNVME_VFIO_USER_DMA_H
+#define VNVME_VFIO_USER_DMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define VFIO_USER_DMA_READ_OK (1u << 0)  /* device may read the window */
+#define VFIO_USER_DMA_WRITE_OK (1u << 1) /* device may write the window */
+
+/* One DMA window as shared by the client. */
+struct vfio_user_dma_region {
+    uint64_t iova;
+    uint64_t size;
+    uint32_t prot;     /* VFIO_USER_DMA_READ_OK | VFIO_USER_DMA_WRITE_OK */
+    int fd;            /* -1 when shared without an fd (access by message) */
+    uint64_t fd_offset;
+    void *vaddr;       /* local address of iova, NULL when not mapped */
+    void *map_base;    /* what mmap returned (page-aligned), for munmap */
+    size_t map_len;
+};
+
+struct vfio_user_dma_table;
+
+struct vfio_user_dma_table *vfio_user_dma_table_create(uint32_t max_regions);
+void vfio_user_dma_table_destroy(struct vfio_user_dma_table *t);
+
+/*
+ * Add a window. With fd >= 0 the window is mmapped (the table owns the fd
+ * from then on, also on failure). Returns 0, -EEXIST when it overlaps an
+ * existing window, -EINVAL for a zero size, wrapping range or bad prot,
+ * -ENOSPC when the table is full, or the mmap errno.
+ */
+int vfio_user_dma_table_add(struct vfio_user_dma_table *t, uint64_t iova, uint64_t size, uint32_t prot,
+                            int fd, uint64_t fd_offset);
+
+/*
+ * Remove the window that starts at iova with exactly this size: -ENOENT when
+ * no window matches exactly. The removed window (still mapped) is copied to
+ * *out when out is not NULL so the caller can notify, then release it with
+ * vfio_user_dma_region_release().
+ */
+int vfio_user_dma_table_remove(struct vfio_user_dma_table *t, uint64_t iova, uint64_t size,
+                               struct vfio_user_dma_region *out);
+
+/* Remove every window, calling cb (if any) before each is released. */
+void vfio_user_dma_table_clear(struct vfio_user_dma_table *t,
+                               void (*cb)(void *arg, const struct vfio_user_dma_region *r), void *arg);
+
+/* munmap and close what a removed window held. */
+void vfio_user_dma_region_release(struct vfio_user_dma_region *r);
+
+uint32_t vfio_user_dma_table_count(const struct vfio_user_dma_table *t);
+const struct vfio_user_dma_region *vfio_user_dma_table_at(const struct vfio_user_dma_table *t, uint32_t i);
+
+/* The window containing iova, or NULL. */
+const struct vfio_user_dma_region *vfio_user_dma_table_find(const struct vfio_user_dma_table *t, uint64_t iova);
+
+/*
+ * Translate [iova, iova+len) for the given access (VFIO_USER_DMA_READ_OK
+ * and/or VFIO_USER_DMA_WRITE_OK) into at most max_iov iovecs, merging across
+ * adjacent windows. Returns the number of iovecs, or:
+ *   -EFAULT  some byte is outside every window, or in a window without fd
+ *   -EACCES  some byte lies in a window without the needed permission
+ *   -ENOSPC  more than max_iov iovecs would be needed
+ *   -EINVAL  len is 0 or iova+len wraps
+ */
+int vfio_user_dma_translate(const struct vfio_user_dma_table *t, uint64_t iova, uint64_t len, uint32_t access,
+                            struct iovec *iov, int max_iov);
+
+/* Fast path for one contiguous local span: the pointer, or NULL. */
+void *vfio_user_dma_ptr(const struct vfio_user_dma_table *t, uint64_t iova, uint64_t len, uint32_t access);
+
+#endif
