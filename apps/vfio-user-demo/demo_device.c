@@ -68,7 +68,14 @@ static ssize_t bar0_access(void *ctx, uint8_t *buf, size_t count, uint64_t offse
         memcpy(&v, buf, count);
     uint64_t *reg64 = NULL;
     uint32_t *reg32 = NULL;
+    uint64_t shared_head;
+    memcpy(&shared_head, d->shared + DEMO_SHARED_OFFSET, sizeof(shared_head));
     switch (offset & ~7ull) {
+    case DEMO_REG_SHARED:
+        if (is_write)
+            return (ssize_t)count; /* read-only */
+        reg64 = &shared_head;
+        break;
     case DEMO_REG_SRC: reg64 = &d->src; break;
     case DEMO_REG_DST: reg64 = &d->dst; break;
     case DEMO_REG_SCRATCH: reg64 = &d->scratch; break;
@@ -92,8 +99,6 @@ static ssize_t bar0_access(void *ctx, uint8_t *buf, size_t count, uint64_t offse
         case DEMO_REG_VECTOR: reg32 = &d->vector; break;
         case DEMO_REG_STATUS: v = d->status; break;
         case DEMO_REG_DONE: v = d->done; break;
-        case DEMO_REG_SHARED: memcpy(&v, d->shared + DEMO_SHARED_OFFSET, 4); break;
-        case DEMO_REG_SHARED + 4: memcpy(&v, d->shared + DEMO_SHARED_OFFSET + 4, 4); break;
         case DEMO_REG_CMD:
             if (is_write) {
                 d->status = (uint32_t)run_command(d, (uint32_t)v);

@@ -113,7 +113,7 @@ int demo_driver_open(struct demo_driver *drv, const char *socket_path)
         goto fail;
     }
     rc = vfio_user_client_set_irqs(drv->c, VFIO_PCI_MSIX_IRQ_INDEX,
-                                   VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, &drv->irq_fd, NULL);
+                                   VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, &drv->irq_fd, NULL);
     if (rc)
         goto fail;
     int msix = demo_pci_find_cap(drv->c, PCI_CAP_ID_MSIX);
