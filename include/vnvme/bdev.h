@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block devices behind namespaces. A bdev is a small ops table plus a few
+ * facts (name, block size, block count); the target never knows which kind it
+ * holds. I/O goes through a channel: one per thread that submits, so a bdev
+ * that needs per-thread state (an io_uring) has it without locks.
+ *
+ * An I/O is described by a caller-owned struct vnvme_bdev_io (the target
+ * embeds one in each preallocated request), so submitting allocates nothing.
+ * Data moves directly between the bdev and the caller's iovecs, which for the
+ * target point into the client's memory (zero copy).
+ */
+#ifndef VNVME_BDEV_H
+#define VNVME_BDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct json_object;
+struct vnvme_bdev;
+struct vnvme_bdev_channel;
+struct vnvme_bdev_io;
+
+enum vnvme_bdev_op {
+    VNVME_BDEV_READ,
+    VNVME_BDEV_WRITE,
+    VNVME_BDEV_FLUSH,
+    VNVME_BDEV_WRITE_ZEROES,
+    VNVME_BDEV_UNMAP,   /* deallocate: later reads return zeroes */
+    VNVME_BDEV_COMPARE, /* status -EILSEQ when the data differs */
+};
+
+/*
+ * Completion: status 0, or a negative errno: -EIO media error, -EILSEQ compare
+ * miscompare, -ETIMEDOUT, -ENOSPC, -EINVAL... The target maps it to an NVMe
+ * status. May be called from inside submit (synchronous bdevs) or later from
+ * vnvme_bdev_channel_poll() on the submitting thread.
+ */
+typedef void (*vnvme_bdev_io_cb)(struct vnvme_bdev_io *io, int status);
+
+struct vnvme_bdev_io {
+    enum vnvme_bdev_op op;
+    uint64_t offset_blocks;
+    uint64_t num_blocks;
+    struct iovec *iov; /* READ/WRITE/COMPARE data, iovcnt entries, num_blocks * block_size bytes */
+    int iovcnt;
+    bool fua;          /* WRITE: durable before completion */
+    vnvme_bdev_io_cb cb;
+    void *cb_arg;
+    /* Owned by the bdev while the I/O is in flight. */
+    struct vnvme_bdev_io *next;
+    uint64_t priv[4];
+};
+
+struct vnvme_bdev_ops {
+    const char *type; /* "malloc", "null", "uring", ... (as in bdev_get_bdevs' product_name) */
+    /* Per-thread context; NULL ctx allowed for bdevs that need none. */
+    int (*channel_create)(struct vnvme_bdev *b, void **ch_ctx);
+    void (*channel_destroy)(struct vnvme_bdev *b, void *ch_ctx);
+    /* Start an I/O. Returns 0 (cb will be called exactly once) or -errno (cb never called). */
+    int (*submit)(struct vnvme_bdev *b, void *ch_ctx, struct vnvme_bdev_io *io);
+    /* Reap completions; returns how many completed. */
+    int (*poll)(struct vnvme_bdev *b, void *ch_ctx);
+    /* fd that becomes readable when poll has work, or -1 (for reactors that sleep). */
+    int (*channel_fd)(struct vnvme_bdev *b, void *ch_ctx);
+    /* Add type-specific fields ("driver_specific" in bdev_get_bdevs). */
+    void (*dump_json)(struct vnvme_bdev *b, struct json_object *obj);
+    void (*destroy)(struct vnvme_bdev *b);
+};
+
+struct vnvme_bdev {
+    char name[64];
+    uint8_t uuid[16];
+    uint32_t block_size;       /* 512 or 4096 */
+    uint64_t num_blocks;
+    bool volatile_write_cache; /* FLUSH needed for durability */
+    bool supports_unmap;
+    bool supports_write_zeroes;
+    const struct vnvme_bdev_ops *ops;
+    void *ctx;                 /* the implementation's */
+    uint32_t claims;           /* namespaces using it; a claimed bdev cannot be deleted */
+    struct vnvme_bdev *next;   /* registry */
+};
+
+/* Registry (control path, one thread). */
+int vnvme_bdev_register(struct vnvme_bdev *b); /* -EEXIST for a duplicate name */
+struct vnvme_bdev *vnvme_bdev_get(const char *name);
+struct vnvme_bdev *vnvme_bdev_first(void);
+/* Unregister and destroy; -EBUSY while claimed, -ENOENT when unknown. */
+int vnvme_bdev_delete(const char *name);
+
+/* Channels. */
+struct vnvme_bdev_channel *vnvme_bdev_channel_get(struct vnvme_bdev *b);
+void vnvme_bdev_channel_put(struct vnvme_bdev_channel *ch);
+int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io);
+int vnvme_bdev_channel_poll(struct vnvme_bdev_channel *ch);
+int vnvme_bdev_channel_fd(struct vnvme_bdev_channel *ch);
+
+/* bdev_get_bdevs-shaped description. */
+struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b);
+
+/* Implementations. */
+int vnvme_bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
+                             struct vnvme_bdev **out);
+int vnvme_bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
+                           struct vnvme_bdev **out);
+/* File or block device through io_uring; block_size 0 = the device's logical block size (or 512 for files). */
+int vnvme_bdev_uring_create(const char *name, const char *filename, uint32_t block_size, const uint8_t *uuid,
+                            struct vnvme_bdev **out);
+
+#endif

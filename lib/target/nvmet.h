@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NVMe target core: subsystems, namespaces, controllers, queues and
+ * requests. Transport-independent: a transport (today vfio-user, in
+ * transport_vfio_user.c) supplies client-memory translation, interrupt
+ * delivery and the doorbell array through struct nvmet_transport_ops, which
+ * is also how unit tests drive the core without a socket.
+ *
+ * Threading: a controller and all its queues are owned by one reactor
+ * thread. Register accesses, admin and I/O commands and completions for a
+ * controller all run there, so the core has no locks. Other threads (RPC)
+ * talk to a controller only through its reactor's message queue.
+ *
+ * File map (where to look):
+ *   ctrlr.c          controller state: CAP/CC/CSTS/AQA..., enable, reset, shutdown, fatal status
+ *   queue.c          SQ/CQ: mapping rings in client memory, doorbells, fetching SQEs, posting CQEs, IRQs
+ *   data_ptr.c       PRP and SGL data pointers -> iovecs through the transport's translation
+ *   admin_cmd.c      admin opcode dispatch, Abort, Keep Alive, fused-command refusal
+ *   admin_queue.c    Create/Delete I/O SQ and CQ and every validation the spec names
+ *   admin_identify.c Identify CNS 00/01/02/03
+ *   admin_log.c      Get Log Page: error, SMART, firmware slot, changed NS list, command effects
+ *   admin_features.c Get/Set Features
+ *   aer.c            Asynchronous Event Requests and event queueing
+ *   io_cmd.c         NVM command set: Read, Write, Flush, Write Zeroes, DSM, Compare -> bdev
+ *   subsystem.c      subsystems and namespaces (hot add/remove, namespace-changed notices)
+ */
+#ifndef VNVME_NVMET_H
+#define VNVME_NVMET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vnvme/bdev.h"
+#include "vnvme/nvme_spec.h"
+
+#define NVMET_MAX_NSID 1024u        /* namespaces per subsystem */
+#define NVMET_MAX_IO_QUEUES 64u     /* I/O SQs (and CQs) per controller */
+#define NVMET_MAX_QUEUE_ENTRIES 4096u /* CAP.MQES + 1 */
+#define NVMET_MDTS 8u               /* 2^8 pages of 4 KiB = 1 MiB per command */
+#define NVMET_PAGE_SIZE 4096u       /* CC.MPS = 0 is the only page size supported (MPSMIN = MPSMAX) */
+#define NVMET_MAX_DATA_LEN (NVMET_PAGE_SIZE << NVMET_MDTS)
+#define NVMET_MAX_IOV 272u          /* 256 data pages + PRP/SGL slack for window splits */
+#define NVMET_MAX_REQS_PER_SQ 128u  /* commands in flight per SQ; the rest wait in the SQ (backpressure) */
+#define NVMET_AERL 3u               /* AERL is 0's based: 4 outstanding AERs */
+#define NVMET_ERROR_LOG_ENTRIES 64u
+#define NVMET_CHANGED_NS_MAX 1024u
+
+struct nvmet_ctrlr;
+struct nvmet_req;
+
+/* What the core needs from a transport. */
+struct nvmet_transport_ops {
+    /*
+     * Translate client memory (IOVA) for the given access (VFIO_USER_DMA_READ_OK
+     * = device reads, _WRITE_OK = device writes) into iovecs. Returns count or
+     * -EFAULT/-EACCES/-ENOSPC, exactly like vfio_user_dma_translate().
+     */
+    int (*translate)(void *tctx, uint64_t iova, uint64_t len, uint32_t access, struct iovec *iov, int max_iov);
+    /* Raise interrupt vector (MSI-X vector or INTx). */
+    void (*irq)(void *tctx, uint16_t vector);
+    /* Controller status changed (RDY/CFS/SHST), e.g. to log it. Optional. */
+    void (*status_changed)(void *tctx, uint32_t csts);
+};
+
+/* ---- Subsystems and namespaces ---- */
+struct nvmet_ns {
+    uint32_t nsid;
+    struct vnvme_bdev *bdev;
+    uint8_t lbads; /* log2(block size) */
+    uint64_t nsze; /* blocks */
+    uint8_t nguid[16];
+    uint8_t eui64[8];
+    uint8_t uuid[16];
+};
+
+struct nvmet_subsys {
+    char nqn[224];
+    char serial[21];
+    char model[41];
+    uint32_t max_namespaces;
+    bool allow_any_host;
+    struct nvmet_ns *ns[NVMET_MAX_NSID + 1]; /* by NSID; [0] unused */
+    struct nvmet_ctrlr *ctrlrs[16];           /* controllers to notify of namespace changes */
+    uint32_t nr_ctrlrs;
+    uint16_t next_cntlid;
+};
+
+/* ---- Queues and requests ---- */
+struct nvmet_cq {
+    bool created;
+    uint16_t qid;
+    uint32_t size;        /* entries */
+    uint64_t iova;
+    struct nvme_cqe *ring; /* local mapping; NULL while its memory is not mapped (quiesced) */
+    uint32_t tail;         /* next slot the controller writes */
+    uint32_t head;         /* last head the host wrote to the doorbell */
+    uint8_t phase;
+    bool ien;
+    uint16_t iv;
+    uint32_t nr_sqs;       /* SQs completing here: a CQ with SQs cannot be deleted */
+    bool irq_pending;      /* completions posted since the last interrupt */
+};
+
+struct nvmet_req {
+    struct nvme_sqe cmd;
+    struct nvme_cqe rsp; /* cdw0/cdw1/status filled by the handler; sqhd/sqid/cid/phase at posting */
+    struct nvmet_sq *sq;
+    struct nvmet_ns *ns;
+    struct iovec iov[NVMET_MAX_IOV];
+    int iovcnt;
+    uint64_t data_len;
+    struct vnvme_bdev_io bio;
+    struct nvmet_req *next_free;
+    bool in_flight;
+};
+
+struct nvmet_sq {
+    bool created;
+    uint16_t qid;
+    uint32_t size;
+    uint64_t iova;
+    struct nvme_sqe *ring; /* NULL while quiesced */
+    uint32_t head;         /* next entry the controller fetches */
+    uint32_t tail;         /* last tail the host wrote to the doorbell */
+    uint16_t cqid;
+    struct nvmet_cq *cq;
+    uint8_t qprio;
+    struct nvmet_req *reqs; /* min(size - 1, NVMET_MAX_REQS_PER_SQ) entries, preallocated at creation */
+    uint32_t nr_reqs;
+    struct nvmet_req *free_reqs;
+    uint32_t in_flight;
+    bool deleting;          /* Delete I/O SQ waits for in-flight commands */
+    struct nvmet_req *delete_req;
+};
+
+/* ---- Controller ---- */
+struct nvmet_features {
+    uint32_t arbitration;
+    uint32_t power_management;
+    uint32_t temp_threshold_over; /* Kelvin */
+    uint32_t temp_threshold_under;
+    uint32_t error_recovery;
+    uint32_t volatile_wc;
+    uint32_t num_queues; /* result: NCQA << 16 | NSQA, 0's based */
+    bool num_queues_set;
+    uint32_t int_coalescing;
+    uint32_t int_vector_cfg[NVMET_MAX_IO_QUEUES + 1]; /* per vector: CD bit */
+    uint32_t write_atomicity;
+    uint32_t async_event_cfg;
+    uint64_t timestamp_ms;       /* host-set timestamp ... */
+    uint64_t timestamp_set_at_ms; /* ... and our monotonic clock when it was set */
+    bool timestamp_set;
+    uint8_t host_behavior[512];
+    uint32_t keep_alive_ms;
+};
+
+struct nvmet_ctrlr {
+    uint16_t cntlid;
+    struct nvmet_subsys *subsys;
+    const struct nvmet_transport_ops *tops;
+    void *tctx;
+
+    /* Registers. */
+    uint64_t cap;
+    uint32_t vs;
+    uint32_t intms; /* INTx mask (INTMS/INTMC) */
+    uint32_t cc;
+    uint32_t csts;
+    uint32_t aqa;
+    uint64_t asq;
+    uint64_t acq;
+    /*
+     * Doorbells: 2 * (NVMET_MAX_IO_QUEUES + 1) 32-bit slots, SQ y tail at
+     * [2y], CQ y head at [2y+1]. For vfio-user it is the page the client
+     * mmaps (writes arrive without any message); REGION_WRITEs to the same
+     * offsets store into it too.
+     */
+    volatile uint32_t *doorbells;
+
+    struct nvmet_sq sqs[NVMET_MAX_IO_QUEUES + 1]; /* [0] = admin */
+    struct nvmet_cq cqs[NVMET_MAX_IO_QUEUES + 1];
+    struct vnvme_bdev_channel *channels[NVMET_MAX_NSID + 1]; /* lazily created, by NSID */
+
+    struct nvmet_features feat;
+
+    /* Asynchronous events. */
+    struct nvmet_req *aer_reqs[NVMET_AERL + 1];
+    uint32_t nr_aer_reqs;
+    uint32_t pending_events[16]; /* cdw0 values queued until an AER is outstanding */
+    uint32_t nr_pending_events;
+    uint32_t masked_event_types; /* event types awaiting their log page read (spec: masked until read) */
+
+    /* Logs. */
+    struct nvme_error_log_entry error_log[NVMET_ERROR_LOG_ENTRIES];
+    uint64_t error_count;
+    uint32_t changed_ns[NVMET_CHANGED_NS_MAX];
+    uint32_t nr_changed_ns; /* NVMET_CHANGED_NS_MAX + 1 = overflow (list reports FFFFFFFFh) */
+    /* SMART counters. */
+    uint64_t units_read, units_written; /* 1000 x 512 bytes each */
+    uint64_t read_cmds, write_cmds;
+    uint64_t power_on_ms_base;
+    uint64_t keep_alive_deadline_ms;
+    bool fatal; /* CSTS.CFS is set; the controller only answers resets */
+};
+
+/* ctrlr.c */
+int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struct nvmet_transport_ops *tops,
+                     void *tctx, volatile uint32_t *doorbells);
+void nvmet_ctrlr_fini(struct nvmet_ctrlr *c);
+/* BAR0 register file (offset < 0x1000): 4- and 8-byte accesses. Returns 0 or -EINVAL. */
+int nvmet_ctrlr_reg_read(struct nvmet_ctrlr *c, uint64_t offset, void *buf, size_t len);
+int nvmet_ctrlr_reg_write(struct nvmet_ctrlr *c, uint64_t offset, const void *buf, size_t len);
+/* Controller-level reset (CC.EN 1->0 or NVM subsystem reset): queues deleted, registers to defaults. */
+void nvmet_ctrlr_reset(struct nvmet_ctrlr *c);
+/* Internal failure: set CSTS.CFS, stop processing until reset. */
+void nvmet_ctrlr_fatal(struct nvmet_ctrlr *c, const char *why);
+/* Poll doorbells and bdev channels: returns work done (0 = idle). The reactor's hot loop. */
+int nvmet_ctrlr_poll(struct nvmet_ctrlr *c);
+/* Client memory is going away / came back: unmap rings (quiesce) or remap them. */
+void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size);
+void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c);
+
+/* queue.c */
+int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv);
+int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
+void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
+void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
+/* (Re)map a queue's ring through the transport; false when its memory is not (yet) mapped. */
+bool nvmet_sq_map(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
+bool nvmet_cq_map(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
+/* Fetch and start up to budget commands from sq; returns how many. */
+int nvmet_sq_process(struct nvmet_ctrlr *c, struct nvmet_sq *sq, uint32_t budget);
+/* Finish a request: post its CQE (rsp.status is the status field without phase) and free it. */
+void nvmet_req_complete(struct nvmet_req *req);
+/* Set the status of a request (SCT/SC, optional DNR) */
+static inline void nvmet_req_status(struct nvmet_req *req, uint8_t sct, uint8_t sc, bool dnr)
+{
+    req->rsp.status = (uint16_t)(NVME_STATUS(sct, sc) | (dnr ? NVME_STATUS_DNR : 0));
+}
+/* Send interrupts for CQs that got completions (batched once per poll). */
+void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
+/* Check doorbell values written by the host; invalid writes raise an AER. */
+void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
+
+/* data_ptr.c: map the command's PRP/SGL for len bytes into req->iov; returns an NVMe status (0 = ok). */
+uint16_t nvmet_req_map_data(struct nvmet_req *req, uint64_t len, uint32_t access);
+
+/* admin_*.c and io_cmd.c: execute a fetched command (complete it now or later). */
+void nvmet_admin_execute(struct nvmet_req *req);
+void nvmet_io_execute(struct nvmet_req *req);
+/* Admin helpers. */
+void nvmet_execute_create_io_cq(struct nvmet_req *req);
+void nvmet_execute_create_io_sq(struct nvmet_req *req);
+void nvmet_execute_delete_io_cq(struct nvmet_req *req);
+void nvmet_execute_delete_io_sq(struct nvmet_req *req);
+void nvmet_execute_identify(struct nvmet_req *req);
+void nvmet_execute_get_log_page(struct nvmet_req *req);
+void nvmet_execute_get_features(struct nvmet_req *req);
+void nvmet_execute_set_features(struct nvmet_req *req);
+void nvmet_execute_async_event_request(struct nvmet_req *req);
+/* Copy a controller-built buffer to/from the command's data pointer; returns an NVMe status. */
+uint16_t nvmet_req_copy_to_host(struct nvmet_req *req, const void *buf, size_t len);
+uint16_t nvmet_req_copy_from_host(struct nvmet_req *req, void *buf, size_t len);
+
+/* aer.c */
+void nvmet_aer_post(struct nvmet_ctrlr *c, uint8_t type, uint8_t info, uint8_t log_page);
+void nvmet_aer_log_read(struct nvmet_ctrlr *c, uint8_t log_page); /* unmasks that event type */
+void nvmet_aer_abort_all(struct nvmet_ctrlr *c);                  /* on reset: outstanding AERs are aborted */
+/* errors reported in the error log */
+void nvmet_error_log_add(struct nvmet_ctrlr *c, const struct nvmet_req *req, uint16_t status);
+
+/* subsystem.c */
+struct nvmet_subsys *nvmet_subsys_create(const char *nqn, const char *serial, const char *model,
+                                         uint32_t max_namespaces);
+void nvmet_subsys_destroy(struct nvmet_subsys *ss);
+/* nsid 0 = lowest free. Claims the bdev. Returns the NSID or -errno. Notifies controllers. */
+int nvmet_subsys_add_ns(struct nvmet_subsys *ss, struct vnvme_bdev *bdev, uint32_t nsid, const uint8_t *nguid,
+                        const uint8_t *eui64, const uint8_t *uuid);
+int nvmet_subsys_remove_ns(struct nvmet_subsys *ss, uint32_t nsid);
+int nvmet_subsys_add_ctrlr(struct nvmet_subsys *ss, struct nvmet_ctrlr *c);
+void nvmet_subsys_remove_ctrlr(struct nvmet_subsys *ss, struct nvmet_ctrlr *c);
+/* Record a namespace change on a controller and raise the notice AEN if enabled. */
+void nvmet_ctrlr_ns_changed(struct nvmet_ctrlr *c, uint32_t nsid);
+
+/* The request's controller: requests belong to an SQ, SQs live in their controller's array. */
+static inline struct nvmet_ctrlr *nvmet_sq_ctrlr(struct nvmet_sq *sq)
+{
+    return (struct nvmet_ctrlr *)((char *)(sq - sq->qid) - __builtin_offsetof(struct nvmet_ctrlr, sqs));
+}
+static inline struct nvmet_ctrlr *nvmet_req_ctrlr(struct nvmet_req *req)
+{
+    return nvmet_sq_ctrlr(req->sq);
+}
+
+uint64_t nvmet_now_ms(void);
+
+#endif
