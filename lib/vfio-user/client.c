@@ -282,41 +282,37 @@ void vfio_user_client_close(struct vfio_user_client *c)
     free(c);
 }
 
-int vfio_user_client_device_info(struct vfio_user_client *c, struct vfio_user_device_info *info)
+/* Send the fixed-size request req and copy the first size bytes of the reply into out. */
+static int call_copy_reply(struct vfio_user_client *c, uint16_t cmd, void *req, size_t size, void *out)
 {
-    struct vfio_user_device_info req = {.argsz = sizeof(req)};
-    struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-    int rc = client_call(c, VFIO_USER_DEVICE_GET_INFO, 0, &iov, 1, NULL, 0);
+    struct iovec iov = {.iov_base = req, .iov_len = size};
+    int rc = client_call(c, cmd, 0, &iov, 1, NULL, 0);
     if (rc)
         return rc;
     const struct vfio_user_msg *m = &c->rx.msg;
-    if (m->len < sizeof(*info)) {
+    if (m->len < size)
         rc = -EPROTO;
-    } else {
-        memcpy(info, m->payload, sizeof(*info));
-        if (info->argsz < sizeof(*info))
-            rc = -EPROTO;
-    }
+    else
+        memcpy(out, m->payload, size);
     vfio_user_rx_release(&c->rx);
+    return rc;
+}
+
+int vfio_user_client_device_info(struct vfio_user_client *c, struct vfio_user_device_info *info)
+{
+    struct vfio_user_device_info req = {.argsz = sizeof(req)};
+    int rc = call_copy_reply(c, VFIO_USER_DEVICE_GET_INFO, &req, sizeof(req), info);
+    if (rc == 0 && info->argsz < sizeof(*info))
+        rc = -EPROTO;
     return rc;
 }
 
 int vfio_user_client_irq_info(struct vfio_user_client *c, uint32_t index, struct vfio_irq_info *info)
 {
     struct vfio_irq_info req = {.argsz = sizeof(req), .index = index};
-    struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-    int rc = client_call(c, VFIO_USER_DEVICE_GET_IRQ_INFO, 0, &iov, 1, NULL, 0);
-    if (rc)
-        return rc;
-    const struct vfio_user_msg *m = &c->rx.msg;
-    if (m->len < sizeof(*info)) {
+    int rc = call_copy_reply(c, VFIO_USER_DEVICE_GET_IRQ_INFO, &req, sizeof(req), info);
+    if (rc == 0 && (info->index != index || info->argsz < sizeof(*info)))
         rc = -EPROTO;
-    } else {
-        memcpy(info, m->payload, sizeof(*info));
-        if (info->index != index || info->argsz < sizeof(*info))
-            rc = -EPROTO;
-    }
-    vfio_user_rx_release(&c->rx);
     return rc;
 }
 

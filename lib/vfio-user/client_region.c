@@ -379,47 +379,37 @@ int vfio_user_client_region_write_posted(struct vfio_user_client *c, uint32_t in
  */
 static void mmio_copy(void *dst, const void *src, size_t len, bool to_device)
 {
+/* One volatile access of this type on the device side; memcpy on the other, which may be unaligned. */
+#define MMIO_COPY_AS(type)                                                                                             \
+    do {                                                                                                               \
+        type v;                                                                                                        \
+        if (to_device) {                                                                                               \
+            memcpy(&v, src, sizeof(v));                                                                                \
+            *(volatile type *)dst = v;                                                                                 \
+        } else {                                                                                                       \
+            v = *(const volatile type *)src;                                                                           \
+            memcpy(dst, &v, sizeof(v));                                                                                \
+        }                                                                                                              \
+    } while (0)
+
     const void *dev = to_device ? dst : src;
     if ((len == 1 || len == 2 || len == 4 || len == 8) && ((uintptr_t)dev & (len - 1)) == 0) {
         switch (len) {
         case 1:
-            *(volatile uint8_t *)dst = *(const volatile uint8_t *)src;
+            MMIO_COPY_AS(uint8_t);
             return;
-        case 2: {
-            uint16_t v;
-            if (to_device) {
-                memcpy(&v, src, 2);
-                *(volatile uint16_t *)dst = v;
-            } else {
-                v = *(const volatile uint16_t *)src;
-                memcpy(dst, &v, 2);
-            }
+        case 2:
+            MMIO_COPY_AS(uint16_t);
             return;
-        }
-        case 4: {
-            uint32_t v;
-            if (to_device) {
-                memcpy(&v, src, 4);
-                *(volatile uint32_t *)dst = v;
-            } else {
-                v = *(const volatile uint32_t *)src;
-                memcpy(dst, &v, 4);
-            }
+        case 4:
+            MMIO_COPY_AS(uint32_t);
             return;
-        }
-        default: {
-            uint64_t v;
-            if (to_device) {
-                memcpy(&v, src, 8);
-                *(volatile uint64_t *)dst = v;
-            } else {
-                v = *(const volatile uint64_t *)src;
-                memcpy(dst, &v, 8);
-            }
+        default:
+            MMIO_COPY_AS(uint64_t);
             return;
-        }
         }
     }
+#undef MMIO_COPY_AS
     memcpy(dst, src, len);
 }
 

@@ -147,19 +147,19 @@ int vfio_user_rx_step(struct vfio_user_rx *rx, int sock)
     return 1;
 }
 
-static int64_t now_ms(void)
+int64_t vfio_user_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_fd(int fd, short events, int64_t deadline)
+int vfio_user_wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         int left = -1;
         if (deadline >= 0) {
-            int64_t d = deadline - now_ms();
+            int64_t d = deadline - vfio_user_now_ms();
             if (d <= 0)
                 return -ETIMEDOUT;
             left = (int)d;
@@ -178,12 +178,12 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 int vfio_user_rx_wait(struct vfio_user_rx *rx, int sock, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : vfio_user_now_ms() + timeout_ms;
     for (;;) {
         int rc = vfio_user_rx_step(rx, sock);
         if (rc != 0)
             return rc;
-        rc = wait_fd(sock, POLLIN, deadline);
+        rc = vfio_user_wait_fd(sock, POLLIN, deadline);
         if (rc)
             return rc;
     }
@@ -313,12 +313,12 @@ int vfio_user_send_all(int sock, const struct vfio_user_header *hdr, const struc
     struct vfio_user_tx tx;
     vfio_user_tx_init(&tx);
     int rc = vfio_user_tx_send(&tx, sock, hdr, iov, iovcnt, fds, nfds);
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : vfio_user_now_ms() + timeout_ms;
     while (rc == 0) {
         rc = vfio_user_tx_flush(&tx, sock);
         if (rc != -EAGAIN)
             break;
-        rc = wait_fd(sock, POLLOUT, deadline);
+        rc = vfio_user_wait_fd(sock, POLLOUT, deadline);
     }
     vfio_user_tx_fini(&tx);
     return rc;

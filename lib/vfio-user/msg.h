@@ -89,6 +89,14 @@ int vfio_user_tx_flush(struct vfio_user_tx *tx, int sock);
 int vfio_user_send_all(int sock, const struct vfio_user_header *hdr, const struct iovec *iov, int iovcnt,
                        const int *fds, size_t nfds, int timeout_ms);
 
+/* CLOCK_MONOTONIC in milliseconds, the time base of the deadlines below. */
+int64_t vfio_user_now_ms(void);
+/*
+ * Wait until fd is ready for events or the deadline (vfio_user_now_ms() based,
+ * -1 for none) passes: 0, -ETIMEDOUT or -errno of poll(). EINTR is retried.
+ */
+int vfio_user_wait_fd(int fd, short events, int64_t deadline);
+
 /* Fill a reply header for request hdr. err > 0 sets the Error flag and errno. */
 void vfio_user_reply_header(struct vfio_user_header *out, const struct vfio_user_header *req, uint32_t payload_len,
                             int err);

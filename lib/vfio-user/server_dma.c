@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -96,38 +95,13 @@ void srv_handle_dma_unmap(struct vfio_user_server *s, struct vfio_user_msg *m)
 
 /* ---- device-initiated access ------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_sock(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, (int)left);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            return -errno;
-        if (rc == 0)
-            return -ETIMEDOUT;
-        return 0;
-    }
-}
-
 static int flush_blocking(struct vfio_user_server *s, int64_t deadline)
 {
     for (;;) {
         int rc = vfio_user_tx_flush(&s->tx, s->conn_fd);
         if (rc != -EAGAIN)
             return rc;
-        rc = wait_sock(s->conn_fd, POLLOUT, deadline);
+        rc = vfio_user_wait_fd(s->conn_fd, POLLOUT, deadline);
         if (rc)
             return rc;
     }
@@ -180,7 +154,7 @@ static int wait_dma_reply(struct vfio_user_server *s, uint16_t msg_id, uint16_t 
     for (;;) {
         int rc = vfio_user_rx_step(rx, s->conn_fd);
         if (rc == 0) {
-            rc = wait_sock(s->conn_fd, POLLIN, deadline);
+            rc = vfio_user_wait_fd(s->conn_fd, POLLIN, deadline);
             if (rc == -ETIMEDOUT && rx == &s->wait_rx && rx->hdr_got > 0)
                 srv_request_disconnect(s, "DMA reply timed out mid-message");
             if (rc)
@@ -221,12 +195,7 @@ static int dma_by_message(struct vfio_user_server *s, uint64_t iova, uint8_t *bu
         if (s->want_disconnect)
             return -ECONNRESET;
         size_t n = len < chunk_max ? len : chunk_max;
-        int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
-        int rc = flush_blocking(s, deadline);
-        if (rc) {
-            srv_request_disconnect(s, "cannot send DMA request");
-            return rc == -ETIMEDOUT ? rc : -ECONNRESET;
-        }
+        int64_t deadline = vfio_user_now_ms() + SRV_DMA_TIMEOUT_MS;
         struct vfio_user_dma_access da = {.addr = iova, .count = n};
         struct vfio_user_header h = {
             .msg_id = s->next_msg_id++,
@@ -235,7 +204,10 @@ static int dma_by_message(struct vfio_user_server *s, uint64_t iova, uint8_t *bu
             .flags = VFIO_USER_F_TYPE_COMMAND,
         };
         struct iovec iov[2] = {{&da, sizeof(da)}, {buf, is_write ? n : 0}};
-        rc = vfio_user_tx_send(&s->tx, s->conn_fd, &h, iov, is_write ? 2 : 1, NULL, 0);
+        /* tx_send needs an empty queue: a reply may still be half sent. */
+        int rc = flush_blocking(s, deadline);
+        if (rc == 0)
+            rc = vfio_user_tx_send(&s->tx, s->conn_fd, &h, iov, is_write ? 2 : 1, NULL, 0);
         if (rc == 0)
             rc = flush_blocking(s, deadline);
         if (rc) {

@@ -3,7 +3,6 @@
 #include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,152 +14,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vfio-user/msg.h"
 #include "vfio-user/server_internal.h"
 #include "vnvme/vfio_user_server.h"
 
-#define REPLY_TIMEOUT_MS 5000
-
-static __attribute__((unused)) int count_open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static __attribute__((unused)) bool fd_is_open(int fd)
-{
-    return fcntl(fd, F_GETFD) >= 0;
-}
-
-static __attribute__((unused)) struct vfio_user_server *make_server(const struct vfio_user_server_ops *ops, void *ctx, uint32_t max_xfer)
-{
-    struct vfio_user_server_config cfg = {
-        .socket_path = NULL,
-        .flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
-        .num_regions = VFIO_USER_PCI_NUM_REGIONS,
-        .num_irqs = VFIO_USER_PCI_NUM_IRQS,
-        .max_data_xfer_size = max_xfer,
-        .ops = ops,
-        .dev_ctx = ctx,
-    };
-    int err = 0;
-    struct vfio_user_server *s = vfio_user_server_create(&cfg, &err);
-    assert_non_null(s);
-    return s;
-}
-
-/* Attach one end of a socketpair as the client connection; returns the test's end. */
-static __attribute__((unused)) int attach_client(struct vfio_user_server *s)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    assert_int_equal(vfio_user_server_attach_fd(s, sv[0]), 0);
-    return sv[1];
-}
-
-static __attribute__((unused)) uint16_t next_id = 100;
-
-static __attribute__((unused)) uint16_t send_cmd_flags(int cli, uint16_t cmd, uint32_t flags, const void *payload, size_t len, const int *fds,
-                               size_t nfds)
-{
-    struct vfio_user_header h = {
-        .msg_id = next_id++, .cmd = cmd, .msg_size = (uint32_t)(sizeof(h) + len), .flags = flags};
-    struct iovec iov = {(void *)payload, len};
-    assert_int_equal(vfio_user_send_all(cli, &h, &iov, len ? 1 : 0, fds, nfds, REPLY_TIMEOUT_MS), 0);
-    return h.msg_id;
-}
-
-static __attribute__((unused)) uint16_t send_cmd(int cli, uint16_t cmd, const void *payload, size_t len, const int *fds, size_t nfds)
-{
-    return send_cmd_flags(cli, cmd, VFIO_USER_F_TYPE_COMMAND, payload, len, fds, nfds);
-}
-
-/* A received reply: header, payload copy, fds (owned by the caller). */
-struct reply {
-    struct vfio_user_header hdr;
-    uint8_t data[8192];
-    size_t len;
-    int fds[8];
-    size_t nfds;
-};
-
-static __attribute__((unused)) int recv_msg(int cli, struct reply *r)
-{
-    struct vfio_user_rx rx;
-    vfio_user_rx_init(&rx, 1u << 21, 8);
-    int rc = vfio_user_rx_wait(&rx, cli, REPLY_TIMEOUT_MS);
-    if (rc == 1) {
-        r->hdr = rx.msg.hdr;
-        r->len = rx.msg.len < sizeof(r->data) ? rx.msg.len : sizeof(r->data);
-        if (r->len)
-            memcpy(r->data, rx.msg.payload, r->len);
-        r->nfds = rx.msg.nfds;
-        for (size_t i = 0; i < rx.msg.nfds; i++) {
-            r->fds[i] = rx.msg.fds[i];
-            rx.msg.fds[i] = -1;
-        }
-    }
-    vfio_user_rx_fini(&rx);
-    return rc;
-}
-
-static __attribute__((unused)) void close_reply_fds(struct reply *r)
-{
-    for (size_t i = 0; i < r->nfds; i++)
-        close(r->fds[i]);
-    r->nfds = 0;
-}
-
-/* Send one command, let the server handle it, return the reply's errno (0 for success). */
-static __attribute__((unused)) int call(struct vfio_user_server *s, int cli, uint16_t cmd, const void *payload, size_t len, const int *fds,
-                size_t nfds, struct reply *r)
-{
-    struct reply tmp;
-    if (!r)
-        r = &tmp;
-    uint16_t id = send_cmd(cli, cmd, payload, len, fds, nfds);
-    assert_true(vfio_user_server_poll(s) >= 1);
-    assert_int_equal(recv_msg(cli, r), 1);
-    assert_int_equal(r->hdr.msg_id, id);
-    assert_int_equal(r->hdr.cmd, cmd);
-    assert_int_equal(r->hdr.flags & VFIO_USER_F_TYPE_MASK, VFIO_USER_F_TYPE_REPLY);
-    if (r == &tmp)
-        close_reply_fds(r);
-    if (r->hdr.flags & VFIO_USER_F_ERROR) {
-        assert_int_equal(r->hdr.msg_size, sizeof(struct vfio_user_header));
-        return (int)r->hdr.error_no;
-    }
-    return 0;
-}
-
-static __attribute__((unused)) void negotiate_caps(struct vfio_user_server *s, int cli, const char *json)
-{
-    uint8_t buf[512];
-    struct vfio_user_version v = {.major = VFIO_USER_VERSION_MAJOR, .minor = VFIO_USER_VERSION_MINOR};
-    memcpy(buf, &v, sizeof(v));
-    size_t jl = json ? strlen(json) + 1 : 0;
-    if (jl)
-        memcpy(buf + sizeof(v), json, jl);
-    assert_int_equal(call(s, cli, VFIO_USER_VERSION, buf, sizeof(v) + jl, NULL, 0, NULL), 0);
-}
-
-static __attribute__((unused)) void negotiate(struct vfio_user_server *s, int cli)
-{
-    negotiate_caps(s, cli, "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}");
-}
-
-/* The server side saw EOF/closed: the client end reads EOF. */
-static __attribute__((unused)) bool peer_closed(int cli)
-{
-    char c;
-    ssize_t n = recv(cli, &c, 1, MSG_DONTWAIT);
-    return n == 0;
-}
+#include "raw_client.h"
 
 /* A 4 KiB read/write register file that records the last access. */
 struct regs {
