@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vnvmed internals shared by its files:
+ *   main.c      arguments, signals, start/stop, the embedded default configuration
+ *   reactor.c   one polling thread per core: owns controllers, runs their hot loop, backs off when idle
+ *   tgt.c       the target's configuration objects: subsystems and their listeners (controllers)
+ *   rpc.c       JSON-RPC 2.0 server on a unix socket (the control thread)
+ *   rpc_*.c     method handlers: bdev_*, nvmf_*, framework/rpc_get_methods/save_config
+ *   config.c    loading an SPDK-shaped JSON config (a list of method calls) and saving one
+ *
+ * Threads: the main ("control") thread runs the RPC server and owns the bdev
+ * registry and the tgt objects' lifetimes. Each subsystem is assigned to one
+ * reactor; its namespaces and controllers are touched only on that reactor, so
+ * the control thread changes them with reactor_call() (runs a function there
+ * and waits for it).
+ */
+#ifndef VNVMED_H
+#define VNVMED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nvmet.h"
+#include "transport_vfio_user.h"
+
+struct json_object;
+
+/* ---- reactor.c ---- */
+struct reactor;
+typedef void (*reactor_fn)(void *arg);
+
+/* Start one reactor per CPU in cpumask (bit n = core n); pin each. Returns the count or -errno. */
+int reactors_start(uint64_t cpumask);
+void reactors_stop(void);
+int reactors_count(void);
+struct reactor *reactor_get(int i);
+/* Run fn(arg) on the reactor thread and wait for it. From the reactor itself, runs it directly. */
+void reactor_call(struct reactor *r, reactor_fn fn, void *arg);
+/* Called on the reactor thread (via reactor_call): start/stop polling a controller. */
+void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc);
+void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc);
+
+/* ---- tgt.c (control thread) ---- */
+struct tgt_listener {
+    char traddr[256]; /* directory; the socket is traddr/cntrl */
+    struct nvmet_vfio_user_ctrlr *vc;
+    struct tgt_listener *next;
+};
+
+struct tgt_subsystem {
+    struct nvmet_subsys *ss;
+    struct reactor *reactor;
+    struct tgt_listener *listeners;
+    struct tgt_subsystem *next;
+};
+
+bool tgt_transport_created(void); /* nvmf_create_transport VFIOUSER done */
+int tgt_create_transport(const char *trtype);
+int tgt_subsystem_create(const char *nqn, const char *serial, const char *model, uint32_t max_namespaces,
+                         bool allow_any_host, struct tgt_subsystem **out);
+int tgt_subsystem_delete(const char *nqn);
+struct tgt_subsystem *tgt_subsystem_find(const char *nqn);
+struct tgt_subsystem *tgt_subsystem_first(void);
+/* nsid 0 = first free; returns the NSID or -errno. */
+int tgt_ns_add(struct tgt_subsystem *ts, const char *bdev_name, uint32_t nsid, const uint8_t *nguid,
+               const uint8_t *eui64, const uint8_t *uuid);
+int tgt_ns_remove(struct tgt_subsystem *ts, uint32_t nsid);
+int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
+int tgt_listener_remove(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
+void tgt_shutdown(void); /* delete every subsystem (clients see a disconnect, sockets removed) */
+
+/* ---- rpc.c / config.c ---- */
+int rpc_server_start(const char *path); /* mode 0600; stale socket replaced, live one refused */
+/* Serve RPC until *stop; polls with a timeout so stop is seen. */
+void rpc_server_run(volatile int *stop);
+void rpc_server_stop(void);
+/* Execute one JSON-RPC call (method + params) from the RPC server or the config loader. Returns result or error. */
+struct json_object *rpc_dispatch(const char *method, struct json_object *params, int *err_code, char **err_msg);
+int config_load_file(const char *path);
+struct json_object *config_save(void); /* SPDK-shaped {"subsystems":[...]} reproducing the running state */
+
+#endif
