@@ -68,6 +68,8 @@ struct vnvme_bdev_ops {
     /* Add type-specific fields ("driver_specific" in bdev_get_bdevs). */
     void (*dump_json)(struct vnvme_bdev *b, struct json_object *obj);
     void (*destroy)(struct vnvme_bdev *b);
+    /* bdev_get_bdevs' product_name ("Malloc disk"); NULL = type. */
+    const char *product_name;
 };
 
 struct vnvme_bdev {
@@ -88,6 +90,7 @@ struct vnvme_bdev {
 int vnvme_bdev_register(struct vnvme_bdev *b); /* -EEXIST for a duplicate name */
 struct vnvme_bdev *vnvme_bdev_get(const char *name);
 struct vnvme_bdev *vnvme_bdev_first(void);
+struct vnvme_bdev *vnvme_bdev_next(struct vnvme_bdev *b);
 /* Unregister and destroy; -EBUSY while claimed, -ENOENT when unknown. */
 int vnvme_bdev_delete(const char *name);
 
@@ -100,6 +103,20 @@ int vnvme_bdev_channel_fd(struct vnvme_bdev_channel *ch);
 
 /* bdev_get_bdevs-shaped description. */
 struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b);
+
+/* For implementations. Fill name, block size, block count and uuid (the given
+ * one or a random v4 one); -EINVAL for an empty/too long name, a block size that
+ * is not a power of two in [512, 65536], zero blocks or a byte size that does
+ * not fit in 64 bits. */
+int vnvme_bdev_init(struct vnvme_bdev *b, const char *name, uint32_t block_size, uint64_t num_blocks,
+                    const uint8_t *uuid);
+/* Validate an I/O against the bdev before touching anything: -EINVAL for an
+ * unknown op, no callback, zero blocks or an iov total that differs from
+ * num_blocks * block_size (READ/WRITE/COMPARE); -ERANGE when the range does not
+ * fit in the bdev. FLUSH ignores range and data. */
+int vnvme_bdev_io_check(const struct vnvme_bdev *b, const struct vnvme_bdev_io *io);
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" plus NUL. */
+void vnvme_bdev_uuid_format(const uint8_t uuid[16], char out[37]);
 
 /* Implementations. */
 int vnvme_bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
