@@ -100,6 +100,8 @@ struct nvmet_cq {
     uint16_t iv;
     uint32_t nr_sqs;       /* SQs completing here: a CQ with SQs cannot be deleted */
     bool irq_pending;      /* completions posted since the last interrupt */
+    /* Completed requests waiting for room (CQ full or quiesced), oldest first; linked by next_free. */
+    struct nvmet_req *overflow_head, *overflow_tail;
 };
 
 struct nvmet_req {
@@ -107,7 +109,10 @@ struct nvmet_req {
     struct nvme_cqe rsp; /* cdw0/cdw1/status filled by the handler; sqhd/sqid/cid/phase at posting */
     struct nvmet_sq *sq;
     struct nvmet_ns *ns;
-    struct iovec iov[NVMET_MAX_IOV];
+    union {
+        struct iovec iov[NVMET_MAX_IOV];
+        struct nvme_dsm_range dsm_ranges[256]; /* Dataset Management: ranges copied in once, then unmapped */
+    };
     int iovcnt;
     uint64_t data_len;
     struct vnvme_bdev_io bio;
@@ -183,6 +188,9 @@ struct nvmet_ctrlr {
     struct vnvme_bdev_channel *channels[NVMET_MAX_NSID + 1]; /* lazily created, by NSID */
 
     struct nvmet_features feat;
+    /* admin_features.c: values saved with Set Features SV; kept across controller resets, not the process. */
+    struct nvmet_features feat_saved;
+    uint32_t feat_saved_fids; /* bit n: feature n has a saved value (n < 32) */
 
     /* Asynchronous events. */
     struct nvmet_req *aer_reqs[NVMET_AERL + 1];
@@ -202,6 +210,14 @@ struct nvmet_ctrlr {
     uint64_t power_on_ms_base;
     uint64_t keep_alive_deadline_ms;
     bool fatal; /* CSTS.CFS is set; the controller only answers resets */
+
+    /* Data path bookkeeping (ctrlr.c, queue.c, io_cmd.c). */
+    uint32_t db_seen[2 * (NVMET_MAX_IO_QUEUES + 1)]; /* doorbell values already acted on */
+    uint32_t chan_nsids[NVMET_MAX_NSID];             /* NSIDs with a channel, polled each round */
+    uint32_t nr_chans;
+    uint64_t sectors_read, sectors_written;           /* 512-byte units behind units_read/written */
+    uint32_t polls;                                   /* keep alive is checked every 1024 polls */
+    bool ka_activity;                                 /* a command arrived since the last check */
 };
 
 /* ctrlr.c */
@@ -223,6 +239,13 @@ void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c);
 
 /* queue.c */
 int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv);
+/*
+ * Both return 0 or an NVMe status field (NVME_STATUS(sct, sc)) ready for
+ * rsp.status: Invalid Queue Identifier (qid out of range or in use), Invalid
+ * Queue Size, Completion Queue Invalid (sq: cqid not created), Invalid Field
+ * (ring not contiguously mapped in client memory), Internal (allocation).
+ * The caller (admin_queue.c, ctrlr.c for qid 0) does the remaining spec checks.
+ */
 int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
 void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
 void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
@@ -231,13 +254,20 @@ bool nvmet_sq_map(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
 bool nvmet_cq_map(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 /* Fetch and start up to budget commands from sq; returns how many. */
 int nvmet_sq_process(struct nvmet_ctrlr *c, struct nvmet_sq *sq, uint32_t budget);
-/* Finish a request: post its CQE (rsp.status is the status field without phase) and free it. */
+/*
+ * Finish a request: post its CQE (rsp.status is the status field without phase) and free it.
+ * Delete I/O SQ protocol: the admin side sets sq->deleting (fetching stops) and, when
+ * sq->in_flight != 0, parks its own request in sq->delete_req; the completion that
+ * brings in_flight to 0 then destroys the SQ and completes delete_req with success.
+ */
 void nvmet_req_complete(struct nvmet_req *req);
 /* Set the status of a request (SCT/SC, optional DNR) */
 static inline void nvmet_req_status(struct nvmet_req *req, uint8_t sct, uint8_t sc, bool dnr)
 {
     req->rsp.status = (uint16_t)(NVME_STATUS(sct, sc) | (dnr ? NVME_STATUS_DNR : 0));
 }
+/* Post completions that waited for CQ room, oldest first; returns how many were posted. */
+int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 /* Send interrupts for CQs that got completions (batched once per poll). */
 void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
@@ -245,6 +275,10 @@ void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
 
 /* data_ptr.c: map the command's PRP/SGL for len bytes into req->iov; returns an NVMe status (0 = ok). */
 uint16_t nvmet_req_map_data(struct nvmet_req *req, uint64_t len, uint32_t access);
+
+/* io_cmd.c: poll the bdev channels of this controller; drop the channel of a removed namespace. */
+int nvmet_io_poll_channels(struct nvmet_ctrlr *c);
+void nvmet_io_release_channel(struct nvmet_ctrlr *c, uint32_t nsid);
 
 /* admin_*.c and io_cmd.c: execute a fetched command (complete it now or later). */
 void nvmet_admin_execute(struct nvmet_req *req);
@@ -259,6 +293,14 @@ void nvmet_execute_get_log_page(struct nvmet_req *req);
 void nvmet_execute_get_features(struct nvmet_req *req);
 void nvmet_execute_set_features(struct nvmet_req *req);
 void nvmet_execute_async_event_request(struct nvmet_req *req);
+/*
+ * admin_features.c: current feature values = defaults, then the values saved
+ * with Set Features SV (feat_saved, feat_saved_fids). For controller init
+ * (nothing saved yet) and controller-level reset.
+ */
+void nvmet_features_reset(struct nvmet_ctrlr *c);
+/* admin_log.c: SMART critical warning bits as they stand now. */
+uint8_t nvmet_smart_critical_warning(const struct nvmet_ctrlr *c);
 /* Copy a controller-built buffer to/from the command's data pointer; returns an NVMe status. */
 uint16_t nvmet_req_copy_to_host(struct nvmet_req *req, const void *buf, size_t len);
 uint16_t nvmet_req_copy_from_host(struct nvmet_req *req, void *buf, size_t len);
@@ -267,6 +309,8 @@ uint16_t nvmet_req_copy_from_host(struct nvmet_req *req, void *buf, size_t len);
 void nvmet_aer_post(struct nvmet_ctrlr *c, uint8_t type, uint8_t info, uint8_t log_page);
 void nvmet_aer_log_read(struct nvmet_ctrlr *c, uint8_t log_page); /* unmasks that event type */
 void nvmet_aer_abort_all(struct nvmet_ctrlr *c);                  /* on reset: outstanding AERs are aborted */
+/* Abort: take req off the outstanding AER list; true when it was an outstanding AER. */
+bool nvmet_aer_cancel(struct nvmet_ctrlr *c, struct nvmet_req *req);
 /* errors reported in the error log */
 void nvmet_error_log_add(struct nvmet_ctrlr *c, const struct nvmet_req *req, uint16_t status);
 
@@ -293,6 +337,6 @@ static inline struct nvmet_ctrlr *nvmet_req_ctrlr(struct nvmet_req *req)
     return nvmet_sq_ctrlr(req->sq);
 }
 
-uint64_t nvmet_now_ms(void);
+uint64_t nvmet_now_ms(void); /* CLOCK_MONOTONIC in ms (ctrlr.c) */
 
 #endif
