@@ -29,16 +29,6 @@ static void status_changed(struct nvmet_ctrlr *c)
         c->tops->status_changed(c->tctx, c->csts);
 }
 
-static void features_default(struct nvmet_ctrlr *c)
-{
-    memset(&c->feat, 0, sizeof(c->feat));
-    c->feat.temp_threshold_over = 343; /* 70 C */
-    c->feat.volatile_wc = 1;
-    c->feat.num_queues = ((NVMET_MAX_IO_QUEUES - 1) << 16) | (NVMET_MAX_IO_QUEUES - 1);
-    for (uint32_t i = 0; i <= NVMET_MAX_IO_QUEUES; i++)
-        c->feat.int_vector_cfg[i] = i;
-}
-
 int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struct nvmet_transport_ops *tops,
                      void *tctx, volatile uint32_t *doorbells)
 {
@@ -52,7 +42,7 @@ int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struc
     c->cap = (uint64_t)(NVMET_MAX_QUEUE_ENTRIES - 1) | NVME_CAP_CQR | ((uint64_t)CAP_TO_500MS << NVME_CAP_TO_SHIFT) |
              NVME_CAP_NSSRS | NVME_CAP_CSS_NVM;
     c->vs = NVME_VS(2, 0, 0);
-    features_default(c);
+    nvmet_features_reset(c);
     c->power_on_ms_base = nvmet_now_ms();
     for (uint32_t i = 0; i < 2 * (NVMET_MAX_IO_QUEUES + 1); i++)
         doorbells[i] = 0;
@@ -140,7 +130,7 @@ void nvmet_ctrlr_reset(struct nvmet_ctrlr *c)
     c->csts &= NVME_CSTS_NSSRO;
     c->intms = 0;
     c->fatal = false;
-    features_default(c);
+    nvmet_features_reset(c);
     c->nr_pending_events = 0;
     c->masked_event_types = 0;
     c->keep_alive_deadline_ms = 0;

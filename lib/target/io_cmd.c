@@ -173,7 +173,8 @@ static void execute_rw(struct nvmet_req *req, enum vnvme_bdev_op op)
     req->bio.num_blocks = nlb;
     req->bio.iov = req->iov;
     req->bio.iovcnt = req->iovcnt;
-    req->bio.fua = op == VNVME_BDEV_WRITE && (cmd->cdw12 & NVME_RW_FUA);
+    /* With the volatile write cache disabled by the host, every write must be durable on completion. */
+    req->bio.fua = op == VNVME_BDEV_WRITE && ((cmd->cdw12 & NVME_RW_FUA) || !nvmet_req_ctrlr(req)->feat.volatile_wc);
     submit(req, rw_done);
 }
 
