@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RPC method layer alone: rpc_dispatch() for every method, success and
+ * failure, over real bdevs and a fake tgt (fake_tgt.c); config_load_file()
+ * of an SPDK vfio-user example configuration; save -> load round trip.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "fake_tgt.h"
+#include "rpc_internal.h"
+#include "vnvmed.h"
+
+#define NQN "nqn.2016-06.io.spdk:cnode1"
+
+static struct json_object *parse(const char *text)
+{
+    if (text == NULL)
+        return NULL;
+    struct json_object *o = json_tokener_parse(text);
+    assert_non_null(o);
+    return o;
+}
+
+/* Successful call: returns the result (caller puts it). */
+static struct json_object *ok(const char *method, const char *params)
+{
+    struct json_object *p = parse(params);
+    int code = 99;
+    char *msg = NULL;
+    struct json_object *r = rpc_dispatch(method, p, &code, &msg);
+    if (code != 0)
+        fail_msg("%s %s: unexpected error %d %s", method, params ? params : "", code, msg);
+    assert_null(msg);
+    json_object_put(p);
+    return r;
+}
+
+static void ok_true(const char *method, const char *params)
+{
+    struct json_object *r = ok(method, params);
+    assert_true(json_object_is_type(r, json_type_boolean) && json_object_get_boolean(r));
+    json_object_put(r);
+}
+
+static void err(const char *method, const char *params, int want_code, const char *want_msg)
+{
+    struct json_object *p = parse(params);
+    int code = 0;
+    char *msg = NULL;
+    struct json_object *r = rpc_dispatch(method, p, &code, &msg);
+    json_object_put(p);
+    assert_null(r);
+    if (code != want_code || msg == NULL || strstr(msg, want_msg) == NULL)
+        fail_msg("%s %s: got %d \"%s\", want %d \"%s\"", method, params ? params : "", code, msg ? msg : "(null)",
+                 want_code, want_msg);
+    free(msg);
+}
+
+static const char *str_at(struct json_object *o, const char *path)
+{
+    /* path "a.b.c" of object keys */
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
+        if (!json_object_object_get_ex(o, k, &o))
+            return NULL;
+    return json_object_get_string(o);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    fake_tgt_reset();
+    return 0;
+}
+
+static void basic_target(void)
+{
+    ok_true("nvmf_create_transport", "{\"trtype\":\"VFIOUSER\"}");
+    json_object_put(ok("bdev_malloc_create", "{\"name\":\"Malloc0\",\"num_blocks\":2048,\"block_size\":512}"));
+    ok_true("nvmf_create_subsystem", "{\"nqn\":\"" NQN "\",\"serial_number\":\"SPDK00000000000001\","
+                                     "\"model_number\":\"SPDK bdev Controller\",\"allow_any_host\":true}");
+}
+
+/* ---- bdev_* ---- */
+static void test_malloc_create_names_and_errors(void **state)
+{
+    (void)state;
+    struct json_object *r = ok("bdev_malloc_create", "{\"num_blocks\":64,\"block_size\":512}");
+    assert_string_equal(json_object_get_string(r), "Malloc0");
+    json_object_put(r);
+    r = ok("bdev_malloc_create", "{\"num_blocks\":64,\"block_size\":4096}");
+    assert_string_equal(json_object_get_string(r), "Malloc1");
+    json_object_put(r);
+    r = ok("bdev_malloc_create", "{\"name\":\"disk\",\"num_blocks\":8,\"block_size\":512,"
+                                 "\"uuid\":\"12345678-9abc-def0-1234-56789abcdef0\",\"md_size\":0,"
+                                 "\"optimal_io_boundary\":16}");
+    assert_string_equal(json_object_get_string(r), "disk");
+    json_object_put(r);
+    assert_non_null(vnvme_bdev_get("disk"));
+    assert_int_equal(vnvme_bdev_get("disk")->uuid[0], 0x12);
+
+    err("bdev_malloc_create", "{\"name\":\"disk\",\"num_blocks\":8,\"block_size\":512}", -17, "File exists");
+    err("bdev_malloc_create", "{\"num_blocks\":8}", -32602, "missing parameter: block_size");
+    err("bdev_malloc_create", "{\"block_size\":512}", -32602, "missing parameter: num_blocks");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":512,\"foo\":1}", -32602, "unknown parameter: foo");
+    err("bdev_malloc_create", "{\"num_blocks\":\"8\",\"block_size\":512}", -32602,
+        "parameter num_blocks must be an unsigned 64-bit integer");
+    err("bdev_malloc_create", "{\"num_blocks\":-8,\"block_size\":512}", -32602, "num_blocks");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":4294967296}", -32602,
+        "block_size must be an unsigned 32-bit integer");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":512,\"name\":5}", -32602, "name must be a string");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":512,\"uuid\":\"nope\"}", -32602, "invalid uuid");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":512,\"md_size\":8}", -32602, "md_size");
+    err("bdev_malloc_create", "{\"num_blocks\":8,\"block_size\":513}", -22, "Invalid argument");
+    err("bdev_malloc_create", "[8, 512]", -32602, "params must be an object");
+    err("bdev_malloc_create", NULL, -32602, "missing parameter");
+}
+
+static void test_bdev_delete_and_get(void **state)
+{
+    (void)state;
+    json_object_put(ok("bdev_malloc_create", "{\"name\":\"m\",\"num_blocks\":8,\"block_size\":512}"));
+    json_object_put(ok("bdev_null_create", "{\"name\":\"n\",\"num_blocks\":8,\"block_size\":512}"));
+    err("bdev_null_create", "{\"num_blocks\":8,\"block_size\":512}", -32602, "missing parameter: name");
+
+    struct json_object *r = ok("bdev_get_bdevs", NULL);
+    assert_int_equal(json_object_array_length(r), 2);
+    json_object_put(r);
+    r = ok("bdev_get_bdevs", "{\"name\":\"n\"}");
+    assert_int_equal(json_object_array_length(r), 1);
+    assert_string_equal(str_at(json_object_array_get_idx(r, 0), "name"), "n");
+    json_object_put(r);
+    err("bdev_get_bdevs", "{\"name\":\"ghost\"}", -19, "No such device");
+
+    /* Each delete method only takes its own kind. */
+    err("bdev_malloc_delete", "{\"name\":\"n\"}", -19, "No such device");
+    err("bdev_null_delete", "{\"name\":\"m\"}", -19, "No such device");
+    err("bdev_malloc_delete", "{}", -32602, "missing parameter: name");
+    ok_true("bdev_malloc_delete", "{\"name\":\"m\"}");
+    ok_true("bdev_null_delete", "{\"name\":\"n\"}");
+    err("bdev_null_delete", "{\"name\":\"n\"}", -19, "No such device");
+    r = ok("bdev_get_bdevs", "{}");
+    assert_int_equal(json_object_array_length(r), 0);
+    json_object_put(r);
+}
+
+static void test_uring_create(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/vnvme-rpc-uring-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    char params[256];
+    snprintf(params, sizeof(params), "{\"name\":\"u\",\"filename\":\"%s\",\"block_size\":512}", path);
+    struct json_object *r = ok("bdev_uring_create", params);
+    assert_string_equal(json_object_get_string(r), "u");
+    json_object_put(r);
+    err("bdev_uring_create", "{\"name\":\"u2\"}", -32602, "missing parameter: filename");
+    err("bdev_uring_create", "{\"name\":\"u2\",\"filename\":\"/nonexistent/x\"}", -2, "No such file");
+
+    /* save_config finds the filename in the bdev's description. */
+    struct json_object *cfg = config_save_subsystem("bdev");
+    struct json_object *first = json_object_array_get_idx(cfg, 0);
+    assert_string_equal(str_at(first, "method"), "bdev_uring_create");
+    assert_string_equal(str_at(first, "params.filename"), path);
+    json_object_put(cfg);
+
+    ok_true("bdev_uring_delete", "{\"name\":\"u\"}");
+    unlink(path);
+}
+
+/* ---- nvmf_* ---- */
+static void test_transport(void **state)
+{
+    (void)state;
+    struct json_object *r = ok("nvmf_get_transports", NULL);
+    assert_int_equal(json_object_array_length(r), 0);
+    json_object_put(r);
+    err("nvmf_create_transport", "{\"trtype\":\"TCP\"}", -32602, "unsupported trtype: TCP");
+    err("nvmf_create_transport", "{}", -32602, "missing parameter: trtype");
+    err("nvmf_create_transport", "{\"trtype\":\"VFIOUSER\",\"max_qdepth\":4}", -32602, "unknown parameter: max_qdepth");
+    assert_int_equal(fake_tgt_calls, 0);
+    ok_true("nvmf_create_transport", "{\"trtype\":\"vfiouser\",\"max_queue_depth\":256,\"max_io_qpairs_per_ctrlr\":127,"
+                                     "\"io_unit_size\":131072,\"disable_mappable_bar0\":false,\"zcopy\":false}");
+    err("nvmf_create_transport", "{\"trtype\":\"VFIOUSER\"}", -17, "File exists");
+    r = ok("nvmf_get_transports", NULL);
+    assert_int_equal(json_object_array_length(r), 1);
+    assert_string_equal(str_at(json_object_array_get_idx(r, 0), "trtype"), "VFIOUSER");
+    json_object_put(r);
+}
+
+static void test_subsystem_create_delete(void **state)
+{
+    (void)state;
+    ok_true("nvmf_create_subsystem", "{\"nqn\":\"" NQN "\"}");
+    err("nvmf_create_subsystem", "{\"nqn\":\"" NQN "\"}", -17, "File exists");
+    err("nvmf_create_subsystem", "{\"nqn\":\"cnode1\"}", -32602, "invalid nqn");
+    err("nvmf_create_subsystem", "{\"nqn\":\"nqn.x:y\",\"serial_number\":\"123456789012345678901\"}", -32602,
+        "serial_number must be 1 to 20 characters");
+    err("nvmf_create_subsystem", "{\"nqn\":\"nqn.x:y\",\"allow_any_host\":1}", -32602,
+        "allow_any_host must be a boolean");
+    err("nvmf_create_subsystem", "{\"nqn\":\"nqn.x:y\",\"max_namespaces\":5000}", -32602, "max_namespaces");
+    err("nvmf_create_subsystem", "{\"serial_number\":\"1\"}", -32602, "missing parameter: nqn");
+    ok_true("nvmf_create_subsystem", "{\"nqn\":\"nqn.x:y\",\"max_namespaces\":4,\"ana_reporting\":false}");
+
+    struct json_object *r = ok("nvmf_get_subsystems", NULL);
+    assert_int_equal(json_object_array_length(r), 2);
+    struct json_object *s = json_object_array_get_idx(r, 0);
+    assert_string_equal(str_at(s, "nqn"), NQN);
+    assert_string_equal(str_at(s, "subtype"), "NVMe");
+    assert_string_equal(str_at(s, "serial_number"), "00000000000000000000");
+    assert_string_equal(str_at(s, "allow_any_host"), "false");
+    assert_string_equal(str_at(s, "max_namespaces"), "1024");
+    assert_string_equal(str_at(json_object_array_get_idx(r, 1), "max_namespaces"), "4");
+    json_object_put(r);
+
+    ok_true("nvmf_delete_subsystem", "{\"nqn\":\"" NQN "\"}");
+    err("nvmf_delete_subsystem", "{\"nqn\":\"" NQN "\"}", -19, "No such device");
+    err("nvmf_get_subsystems", "{\"nqn\":\"" NQN "\"}", -19, "No such device");
+}
+
+static void test_namespaces(void **state)
+{
+    (void)state;
+    basic_target();
+    json_object_put(ok("bdev_malloc_create", "{\"name\":\"Malloc1\",\"num_blocks\":2048,\"block_size\":512}"));
+    struct json_object *r = ok("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"bdev_name\":\"Malloc0\"}}");
+    assert_int_equal(json_object_get_int(r), 1);
+    json_object_put(r);
+    r = ok("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"bdev_name\":\"Malloc1\",\"nsid\":7,"
+                                    "\"nguid\":\"000102030405060708090A0B0C0D0E0F\",\"eui64\":\"0011223344556677\"}}");
+    assert_int_equal(json_object_get_int(r), 7);
+    json_object_put(r);
+
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"bdev_name\":\"ghost\"}}", -19,
+        "No such device");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"nqn.none:x\",\"namespace\":{\"bdev_name\":\"Malloc0\"}}", -19,
+        "No such device");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"nsid\":3}}", -32602,
+        "missing parameter: namespace.bdev_name");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"bdev_name\":\"Malloc0\",\"bogus\":1}}",
+        -32602, "unknown parameter: namespace.bogus");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":{\"bdev_name\":\"Malloc0\",\"nguid\":\"12\"}}",
+        -32602, "invalid namespace.nguid");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\",\"namespace\":\"Malloc0\"}", -32602,
+        "namespace must be an object");
+    err("nvmf_subsystem_add_ns", "{\"nqn\":\"" NQN "\"}", -32602, "missing parameter: namespace");
+    /* A claimed bdev stays. */
+    err("bdev_malloc_delete", "{\"name\":\"Malloc0\"}", -16, "Device or resource busy");
+
+    r = ok("nvmf_get_subsystems", NULL);
+    struct json_object *nss = NULL;
+    json_object_object_get_ex(json_object_array_get_idx(r, 0), "namespaces", &nss);
+    assert_int_equal(json_object_array_length(nss), 2);
+    struct json_object *ns7 = json_object_array_get_idx(nss, 1);
+    assert_string_equal(str_at(ns7, "nsid"), "7");
+    assert_string_equal(str_at(ns7, "bdev_name"), "Malloc1");
+    assert_string_equal(str_at(ns7, "name"), "Malloc1");
+    assert_string_equal(str_at(ns7, "nguid"), "000102030405060708090A0B0C0D0E0F");
+    assert_string_equal(str_at(ns7, "eui64"), "0011223344556677");
+    assert_non_null(str_at(ns7, "uuid"));
+    json_object_put(r);
+
+    ok_true("nvmf_subsystem_remove_ns", "{\"nqn\":\"" NQN "\",\"nsid\":1}");
+    err("nvmf_subsystem_remove_ns", "{\"nqn\":\"" NQN "\",\"nsid\":1}", -2, "No such file");
+    err("nvmf_subsystem_remove_ns", "{\"nqn\":\"" NQN "\"}", -32602, "missing parameter: nsid");
+    ok_true("bdev_malloc_delete", "{\"name\":\"Malloc0\"}");
+}
+
+static void test_listeners_and_hosts(void **state)
+{
+    (void)state;
+    ok_true("nvmf_create_subsystem", "{\"nqn\":\"" NQN "\"}");
+    const char *la = "{\"nqn\":\"" NQN "\",\"listen_address\":{\"trtype\":\"VFIOUSER\",\"adrfam\":\"IPv4\","
+                     "\"traddr\":\"/var/run/vfio-user\",\"trsvcid\":\"0\"}}";
+    err("nvmf_subsystem_add_listener", la, -32602, "nvmf_create_transport first");
+    ok_true("nvmf_create_transport", "{\"trtype\":\"VFIOUSER\"}");
+    ok_true("nvmf_subsystem_add_listener", la);
+    err("nvmf_subsystem_add_listener", la, -98, "Address already in use");
+    err("nvmf_subsystem_add_listener",
+        "{\"nqn\":\"" NQN "\",\"listen_address\":{\"trtype\":\"TCP\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4420\"}}",
+        -32602, "unsupported trtype");
+    err("nvmf_subsystem_add_listener", "{\"nqn\":\"" NQN "\",\"listen_address\":{\"trtype\":\"VFIOUSER\"}}", -32602,
+        "missing parameter: listen_address.traddr");
+    err("nvmf_subsystem_add_listener", "{\"nqn\":\"" NQN "\"}", -32602, "missing parameter: listen_address");
+
+    struct json_object *r = ok("nvmf_get_subsystems", NULL);
+    struct json_object *las = NULL;
+    json_object_object_get_ex(json_object_array_get_idx(r, 0), "listen_addresses", &las);
+    assert_int_equal(json_object_array_length(las), 1);
+    assert_string_equal(str_at(json_object_array_get_idx(las, 0), "traddr"), "/var/run/vfio-user");
+    assert_string_equal(str_at(json_object_array_get_idx(las, 0), "trtype"), "VFIOUSER");
+    json_object_put(r);
+
+    ok_true("nvmf_subsystem_remove_listener", la);
+    err("nvmf_subsystem_remove_listener", la, -2, "No such file");
+
+    ok_true("nvmf_subsystem_add_host", "{\"nqn\":\"" NQN "\",\"host\":\"nqn.2014-08.org.nvmexpress:uuid:1\"}");
+    err("nvmf_subsystem_add_host", "{\"nqn\":\"" NQN "\",\"host\":\"nqn.2014-08.org.nvmexpress:uuid:1\"}", -17,
+        "File exists");
+    ok_true("nvmf_subsystem_allow_any_host", "{\"nqn\":\"" NQN "\",\"allow_any_host\":true}");
+    r = ok("nvmf_get_subsystems", "{\"nqn\":\"" NQN "\"}");
+    struct json_object *s = json_object_array_get_idx(r, 0), *hosts = NULL;
+    assert_string_equal(str_at(s, "allow_any_host"), "true");
+    json_object_object_get_ex(s, "hosts", &hosts);
+    assert_int_equal(json_object_array_length(hosts), 1);
+    assert_string_equal(str_at(json_object_array_get_idx(hosts, 0), "nqn"), "nqn.2014-08.org.nvmexpress:uuid:1");
+    json_object_put(r);
+    ok_true("nvmf_subsystem_remove_host", "{\"nqn\":\"" NQN "\",\"host\":\"nqn.2014-08.org.nvmexpress:uuid:1\"}");
+    err("nvmf_subsystem_remove_host", "{\"nqn\":\"" NQN "\",\"host\":\"nqn.2014-08.org.nvmexpress:uuid:1\"}", -2,
+        "No such file");
+}
+
+/* ---- application methods ---- */
+static void test_app_methods(void **state)
+{
+    (void)state;
+    err("no_such_method", NULL, -32601, "Method not found: no_such_method");
+
+    struct json_object *r = ok("rpc_get_methods", NULL);
+    bool saw_add_ns = false, saw_save = false;
+    for (size_t i = 0; i < json_object_array_length(r); i++) {
+        const char *m = json_object_get_string(json_object_array_get_idx(r, i));
+        saw_add_ns |= strcmp(m, "nvmf_subsystem_add_ns") == 0;
+        saw_save |= strcmp(m, "save_config") == 0;
+    }
+    assert_true(saw_add_ns && saw_save);
+    json_object_put(r);
+
+    r = ok("spdk_get_version", NULL);
+    assert_string_equal(str_at(r, "version"), "vnvme 0.1.0");
+    json_object_put(r);
+    err("spdk_get_version", "{\"x\":1}", -32602, "unknown parameter: x");
+
+    ok_true("framework_start_init", NULL);
+    ok_true("framework_wait_init", "{}");
+
+    ok_true("log_set_level", "{\"level\":\"DEBUG\"}");
+    r = ok("log_get_level", NULL);
+    assert_string_equal(json_object_get_string(r), "DEBUG");
+    json_object_put(r);
+    ok_true("log_set_level", "{\"level\":\"WARNING\"}");
+    r = ok("log_get_level", NULL);
+    assert_string_equal(json_object_get_string(r), "WARNING");
+    json_object_put(r);
+    err("log_set_level", "{\"level\":\"LOUD\"}", -32602, "invalid level: LOUD");
+    err("log_set_level", "{}", -32602, "missing parameter: level");
+    ok_true("log_set_level", "{\"level\":\"NOTICE\"}");
+
+    basic_target();
+    r = ok("framework_get_config", "{\"name\":\"bdev\"}");
+    assert_true(json_object_is_type(r, json_type_array));
+    assert_string_equal(str_at(json_object_array_get_idx(r, 0), "method"), "bdev_malloc_create");
+    json_object_put(r);
+    err("framework_get_config", "{\"name\":\"iscsi\"}", -2, "No such file");
+    r = ok("save_config", NULL);
+    struct json_object *subs = NULL;
+    assert_true(json_object_object_get_ex(r, "subsystems", &subs));
+    assert_int_equal(json_object_array_length(subs), 2);
+    json_object_put(r);
+}
+
+/* ---- configuration files ---- */
+static char *write_temp(const char *text)
+{
+    char *path = strdup("/tmp/vnvme-rpc-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static int load_text(const char *text)
+{
+    char *path = write_temp(text);
+    int rc = config_load_file(path);
+    unlink(path);
+    free(path);
+    return rc;
+}
+
+/* As in SPDK's vfio-user documentation, plus sections SPDK itself writes (order: nvmf before bdev on purpose). */
+static const char spdk_example[] =
+    "{\n"
+    "  \"subsystems\": [\n"
+    "    {\"subsystem\": \"accel\", \"config\": [{\"method\": \"accel_set_options\", \"params\": {}}]},\n"
+    "    {\"subsystem\": \"nvmf\", \"config\": [\n"
+    "      {\"method\": \"nvmf_set_config\", \"params\": {\"discovery_filter\": \"match_any\"}},\n"
+    "      {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\", \"max_queue_depth\": 256,\n"
+    "        \"max_io_qpairs_per_ctrlr\": 127, \"in_capsule_data_size\": 0, \"max_io_size\": 131072,\n"
+    "        \"io_unit_size\": 131072, \"max_aq_depth\": 32, \"num_shared_buffers\": 0, \"buf_cache_size\": 0,\n"
+    "        \"dif_insert_or_strip\": false, \"zcopy\": false, \"abort_timeout_sec\": 1,\n"
+    "        \"disable_mappable_bar0\": false, \"disable_adaptive_irq\": false, \"disable_shadow_doorbells\": false}},\n"
+    "      {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n"
+    "        \"allow_any_host\": true, \"serial_number\": \"SPDK0\", \"model_number\": \"SPDK bdev Controller\",\n"
+    "        \"max_namespaces\": 32, \"ana_reporting\": false}},\n"
+    "      {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n"
+    "        \"namespace\": {\"nsid\": 1, \"bdev_name\": \"Malloc0\"}}},\n"
+    "      {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n"
+    "        \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\", \"traddr\": \"/var/run\",\n"
+    "        \"trsvcid\": \"\"}}}\n"
+    "    ]},\n"
+    "    {\"subsystem\": \"bdev\", \"config\": [\n"
+    "      {\"method\": \"bdev_set_options\", \"params\": {\"bdev_io_pool_size\": 65535}},\n"
+    "      {\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"Malloc0\", \"num_blocks\": 131072,\n"
+    "        \"block_size\": 512, \"physical_block_size\": 512, \"uuid\": \"2b6d5e8b-8a0a-4c2c-bf1a-5b1c7d3e9f01\",\n"
+    "        \"optimal_io_boundary\": 0, \"md_size\": 0, \"dif_type\": 0, \"dif_is_head_of_md\": false}},\n"
+    "      {\"method\": \"bdev_wait_for_examine\"}\n"
+    "    ]}\n"
+    "  ]\n"
+    "}\n";
+
+static void test_config_load_spdk_example(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(spdk_example), 0);
+    struct vnvme_bdev *b = vnvme_bdev_get("Malloc0");
+    assert_non_null(b);
+    assert_int_equal(b->num_blocks, 131072);
+    assert_true(tgt_transport_created());
+    struct tgt_subsystem *ts = tgt_subsystem_find("nqn.2019-07.io.spdk:cnode0");
+    assert_non_null(ts);
+    assert_string_equal(ts->ss->serial, "SPDK0");
+    assert_non_null(ts->ss->ns[1]);
+    assert_ptr_equal(ts->ss->ns[1]->bdev, b);
+    assert_non_null(ts->listeners);
+    assert_string_equal(ts->listeners->traddr, "/var/run");
+}
+
+static void test_config_load_errors(void **state)
+{
+    (void)state;
+    char *missing = write_temp("");
+    unlink(missing);
+    assert_int_equal(config_load_file(missing), -ENOENT);
+    free(missing);
+    assert_int_equal(load_text("{\"subsystems\": [ {\"subsystem\": \"bdev\", "), -EINVAL);
+    assert_int_equal(load_text("[1,2]"), -EINVAL);
+    assert_int_equal(load_text("{\"subsystems\": {}}"), -EINVAL);
+    assert_int_equal(load_text("{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": {}}]}"), -EINVAL);
+    assert_int_equal(load_text("{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": [{\"params\": {}}]}]}"),
+                     -EINVAL);
+    /* Unknown method inside a known subsystem: refused, later entries not run. */
+    assert_int_equal(load_text("{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": ["
+                               "{\"method\": \"bdev_frobnicate\"},"
+                               "{\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"late\", "
+                               "\"num_blocks\": 8, \"block_size\": 512}}]}]}"),
+                     -EINVAL);
+    assert_null(vnvme_bdev_get("late"));
+    /* An operation failure reports its errno. */
+    assert_int_equal(load_text("{\"subsystems\": [{\"subsystem\": \"nvmf\", \"config\": ["
+                               "{\"method\": \"nvmf_subsystem_remove_ns\", \"params\": {\"nqn\": \"nqn.a:b\", "
+                               "\"nsid\": 1}}]}]}"),
+                     -ENODEV);
+    /* Unknown subsystems are skipped, an empty file's subsystems are fine. */
+    assert_int_equal(load_text("{\"subsystems\": [{\"subsystem\": \"iscsi\", \"config\": [{\"method\": \"x\"}]},"
+                               "{\"subsystem\": \"bdev\", \"config\": null}]}"),
+                     0);
+}
+
+static void test_config_round_trip(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(spdk_example), 0);
+    json_object_put(ok("bdev_null_create", "{\"name\":\"Null0\",\"num_blocks\":1024,\"block_size\":4096}"));
+    ok_true("nvmf_create_subsystem", "{\"nqn\":\"nqn.2019-07.io.spdk:cnode1\",\"max_namespaces\":8}");
+    json_object_put(ok("nvmf_subsystem_add_ns",
+                       "{\"nqn\":\"nqn.2019-07.io.spdk:cnode1\",\"namespace\":{\"bdev_name\":\"Null0\",\"nsid\":3,"
+                       "\"nguid\":\"00112233445566778899AABBCCDDEEFF\",\"eui64\":\"0102030405060708\"}}"));
+    ok_true("nvmf_subsystem_add_listener", "{\"nqn\":\"nqn.2019-07.io.spdk:cnode1\",\"listen_address\":"
+                                           "{\"trtype\":\"VFIOUSER\",\"traddr\":\"/tmp/cnode1\"}}");
+    ok_true("nvmf_subsystem_add_host", "{\"nqn\":\"nqn.2019-07.io.spdk:cnode1\",\"host\":\"nqn.h:1\"}");
+
+    struct json_object *saved = config_save();
+    const char *text = json_object_to_json_string_ext(saved, JSON_C_TO_STRING_PRETTY);
+    char *path = write_temp(text);
+
+    fake_tgt_reset();
+    assert_null(vnvme_bdev_get("Malloc0"));
+    assert_int_equal(config_load_file(path), 0);
+    struct json_object *again = config_save();
+    if (!json_object_equal(saved, again))
+        fail_msg("round trip differs:\n%s\n---\n%s", json_object_to_json_string(saved),
+                 json_object_to_json_string(again));
+    /* The state itself, not just its description. */
+    assert_int_equal(vnvme_bdev_get("Null0")->block_size, 4096);
+    assert_int_equal(tgt_subsystem_find("nqn.2019-07.io.spdk:cnode1")->ss->ns[3]->eui64[7], 8);
+    json_object_put(saved);
+    json_object_put(again);
+    unlink(path);
+    free(path);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fake_tgt_reset();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_malloc_create_names_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bdev_delete_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uring_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subsystem_create_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listeners_and_hosts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End to end without a shell: the real vnvmed (paths from $VNVMED, $VNVME)
+ * started as a process, driven by the real vnvme CLI.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+extern char **environ;
+
+#define NQN "nqn.2019-07.io.spdk:cnode0"
+
+static char dir[64], sock_path[128], cfg_path[128], listen_dir[128];
+static pid_t daemon_pid;
+
+struct run {
+    int status;
+    char out[1 << 16];
+    char err[4096];
+};
+
+static void drain(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+}
+
+/* Run vnvme with args; stdout and stderr captured (stderr read after stdout: the CLI writes little there). */
+static void vnvme(struct run *r, const char *const *args)
+{
+    const char *argv[16] = {getenv("VNVME"), "-s", sock_path};
+    int n = 3;
+    for (; *args; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    int out[2], err[2];
+    assert_int_equal(pipe(out), 0);
+    assert_int_equal(pipe(err), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    close(err[1]);
+    drain(out[0], r->out, sizeof(r->out));
+    drain(err[0], r->err, sizeof(r->err));
+    close(out[0]);
+    close(err[0]);
+    assert_int_equal(waitpid(pid, &r->status, 0), pid);
+    r->status = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128;
+}
+
+static bool can_connect(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+static const char spdk_config[] =
+    "{\"subsystems\": [\n"
+    " {\"subsystem\": \"bdev\", \"config\": [\n"
+    "  {\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"Malloc0\", \"num_blocks\": 8192, "
+    "\"block_size\": 512}}]},\n"
+    " {\"subsystem\": \"nvmf\", \"config\": [\n"
+    "  {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\", \"max_queue_depth\": 256}},\n"
+    "  {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"" NQN "\", \"allow_any_host\": true, "
+    "\"serial_number\": \"SPDK0\", \"model_number\": \"SPDK bdev Controller\"}},\n"
+    "  {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"" NQN "\", "
+    "\"namespace\": {\"bdev_name\": \"Malloc0\"}}},\n"
+    "  {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"" NQN "\", "
+    "\"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\", \"traddr\": \"%s\", \"trsvcid\": \"\"}}}\n"
+    " ]}]}\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    if (getenv("VNVMED") == NULL || getenv("VNVME") == NULL)
+        fail_msg("VNVMED and VNVME must name the binaries");
+    strcpy(dir, "/tmp/vnvme-cli-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/rpc/rpc.sock", dir);
+    snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", dir);
+    snprintf(listen_dir, sizeof(listen_dir), "%s/cnode0", dir);
+    assert_int_equal(mkdir(listen_dir, 0700), 0);
+    FILE *f = fopen(cfg_path, "w");
+    fprintf(f, spdk_config, listen_dir);
+    fclose(f);
+
+    const char *argv[] = {getenv("VNVMED"), "-c", cfg_path, "-r", sock_path, NULL};
+    assert_int_equal(posix_spawn(&daemon_pid, argv[0], NULL, NULL, (char *const *)argv, environ), 0);
+    /* Ready when the RPC socket accepts; bail out if the daemon died instead. */
+    for (int i = 0; i < 1000 && !can_connect(); i++) {
+        int st;
+        if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid)
+            fail_msg("vnvmed exited early (status %d)", st);
+        usleep(10000);
+    }
+    assert_true(can_connect());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int st;
+    kill(daemon_pid, SIGTERM);
+    assert_int_equal(waitpid(daemon_pid, &st, 0), daemon_pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* Its sockets are gone. */
+    assert_int_equal(access(sock_path, F_OK), -1);
+    char p[192];
+    snprintf(p, sizeof(p), "%s/cntrl", listen_dir);
+    assert_int_equal(access(p, F_OK), -1);
+    rmdir(listen_dir);
+    unlink(cfg_path);
+    snprintf(p, sizeof(p), "%s/rpc", dir);
+    rmdir(p);
+    rmdir(dir);
+    return 0;
+}
+
+static struct json_object *json_out(struct run *r)
+{
+    struct json_object *o = json_tokener_parse(r->out);
+    if (o == NULL)
+        fail_msg("not JSON: %s", r->out);
+    return o;
+}
+
+static size_t namespaces_of_first(struct json_object *subsystems)
+{
+    struct json_object *nss = NULL;
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(subsystems, 0), "namespaces", &nss));
+    return json_object_array_length(nss);
+}
+
+static void test_cli_against_daemon(void **state)
+{
+    (void)state;
+    static struct run r;
+
+    /* The SPDK config was loaded. */
+    vnvme(&r, (const char *[]){"subsystem", "list", NULL});
+    assert_int_equal(r.status, 0);
+    struct json_object *o = json_out(&r);
+    assert_int_equal(json_object_array_length(o), 1);
+    assert_int_equal(namespaces_of_first(o), 1);
+    json_object_put(o);
+
+    vnvme(&r, (const char *[]){"bdev", "malloc-create", "M1", "8", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"M1\""));
+    vnvme(&r, (const char *[]){"ns", "add", NQN, "M1", "5", NULL});
+    assert_int_equal(r.status, 0);
+    assert_int_equal(atoi(r.out), 5);
+    vnvme(&r, (const char *[]){"bdev", "delete", "M1", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "Device or resource busy"));
+    vnvme(&r, (const char *[]){"rpc", "nvmf_get_subsystems", "{\"nqn\": \"" NQN "\"}", NULL});
+    assert_int_equal(r.status, 0);
+    o = json_out(&r);
+    assert_int_equal(namespaces_of_first(o), 2);
+    json_object_put(o);
+
+    vnvme(&r, (const char *[]){"ns", "remove", NQN, "5", NULL});
+    assert_int_equal(r.status, 0);
+    vnvme(&r, (const char *[]){"bdev", "delete", "M1", NULL});
+    assert_int_equal(r.status, 0);
+    vnvme(&r, (const char *[]){"bdev", "list", NULL});
+    assert_null(strstr(r.out, "\"M1\""));
+
+    vnvme(&r, (const char *[]){"rpc", "no_such_method", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "Method not found: no_such_method"));
+    vnvme(&r, (const char *[]){"rpc", "bdev_get_bdevs", "{not json", NULL});
+    assert_int_equal(r.status, 2);
+
+    vnvme(&r, (const char *[]){"config", "save", NULL});
+    assert_int_equal(r.status, 0);
+    o = json_out(&r);
+    struct json_object *subs = NULL;
+    assert_true(json_object_object_get_ex(o, "subsystems", &subs));
+    assert_non_null(strstr(r.out, listen_dir));
+    json_object_put(o);
+
+    vnvme(&r, (const char *[]){"--help", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "listener add NQN DIR"));
+}
+
+static void test_cli_without_daemon(void **state)
+{
+    (void)state;
+    static struct run r;
+    const char *argv[] = {getenv("VNVME"), "-s", "/nonexistent/rpc.sock", "bdev", "list", NULL};
+    int err[2];
+    assert_int_equal(pipe(err), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(err[1]);
+    drain(err[0], r.err, sizeof(r.err));
+    close(err[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_non_null(strstr(r.err, "cannot connect to /nonexistent/rpc.sock: No such file or directory"));
+    assert_non_null(strstr(r.err, "is vnvmed running?"));
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cli_against_daemon, setup, teardown),
+        cmocka_unit_test(test_cli_without_daemon),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
