@@ -1,5 +1,268 @@
 /* SPDX-License-Identifier: MIT */
-int main(void)
+/*
+ * vnvmed: emulated NVMe controllers served over vfio-user.
+ *
+ * Without --config it serves an embedded default (one 1 GiB RAM namespace on
+ * /var/run/vnvme/nvme0/cntrl) so that `vnvmed` alone gives a VM a disk.
+ * The main thread is the control thread: it applies the configuration, then
+ * serves JSON-RPC until SIGINT/SIGTERM, and tears everything down so clients
+ * see a clean disconnect and no socket file stays behind.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vnvmed.h"
+
+#define DEFAULT_CPUMASK 0x1ull
+#define DEFAULT_RPC_SOCKET "/var/run/vnvme/rpc.sock"
+#define DEFAULT_LISTEN_DIR "/var/run/vnvme/nvme0"
+#define DEFAULT_NQN "nqn.2026-11.io.vnvme:nvme0"
+#define DEFAULT_SERIAL "VNVME0000000001"
+#define DEFAULT_MODEL "vnvme emulated NVMe"
+#define DEFAULT_BDEV "Malloc0"
+#define DEFAULT_BDEV_BYTES (1ull << 30)
+#define DEFAULT_BLOCK_SIZE 512u
+#define DEFAULT_MAX_NAMESPACES 32u
+
+static volatile int stop_requested;
+
+static void on_signal(int sig)
 {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: vnvmed [options]\n"
+            "Serve emulated NVMe controllers over vfio-user.\n"
+            "\n"
+            "Without --config: one subsystem %s with a 1 GiB RAM namespace (Malloc0),\n"
+            "listening on %s/cntrl.\n"
+            "\n"
+            "  -c, --config FILE      load an SPDK-style JSON configuration instead of the default\n"
+            "  -m, --cpumask MASK     cores to poll on, hex (default 0x1)\n"
+            "  -r, --rpc-socket PATH  JSON-RPC socket (default %s)\n"
+            "  -L, --listen DIR       listener directory for the embedded default (default %s)\n"
+            "      --log-level LEVEL  error, warn, notice, info or debug (default notice)\n"
+            "  -h, --help             this text\n",
+            DEFAULT_NQN, DEFAULT_LISTEN_DIR, DEFAULT_RPC_SOCKET, DEFAULT_LISTEN_DIR);
+}
+
+static int parse_cpumask(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 16); /* accepts an optional 0x prefix */
+    if (errno || end == s || *end || v == 0)
+        return -EINVAL;
+    *out = v;
     return 0;
+}
+
+/* mkdir -p of path's parent directory (the RPC socket's), mode 0700. */
+static void make_parent_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return;
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return;
+    *slash = '\0';
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        (void)mkdir(buf, 0700);
+        *p = saved;
+        if (!saved)
+            break;
+    }
+}
+
+static int load_default(const char *listen_dir)
+{
+    struct vnvme_bdev *bdev;
+    struct tgt_subsystem *ts;
+    int rc;
+
+    rc = tgt_create_transport("VFIOUSER");
+    if (rc && rc != -EEXIST)
+        return rc;
+    rc = vnvme_bdev_malloc_create(DEFAULT_BDEV, DEFAULT_BDEV_BYTES / DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_SIZE, NULL,
+                                  &bdev);
+    if (rc)
+        return rc;
+    rc = tgt_subsystem_create(DEFAULT_NQN, DEFAULT_SERIAL, DEFAULT_MODEL, DEFAULT_MAX_NAMESPACES, true, &ts);
+    if (rc)
+        return rc;
+    rc = tgt_ns_add(ts, DEFAULT_BDEV, 1, NULL, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    return tgt_listener_add(ts, "VFIOUSER", listen_dir);
+}
+
+static void format_size(uint64_t bytes, char *out, size_t len)
+{
+    if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0)
+        snprintf(out, len, "%" PRIu64 " GiB", bytes >> 30);
+    else if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0)
+        snprintf(out, len, "%" PRIu64 " MiB", bytes >> 20);
+    else
+        snprintf(out, len, "%" PRIu64 " bytes", bytes);
+}
+
+static void announce_listeners(void)
+{
+    unsigned listeners = 0;
+    for (struct tgt_subsystem *ts = tgt_subsystem_first(); ts; ts = ts->next) {
+        uint32_t nr_ns = 0;
+        uint64_t bytes = 0;
+        for (uint32_t nsid = 1; nsid <= NVMET_MAX_NSID; nsid++) {
+            const struct nvmet_ns *ns = ts->ss->ns[nsid];
+            if (!ns)
+                continue;
+            nr_ns++;
+            bytes += ns->nsze << ns->lbads;
+        }
+        char size[32];
+        format_size(bytes, size, sizeof(size));
+        for (struct tgt_listener *l = ts->listeners; l; l = l->next) {
+            printf("vnvmed: listening on %s (nqn %s, %u namespace%s, %s)\n", nvmet_vfio_user_socket_path(l->vc),
+                   ts->ss->nqn, nr_ns, nr_ns == 1 ? "" : "s", size);
+            listeners++;
+        }
+    }
+    if (!listeners)
+        printf("vnvmed: no listeners configured yet; waiting for RPC\n");
+    fflush(stdout);
+}
+
+static void delete_all_bdevs(void)
+{
+    struct vnvme_bdev *b;
+    while ((b = vnvme_bdev_first()) != NULL) {
+        char name[sizeof(b->name)];
+        snprintf(name, sizeof(name), "%s", b->name);
+        if (vnvme_bdev_delete(name) != 0)
+            break; /* still claimed: nothing more we can do at exit */
+    }
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_LOG_LEVEL = 0x100 };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"cpumask", required_argument, NULL, 'm'},
+        {"rpc-socket", required_argument, NULL, 'r'},
+        {"listen", required_argument, NULL, 'L'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *rpc_socket = DEFAULT_RPC_SOCKET, *listen_dir = DEFAULT_LISTEN_DIR;
+    uint64_t cpumask = DEFAULT_CPUMASK;
+    int opt, rc, level;
+
+    while ((opt = getopt_long(argc, argv, "c:m:r:L:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 'm':
+            if (parse_cpumask(optarg, &cpumask)) {
+                fprintf(stderr, "vnvmed: invalid cpumask '%s' (expected hex, e.g. 0x3)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'r': rpc_socket = optarg; break;
+        case 'L': listen_dir = optarg; break;
+        case OPT_LOG_LEVEL:
+            level = vnvme_log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, "vnvmed: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            vnvme_log_set_level((enum vnvme_log_level)level);
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vnvmed: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    /* Reactors inherit a mask with the stop signals blocked: only this thread handles them. */
+    sigset_t stop_signals, old_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = reactors_start(cpumask);
+    if (rc < 0) {
+        fprintf(stderr, "vnvmed: cannot start reactors for cpumask 0x%" PRIx64 ": %s\n", cpumask, strerror(-rc));
+        return 1;
+    }
+
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: blocking waits return EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+
+    int exit_code = 0;
+    bool rpc_started = false;
+    if (config) {
+        rc = config_load_file(config);
+        if (rc) {
+            fprintf(stderr, "vnvmed: loading %s failed: %s\n", config, strerror(rc < 0 ? -rc : rc));
+            exit_code = 1;
+            goto out;
+        }
+    } else {
+        rc = load_default(listen_dir);
+        if (rc) {
+            fprintf(stderr, "vnvmed: default configuration failed: %s\n", strerror(-rc));
+            exit_code = 1;
+            goto out;
+        }
+    }
+
+    make_parent_dirs(rpc_socket);
+    rc = rpc_server_start(rpc_socket);
+    if (rc) {
+        fprintf(stderr, "vnvmed: RPC socket %s: %s\n", rpc_socket, strerror(rc < 0 ? -rc : rc));
+        exit_code = 1;
+        goto out;
+    }
+    rpc_started = true;
+    announce_listeners();
+
+    rpc_server_run(&stop_requested);
+    VNVME_NOTICE("vnvmed", "shutting down");
+
+out:
+    if (rpc_started)
+        rpc_server_stop();
+    tgt_shutdown();
+    reactors_stop();
+    delete_all_bdevs();
+    return exit_code;
 }

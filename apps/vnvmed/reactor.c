@@ -1,1 +1,397 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Reactors: one pinned polling thread per core of the cpumask.
+ *
+ * The loop polls every controller's data path (doorbells in shared memory,
+ * bdev completions) without syscalls. Socket messages and cross-thread calls
+ * are noticed through one epoll set per reactor (every controller's listen
+ * and connection fds plus the reactor's eventfd), checked without blocking
+ * every EPOLL_CHECK_EVERY iterations. After IDLE_SLEEP_NS without any work
+ * the reactor sleeps in epoll_wait for up to IDLE_SLEEP_MS per round, so an
+ * idle daemon costs little; the price is that the first doorbell after an
+ * idle period (a plain store, no wakeup) waits up to that long. Without any
+ * connected client no doorbell can be written, and everything that can
+ * bring work (a connection, a message, a call) wakes epoll, so the reactor
+ * then sleeps IDLE_SLEEP_NO_CLIENT_MS at a time (the bound only matters for
+ * bdev completions of a client that went away, which nobody waits for).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vnvmed.h"
+
+#define LOG_COMP "reactor"
+#define MAX_REACTORS 64
+#define EPOLL_CHECK_EVERY 64u    /* iterations between non-blocking event checks (power of two) */
+#define IDLE_CLOCK_EVERY 64u     /* idle iterations between clock reads */
+#define IDLE_SLEEP_NS 200000ull  /* idle this long before sleeping */
+#define IDLE_SLEEP_MS 1
+#define IDLE_SLEEP_NO_CLIENT_MS 100 /* nothing but fds can bring work: sleep long */
+#define MAX_EVENTS 32
+
+struct reactor_ctrlr {
+    struct nvmet_vfio_user_ctrlr *vc;
+    int listen_fd, conn_fd; /* as registered in the epoll set */
+    struct reactor_ctrlr *next;
+};
+
+struct reactor_call_msg {
+    reactor_fn fn;
+    void *arg;
+    bool done;
+    struct reactor_call_msg *next;
+};
+
+struct reactor {
+    int index;
+    int cpu;
+    pthread_t thread;
+    bool thread_started;
+    int epfd;
+    int evfd;
+    atomic_bool stop;
+
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    struct reactor_call_msg *calls, *calls_tail;
+
+    struct reactor_ctrlr *ctrlrs; /* reactor thread only */
+};
+
+static struct reactor *reactors[MAX_REACTORS];
+static int nr_reactors;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- epoll registrations ---- */
+
+static void epoll_watch(struct reactor *r, int fd, void *ptr)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
+        VNVME_WARN(LOG_COMP, "reactor %d: epoll add fd %d: %s", r->index, fd, strerror(errno));
+}
+
+static void epoll_unwatch(struct reactor *r, int fd)
+{
+    /* The fd may already be closed (its registration went with it): nothing to do then. */
+    (void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/*
+ * Bring the epoll set in line with the controller's current fds. A
+ * connection fd is re-added even when its number did not change: a client
+ * may have left and a new one arrived on the same number within one poll,
+ * and the old registration died with the old socket.
+ */
+static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
+{
+    int lfd, cfd;
+    nvmet_vfio_user_fds(rc->vc, &lfd, &cfd);
+    if (lfd != rc->listen_fd) {
+        if (rc->listen_fd >= 0)
+            epoll_unwatch(r, rc->listen_fd);
+        if (lfd >= 0)
+            epoll_watch(r, lfd, rc);
+        rc->listen_fd = lfd;
+    }
+    if (cfd != rc->conn_fd && rc->conn_fd >= 0)
+        epoll_unwatch(r, rc->conn_fd);
+    if (cfd >= 0)
+        epoll_watch(r, cfd, rc);
+    rc->conn_fd = cfd;
+}
+
+/* ---- controllers ---- */
+
+void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
+{
+    struct reactor_ctrlr *rc = calloc(1, sizeof(*rc));
+    if (!rc) {
+        VNVME_ERR(LOG_COMP, "reactor %d: out of memory adding a controller", r->index);
+        return;
+    }
+    rc->vc = vc;
+    rc->listen_fd = rc->conn_fd = -1;
+    rc->next = r->ctrlrs;
+    r->ctrlrs = rc;
+    sync_fds(r, rc);
+}
+
+void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
+{
+    for (struct reactor_ctrlr **pp = &r->ctrlrs; *pp; pp = &(*pp)->next) {
+        struct reactor_ctrlr *rc = *pp;
+        if (rc->vc != vc)
+            continue;
+        if (rc->listen_fd >= 0)
+            epoll_unwatch(r, rc->listen_fd);
+        if (rc->conn_fd >= 0)
+            epoll_unwatch(r, rc->conn_fd);
+        *pp = rc->next;
+        free(rc);
+        return;
+    }
+}
+
+static int poll_control(struct reactor *r, struct reactor_ctrlr *rc)
+{
+    int n = nvmet_vfio_user_poll_control(rc->vc);
+    if (n < 0)
+        VNVME_WARN(LOG_COMP, "%s: listener failed: %s", nvmet_vfio_user_socket_path(rc->vc), strerror(-n));
+    sync_fds(r, rc);
+    return n > 0 ? n : 0;
+}
+
+/* ---- cross-thread calls ---- */
+
+static void run_calls(struct reactor *r)
+{
+    uint64_t v;
+    /* Drain the wakeup first so a call queued while we run is not slept through. */
+    if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        VNVME_WARN(LOG_COMP, "reactor %d: eventfd read: %s", r->index, strerror(errno));
+    pthread_mutex_lock(&r->lock);
+    struct reactor_call_msg *m = r->calls;
+    r->calls = r->calls_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    while (m) {
+        struct reactor_call_msg *next = m->next; /* m lives on the caller's stack until done */
+        m->fn(m->arg);
+        pthread_mutex_lock(&r->lock);
+        m->done = true;
+        pthread_cond_broadcast(&r->done_cond);
+        pthread_mutex_unlock(&r->lock);
+        m = next;
+    }
+}
+
+void reactor_call(struct reactor *r, reactor_fn fn, void *arg)
+{
+    if (!r->thread_started || pthread_equal(pthread_self(), r->thread)) {
+        fn(arg);
+        return;
+    }
+    struct reactor_call_msg m = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&r->lock);
+    if (r->calls_tail)
+        r->calls_tail->next = &m;
+    else
+        r->calls = &m;
+    r->calls_tail = &m;
+    pthread_mutex_unlock(&r->lock);
+    uint64_t one = 1;
+    if (write(r->evfd, &one, sizeof(one)) < 0)
+        VNVME_WARN(LOG_COMP, "reactor %d: eventfd write: %s", r->index, strerror(errno));
+    pthread_mutex_lock(&r->lock);
+    while (!m.done)
+        pthread_cond_wait(&r->done_cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the loop ---- */
+
+static bool any_client(const struct reactor *r)
+{
+    for (const struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
+        if (rc->conn_fd >= 0)
+            return true;
+    return false;
+}
+
+/* Handle what epoll reports; returns the work done. Calls run last: they may remove controllers. */
+static int check_events(struct reactor *r, int timeout_ms)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
+    int work = 0;
+    bool calls = false;
+
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr == NULL) {
+            calls = true;
+            continue;
+        }
+        work += poll_control(r, evs[i].data.ptr);
+    }
+    if (calls) {
+        run_calls(r);
+        work++;
+    }
+    return work;
+}
+
+static void *reactor_main(void *arg)
+{
+    struct reactor *r = arg;
+    uint64_t iter = 0, idle_iters = 0, idle_since = 0;
+    bool sleeping = false;
+
+    VNVME_INFO(LOG_COMP, "reactor %d running on core %d", r->index, r->cpu);
+    while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+        int work = 0;
+        for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
+            work += nvmet_vfio_user_poll_data(rc->vc);
+        iter++;
+
+        if (sleeping)
+            work += check_events(r, any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS);
+        else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0)
+            work += check_events(r, 0);
+
+        if (work) {
+            idle_iters = 0;
+            sleeping = false;
+            continue;
+        }
+        if (idle_iters++ == 0) {
+            idle_since = now_ns();
+        } else if (!sleeping && idle_iters % IDLE_CLOCK_EVERY == 0 && now_ns() - idle_since >= IDLE_SLEEP_NS) {
+            sleeping = true;
+        }
+    }
+    /* Calls queued while stopping must not leave their callers waiting. */
+    run_calls(r);
+    return NULL;
+}
+
+/* ---- start/stop ---- */
+
+static void reactor_free(struct reactor *r)
+{
+    if (!r)
+        return;
+    while (r->ctrlrs)
+        reactor_remove_ctrlr(r, r->ctrlrs->vc);
+    if (r->epfd >= 0)
+        close(r->epfd);
+    if (r->evfd >= 0)
+        close(r->evfd);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->done_cond);
+    free(r);
+}
+
+static struct reactor *reactor_new(int index, int cpu)
+{
+    struct reactor *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->index = index;
+    r->cpu = cpu;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->done_cond, NULL);
+    atomic_init(&r->stop, false);
+    if (r->epfd < 0 || r->evfd < 0) {
+        reactor_free(r);
+        return NULL;
+    }
+    epoll_watch(r, r->evfd, NULL);
+    return r;
+}
+
+static int reactor_launch(struct reactor *r)
+{
+    pthread_attr_t attr;
+    cpu_set_t set;
+    int rc;
+
+    CPU_ZERO(&set);
+    CPU_SET(r->cpu, &set);
+    pthread_attr_init(&attr);
+    rc = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+    if (rc == 0)
+        rc = pthread_create(&r->thread, &attr, reactor_main, r);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return -rc;
+    r->thread_started = true;
+    char name[16];
+    snprintf(name, sizeof(name), "reactor_%d", r->index);
+    pthread_setname_np(r->thread, name);
+    return 0;
+}
+
+int reactors_start(uint64_t cpumask)
+{
+    cpu_set_t allowed;
+    int rc = 0;
+
+    if (nr_reactors)
+        return -EBUSY;
+    if (cpumask == 0)
+        return -EINVAL;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+        return -errno;
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (!(cpumask & (1ull << cpu)))
+            continue;
+        if (!CPU_ISSET(cpu, &allowed)) {
+            VNVME_ERR(LOG_COMP, "core %d is in the cpumask but not available to this process", cpu);
+            rc = -EINVAL;
+            break;
+        }
+        struct reactor *r = reactor_new(nr_reactors, cpu);
+        if (!r) {
+            rc = -ENOMEM;
+            break;
+        }
+        reactors[nr_reactors++] = r;
+        rc = reactor_launch(r);
+        if (rc) {
+            VNVME_ERR(LOG_COMP, "cannot start reactor on core %d: %s", cpu, strerror(-rc));
+            break;
+        }
+    }
+    if (rc) {
+        reactors_stop();
+        return rc;
+    }
+    return nr_reactors;
+}
+
+void reactors_stop(void)
+{
+    for (int i = 0; i < nr_reactors; i++) {
+        struct reactor *r = reactors[i];
+        if (r->thread_started) {
+            uint64_t one = 1;
+            atomic_store(&r->stop, true);
+            if (write(r->evfd, &one, sizeof(one)) < 0)
+                VNVME_WARN(LOG_COMP, "reactor %d: eventfd write: %s", r->index, strerror(errno));
+            pthread_join(r->thread, NULL);
+        }
+        reactor_free(r);
+        reactors[i] = NULL;
+    }
+    nr_reactors = 0;
+}
+
+int reactors_count(void)
+{
+    return nr_reactors;
+}
+
+struct reactor *reactor_get(int i)
+{
+    if (i < 0 || i >= nr_reactors)
+        return NULL;
+    return reactors[i];
+}

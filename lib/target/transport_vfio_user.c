@@ -1,1 +1,356 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * One NVMe controller behind one vfio-user socket.
+ *
+ * BAR0 layout (16 KiB, 64-bit memory BAR):
+ *   0x0000-0x0fff  controller registers, trapped: every access is a message
+ *                  handled by nvmet_ctrlr_reg_read/write
+ *   0x1000-0x1fff  doorbells, backed by a memfd the client mmaps (sparse
+ *                  area), so a doorbell write is a plain store the reactor
+ *                  sees on its next poll; REGION_WRITE/READ of these offsets
+ *                  load/store the same memory for clients that do not mmap
+ *   0x2000-0x3fff  reserved: reads zero, writes ignored
+ * BAR4 holds the MSI-X table, BAR5 the PBA; the PCI layer serves both.
+ *
+ * INTx is edge-like here: every interrupt the core raises pulses the
+ * eventfd, and the line is lowered once no interrupt-enabled CQ holds
+ * entries the host has not consumed (checked on the data path only while
+ * INTx is asserted, so MSI-X users pay nothing for it).
+ */
+#include "transport_vfio_user.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vnvme/vfio_user_pci.h"
+#include "vnvme/vfio_user_server.h"
+
+#define LOG_COMP "nvmet-vfio-user"
+
+#define BAR0_SIZE 0x4000u
+#define DB_OFFSET 0x1000u
+#define DB_SIZE 0x1000u
+#define MSIX_VECTORS (NVMET_MAX_IO_QUEUES + 1)
+#define PCI_CLASS_NVME 0x010802u
+
+_Static_assert(2 * (NVMET_MAX_IO_QUEUES + 1) * sizeof(uint32_t) <= DB_SIZE, "doorbells fit in one page");
+
+struct nvmet_vfio_user_ctrlr {
+    struct nvmet_ctrlr nvme;
+    struct nvmet_subsys *ss;
+    bool nvme_ready;          /* nvmet_ctrlr_init succeeded */
+    struct vfio_user_server *srv;
+    struct vfio_user_pci *pci;
+    int db_fd;
+    uint8_t *db_page;         /* local mapping of BAR0 page 1 */
+    bool intx_asserted;
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* ---- transport ops for the core ---- */
+
+static int vu_translate(void *tctx, uint64_t iova, uint64_t len, uint32_t access, struct iovec *iov, int max_iov)
+{
+    struct nvmet_vfio_user_ctrlr *vc = tctx;
+    return vfio_user_dma_translate(vfio_user_server_dma(vc->srv), iova, len, access, iov, max_iov);
+}
+
+static void vu_irq(void *tctx, uint16_t vector)
+{
+    struct nvmet_vfio_user_ctrlr *vc = tctx;
+    if (!vfio_user_pci_msix_enabled(vc->pci) && !vfio_user_pci_msi_enabled(vc->pci))
+        vc->intx_asserted = true;
+    (void)vfio_user_pci_irq(vc->pci, vector);
+}
+
+static void vu_status_changed(void *tctx, uint32_t csts)
+{
+    struct nvmet_vfio_user_ctrlr *vc = tctx;
+    VNVME_INFO(LOG_COMP, "%s: CSTS now 0x%x", vc->socket_path, csts);
+}
+
+static const struct nvmet_transport_ops vu_tops = {
+    .translate = vu_translate,
+    .irq = vu_irq,
+    .status_changed = vu_status_changed,
+};
+
+/* ---- BAR0 ---- */
+
+static ssize_t bar0_access(void *ctx, uint8_t *buf, size_t count, uint64_t offset, bool is_write)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    int rc;
+
+    if (offset < DB_OFFSET) {
+        if (count > DB_OFFSET - offset)
+            return -EINVAL; /* one access never spans registers and doorbells */
+        rc = is_write ? nvmet_ctrlr_reg_write(&vc->nvme, offset, buf, count)
+                      : nvmet_ctrlr_reg_read(&vc->nvme, offset, buf, count);
+        return rc ? rc : (ssize_t)count;
+    }
+    if (offset < DB_OFFSET + DB_SIZE) {
+        if (count > DB_OFFSET + DB_SIZE - offset)
+            return -EINVAL;
+        if (is_write)
+            memcpy(vc->db_page + (offset - DB_OFFSET), buf, count);
+        else
+            memcpy(buf, vc->db_page + (offset - DB_OFFSET), count);
+        return (ssize_t)count;
+    }
+    if (!is_write)
+        memset(buf, 0, count);
+    return (ssize_t)count;
+}
+
+/* ---- resets ---- */
+
+/* Controller and doorbells back to power-on; the host rewrites doorbells from 0 after enabling. */
+static void reset_controller(struct nvmet_vfio_user_ctrlr *vc)
+{
+    nvmet_ctrlr_reset(&vc->nvme);
+    memset(vc->db_page, 0, DB_SIZE);
+    if (vc->intx_asserted) {
+        vfio_user_pci_intx_deassert(vc->pci);
+        vc->intx_asserted = false;
+    }
+}
+
+static int on_reset(void *ctx, enum vfio_user_reset_reason why)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    if (why == VFIO_USER_RESET_DISCONNECT) {
+        /*
+         * State is kept, like a device whose driver went away: the queues'
+         * memory is already gone (dma_unmap quiesced them), and the next
+         * client resets the controller before using it.
+         */
+        return 0;
+    }
+    VNVME_INFO(LOG_COMP, "%s: device reset", vc->socket_path);
+    reset_controller(vc);
+    vfio_user_pci_reset(vc->pci);
+    return 0;
+}
+
+static void on_function_reset(void *ctx)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    VNVME_INFO(LOG_COMP, "%s: function level reset", vc->socket_path);
+    reset_controller(vc);
+}
+
+static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    (void)r;
+    nvmet_ctrlr_memory_added(&vc->nvme);
+}
+
+static void on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size);
+}
+
+static void on_connected(void *ctx)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    VNVME_NOTICE(LOG_COMP, "%s: client connected", vc->socket_path);
+}
+
+static void on_disconnected(void *ctx)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    VNVME_NOTICE(LOG_COMP, "%s: client disconnected", vc->socket_path);
+}
+
+static const struct vfio_user_server_ops server_ops = {
+    .reset = on_reset,
+    .dma_map = on_dma_map,
+    .dma_unmap = on_dma_unmap,
+    .connected = on_connected,
+    .disconnected = on_disconnected,
+};
+
+static const struct vfio_user_pci_ops pci_ops = {
+    .function_reset = on_function_reset,
+};
+
+/* ---- lifetime ---- */
+
+static uint64_t pow2_at_least(uint64_t v, uint64_t min)
+{
+    uint64_t s = min;
+    while (s < v)
+        s <<= 1;
+    return s;
+}
+
+static int setup_doorbells(struct nvmet_vfio_user_ctrlr *vc)
+{
+    /* The fd covers BAR0 from offset 0 so the sparse area's fd offset equals its BAR offset. */
+    vc->db_fd = memfd_create("vnvme-doorbells", MFD_CLOEXEC);
+    if (vc->db_fd < 0)
+        return -errno;
+    if (ftruncate(vc->db_fd, DB_OFFSET + DB_SIZE) < 0)
+        return -errno;
+    void *p = mmap(NULL, DB_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, vc->db_fd, DB_OFFSET);
+    if (p == MAP_FAILED)
+        return -errno;
+    vc->db_page = p;
+    return 0;
+}
+
+static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_path)
+{
+    int rc = 0;
+    struct vfio_user_server_config cfg = {
+        .socket_path = socket_path,
+        .flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
+        .num_regions = VFIO_USER_PCI_NUM_REGIONS,
+        .num_irqs = VFIO_USER_PCI_NUM_IRQS,
+        .ops = &server_ops,
+        .dev_ctx = vc,
+    };
+    vc->srv = vfio_user_server_create(&cfg, &rc);
+    if (!vc->srv)
+        return rc;
+
+    uint64_t table_size = pow2_at_least(MSIX_VECTORS * 16ull, 4096);
+    uint64_t pba_size = pow2_at_least((MSIX_VECTORS + 63) / 64 * 8ull, 4096);
+    struct vfio_user_pci_info info = {
+        .vendor_id = NVMET_VFIO_USER_VENDOR_ID,
+        .device_id = NVMET_VFIO_USER_DEVICE_ID,
+        .subsys_vendor_id = NVMET_VFIO_USER_VENDOR_ID,
+        .subsys_id = NVMET_VFIO_USER_DEVICE_ID,
+        .class_code = PCI_CLASS_NVME,
+        .intx_pin = 1,
+        .msix_vectors = MSIX_VECTORS,
+        .msix_table_bar = 4,
+        .msix_table_offset = 0,
+        .msix_pba_bar = 5,
+        .msix_pba_offset = 0,
+        .ops = &pci_ops,
+        .dev_ctx = vc,
+    };
+    vc->pci = vfio_user_pci_create(vc->srv, &info, &rc);
+    if (!vc->pci)
+        return rc;
+
+    struct vfio_user_sparse_area doorbells = {.offset = DB_OFFSET, .size = DB_SIZE};
+    rc = vfio_user_pci_setup_bar(vc->pci, 0, BAR0_SIZE, VFIO_USER_PCI_BAR_MEM64, bar0_access, vc->db_fd, 0, 1,
+                                 &doorbells);
+    if (rc == 0)
+        rc = vfio_user_pci_setup_bar(vc->pci, 4, table_size, 0, NULL, -1, 0, 0, NULL);
+    if (rc == 0)
+        rc = vfio_user_pci_setup_bar(vc->pci, 5, pba_size, 0, NULL, -1, 0, 0, NULL);
+    return rc;
+}
+
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *ss, const char *socket_path,
+                                                           int *err)
+{
+    struct nvmet_vfio_user_ctrlr *vc = NULL;
+    int rc = -EINVAL;
+
+    if (!ss || !socket_path || strlen(socket_path) >= sizeof(vc->socket_path)) {
+        rc = socket_path && ss ? -ENAMETOOLONG : -EINVAL;
+        goto fail;
+    }
+    vc = calloc(1, sizeof(*vc));
+    if (!vc) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    vc->db_fd = -1;
+    vc->ss = ss;
+    snprintf(vc->socket_path, sizeof(vc->socket_path), "%s", socket_path);
+    rc = setup_doorbells(vc);
+    if (rc)
+        goto fail;
+    rc = nvmet_ctrlr_init(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
+    if (rc)
+        goto fail;
+    vc->nvme_ready = true; /* init registered it with the subsystem (cntlid, namespace notices) */
+    rc = setup_device(vc, socket_path);
+    if (rc)
+        goto fail;
+    VNVME_INFO(LOG_COMP, "%s: controller %u of %s", socket_path, vc->nvme.cntlid, ss->nqn);
+    return vc;
+fail:
+    nvmet_vfio_user_ctrlr_destroy(vc);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc)
+{
+    if (!vc)
+        return;
+    /* The server's disconnect calls into the controller (dma_unmap): it goes first. */
+    if (vc->srv)
+        vfio_user_server_destroy(vc->srv);
+    if (vc->pci)
+        vfio_user_pci_destroy(vc->pci);
+    if (vc->nvme_ready)
+        nvmet_ctrlr_fini(&vc->nvme);
+    if (vc->db_page)
+        munmap(vc->db_page, DB_SIZE);
+    if (vc->db_fd >= 0)
+        close(vc->db_fd);
+    free(vc);
+}
+
+/* ---- polling ---- */
+
+static bool intx_still_pending(const struct nvmet_ctrlr *c)
+{
+    for (uint32_t i = 0; i <= NVMET_MAX_IO_QUEUES; i++) {
+        const struct nvmet_cq *cq = &c->cqs[i];
+        if (cq->created && cq->ien && cq->tail != cq->head)
+            return true;
+    }
+    return false;
+}
+
+int nvmet_vfio_user_poll_data(struct nvmet_vfio_user_ctrlr *vc)
+{
+    /* With Bus Master Enable clear the function may not touch memory, queues included. */
+    if (!vfio_user_pci_bus_master(vc->pci))
+        return 0;
+    int work = nvmet_ctrlr_poll(&vc->nvme);
+    if (vc->intx_asserted && !intx_still_pending(&vc->nvme)) {
+        vfio_user_pci_intx_deassert(vc->pci);
+        vc->intx_asserted = false;
+    }
+    return work;
+}
+
+int nvmet_vfio_user_poll_control(struct nvmet_vfio_user_ctrlr *vc)
+{
+    return vfio_user_server_poll(vc->srv);
+}
+
+void nvmet_vfio_user_fds(struct nvmet_vfio_user_ctrlr *vc, int *listen_fd, int *conn_fd)
+{
+    vfio_user_server_fds(vc->srv, listen_fd, conn_fd);
+}
+
+struct nvmet_ctrlr *nvmet_vfio_user_nvme(struct nvmet_vfio_user_ctrlr *vc)
+{
+    return &vc->nvme;
+}
+
+const char *nvmet_vfio_user_socket_path(const struct nvmet_vfio_user_ctrlr *vc)
+{
+    return vc->socket_path;
+}
