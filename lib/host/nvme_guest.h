@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A minimal guest NVMe driver over the vfio-user client, for integration
- * tests: what Linux's nvme-pci does on a real PCI function, reduced to the
- * steps a test needs. Guest RAM is one memfd shared with DMA_MAP; queues and
- * buffers come from a bump allocator in it. Doorbells go through the mmapped
+ * A minimal synchronous NVMe driver over the vfio-user client, used by the
+ * integration tests and the demo: what Linux's nvme-pci does on a real PCI
+ * function, reduced to the steps they need. (The full userspace driver with
+ * per-thread queue pairs is a separate library.) Guest RAM is one memfd
+ * shared with DMA_MAP; queues and buffers come from a bump allocator in it. Doorbells go through the mmapped
  * doorbell page unless db_by_message is set (then REGION_WRITE messages).
  * MSI-X vectors 0..NG_VECTORS-1 each get an eventfd.
  */
-#ifndef VNVME_TEST_NVME_GUEST_H
-#define VNVME_TEST_NVME_GUEST_H
+#ifndef VNVME_HOST_NVME_GUEST_H
+#define VNVME_HOST_NVME_GUEST_H
 
 #include <stdbool.h>
 #include <stdint.h>
