@@ -225,6 +225,7 @@ int ng_enable(struct nvme_guest *g, uint32_t aq_size)
     struct ng_queue *q = &g->q[0];
     q->used = true;
     q->size = aq_size;
+    q->cq_size = aq_size;
     q->phase = 1;
     q->sq_iova = ng_alloc(g, (uint64_t)aq_size * sizeof(struct nvme_sqe), NG_PAGE);
     q->cq_iova = ng_alloc(g, (uint64_t)aq_size * sizeof(struct nvme_cqe), NG_PAGE);
@@ -273,9 +274,9 @@ uint16_t ng_submit(struct nvme_guest *g, uint16_t qid, struct nvme_sqe *sqe)
     return sqe->cid;
 }
 
-int ng_wait_cqe(struct nvme_guest *g, uint16_t qid, struct nvme_cqe *out, int timeout_ms)
+int ng_wait_cqe(struct nvme_guest *g, uint16_t cqid, struct nvme_cqe *out, int timeout_ms)
 {
-    struct ng_queue *q = &g->q[qid];
+    struct ng_queue *q = &g->q[cqid];
     volatile struct nvme_cqe *cq = ng_ptr(g, q->cq_iova);
     uint64_t end = now_ms() + (uint64_t)timeout_ms;
     for (uint64_t spins = 0;; spins++) {
@@ -289,11 +290,11 @@ int ng_wait_cqe(struct nvme_guest *g, uint16_t qid, struct nvme_cqe *out, int ti
         }
     }
     memcpy(out, (const void *)&cq[q->cq_head], sizeof(*out));
-    if (++q->cq_head == q->size) {
+    if (++q->cq_head == q->cq_size) {
         q->cq_head = 0;
         q->phase ^= 1;
     }
-    ring(g, 2u * qid + 1u, q->cq_head);
+    ring(g, 2u * cqid + 1u, q->cq_head);
     return 0;
 }
 
@@ -303,10 +304,10 @@ int ng_cmd(struct nvme_guest *g, uint16_t qid, struct nvme_sqe *sqe, struct nvme
     if (!out)
         out = &local;
     uint16_t cid = ng_submit(g, qid, sqe);
-    int rc = ng_wait_cqe(g, qid, out, CMD_TIMEOUT_MS);
+    int rc = ng_wait_cqe(g, g->q[qid].cqid, out, CMD_TIMEOUT_MS);
     if (rc)
         return rc;
-    if (out->cid != cid)
+    if (out->cid != cid || out->sqid != qid)
         return -EPROTO;
     return out->status >> 1;
 }
@@ -340,29 +341,72 @@ int ng_set_num_queues(struct nvme_guest *g, uint16_t nsq, uint16_t ncq, uint32_t
     return rc;
 }
 
-int ng_create_io_queues(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t iv)
+int ng_create_io_cq(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t iv)
 {
     struct ng_queue *q = &g->q[qid];
-    memset(q, 0, sizeof(*q));
-    q->size = size;
+    q->cq_size = size;
     q->phase = 1;
-    q->sq_iova = ng_alloc(g, (uint64_t)size * sizeof(struct nvme_sqe), NG_PAGE);
+    q->cq_head = 0;
     q->cq_iova = ng_alloc(g, (uint64_t)size * sizeof(struct nvme_cqe), NG_PAGE);
-    /* CDW11: PC (physically contiguous) and, for the CQ, IEN and the vector. */
+    /* CDW11: PC (physically contiguous), IEN and the vector. */
     struct nvme_sqe cq = {.opc = NVME_ADMIN_CREATE_IO_CQ,
                           .cdw10 = ((size - 1) << 16) | qid,
                           .cdw11 = ((uint32_t)iv << 16) | 0x2u | 0x1u};
     cq.dptr.prp1 = q->cq_iova;
-    int rc = ng_cmd(g, 0, &cq, NULL);
-    if (rc)
-        return rc;
+    return ng_cmd(g, 0, &cq, NULL);
+}
+
+int ng_create_io_sq(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t cqid)
+{
+    struct ng_queue *q = &g->q[qid];
+    q->size = size;
+    q->sq_tail = 0;
+    q->next_cid = 0;
+    q->cqid = cqid;
+    q->sq_iova = ng_alloc(g, (uint64_t)size * sizeof(struct nvme_sqe), NG_PAGE);
     struct nvme_sqe sq = {.opc = NVME_ADMIN_CREATE_IO_SQ,
                           .cdw10 = ((size - 1) << 16) | qid,
-                          .cdw11 = ((uint32_t)qid << 16) | 0x1u};
+                          .cdw11 = ((uint32_t)cqid << 16) | 0x1u};
     sq.dptr.prp1 = q->sq_iova;
-    rc = ng_cmd(g, 0, &sq, NULL);
+    int rc = ng_cmd(g, 0, &sq, NULL);
     if (rc == 0)
         q->used = true;
+    return rc;
+}
+
+int ng_create_io_queues(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t iv)
+{
+    memset(&g->q[qid], 0, sizeof(g->q[qid]));
+    int rc = ng_create_io_cq(g, qid, size, iv);
+    if (rc)
+        return rc;
+    return ng_create_io_sq(g, qid, size, qid);
+}
+
+static int delete_queue(struct nvme_guest *g, uint8_t opc, uint16_t qid)
+{
+    struct nvme_sqe sqe = {.opc = opc, .cdw10 = qid};
+    return ng_cmd(g, 0, &sqe, NULL);
+}
+
+int ng_delete_io_sq(struct nvme_guest *g, uint16_t qid)
+{
+    int rc = delete_queue(g, NVME_ADMIN_DELETE_IO_SQ, qid);
+    if (rc == 0) {
+        g->q[qid].used = false;
+        g->q[qid].sq_tail = 0;
+        g->q[qid].next_cid = 0;
+    }
+    return rc;
+}
+
+int ng_delete_io_cq(struct nvme_guest *g, uint16_t qid)
+{
+    int rc = delete_queue(g, NVME_ADMIN_DELETE_IO_CQ, qid);
+    if (rc == 0) {
+        g->q[qid].cq_head = 0;
+        g->q[qid].phase = 1;
+    }
     return rc;
 }
 

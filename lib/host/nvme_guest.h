@@ -24,7 +24,9 @@
 
 struct ng_queue {
     bool used;
-    uint32_t size;
+    uint32_t size;    /* SQ entries */
+    uint32_t cq_size; /* CQ entries (a shared CQ may differ from the SQs using it) */
+    uint16_t cqid;    /* the CQ this SQ completes into (its own qid unless shared) */
     uint64_t sq_iova, cq_iova;
     uint32_t sq_tail; /* next slot we write */
     uint32_t cq_head; /* next slot we read */
@@ -76,9 +78,9 @@ int ng_shutdown(struct nvme_guest *g);
 
 /* Write an SQE (cid assigned) and ring the SQ doorbell; returns the cid. */
 uint16_t ng_submit(struct nvme_guest *g, uint16_t qid, struct nvme_sqe *sqe);
-/* Take the next CQE (phase-checked) and ring the CQ doorbell: 0 or -ETIMEDOUT. */
-int ng_wait_cqe(struct nvme_guest *g, uint16_t qid, struct nvme_cqe *out, int timeout_ms);
-/* Submit and wait: the status field without the phase bit, or -errno. */
+/* Take the next CQE (phase-checked) from CQ cqid and ring its head doorbell: 0 or -ETIMEDOUT. */
+int ng_wait_cqe(struct nvme_guest *g, uint16_t cqid, struct nvme_cqe *out, int timeout_ms);
+/* Submit on SQ qid and wait on the CQ it completes into: the status field without the phase bit, or -errno. */
 int ng_cmd(struct nvme_guest *g, uint16_t qid, struct nvme_sqe *sqe, struct nvme_cqe *out);
 /* Consume pending interrupts of a vector; returns the count seen (waits up to timeout_ms for one). */
 uint64_t ng_irq_wait(struct nvme_guest *g, uint32_t vector, int timeout_ms);
@@ -88,6 +90,12 @@ int ng_identify(struct nvme_guest *g, uint8_t cns, uint32_t nsid, uint64_t buf_i
 int ng_set_num_queues(struct nvme_guest *g, uint16_t nsq, uint16_t ncq, uint32_t *result);
 /* Create I/O CQ qid (interrupts on vector iv) then SQ qid, size entries each. */
 int ng_create_io_queues(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t iv);
+/* The two halves, for CQs shared by several SQs: a CQ with its own ring, an SQ completing into cqid. */
+int ng_create_io_cq(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t iv);
+int ng_create_io_sq(struct nvme_guest *g, uint16_t qid, uint32_t size, uint16_t cqid);
+/* Delete I/O SQ / CQ qid (status or -errno); the host forgets the queue on success. */
+int ng_delete_io_sq(struct nvme_guest *g, uint16_t qid);
+int ng_delete_io_cq(struct nvme_guest *g, uint16_t qid);
 
 /*
  * Build the PRPs for [buf_iova, buf_iova+len) (page-aligned buffer) into sqe,
