@@ -426,6 +426,17 @@ void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
         if (cq->created && cq->iova < end && iova < cq->iova + (uint64_t)cq->size * sizeof(struct nvme_cqe))
             cq->ring = NULL;
     }
+    /*
+     * A bdev may still be transferring into the window (asynchronous bdevs:
+     * io_uring). The spec requires every reference released before the unmap
+     * is answered, so let those commands finish while the mapping is valid;
+     * their completions wait in the CQ overflow list if their CQ was quiesced.
+     */
+    uint64_t deadline = nvmet_now_ms() + 10000;
+    while (c->in_bdev && nvmet_now_ms() < deadline)
+        nvmet_io_poll_channels(c);
+    if (c->in_bdev)
+        nvmet_ctrlr_fatal(c, "bdev commands did not finish before client memory was unmapped");
 }
 
 void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c)

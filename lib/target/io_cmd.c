@@ -111,6 +111,14 @@ static void rw_done(struct vnvme_bdev_io *io, int status)
     nvmet_req_complete(req);
 }
 
+/* Every bdev completion passes here, so memory removal can wait for transfers still in progress. */
+static void bdev_done(struct vnvme_bdev_io *io, int status)
+{
+    struct nvmet_req *req = io->cb_arg;
+    nvmet_req_ctrlr(req)->in_bdev--;
+    req->bdev_cb(io, status);
+}
+
 static void submit(struct nvmet_req *req, vnvme_bdev_io_cb cb)
 {
     struct nvmet_ctrlr *c = nvmet_req_ctrlr(req);
@@ -119,11 +127,14 @@ static void submit(struct nvmet_req *req, vnvme_bdev_io_cb cb)
         complete_status(req, NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY, false);
         return;
     }
-    req->bio.cb = cb;
+    req->bdev_cb = cb;
+    req->bio.cb = bdev_done;
     req->bio.cb_arg = req;
     req->bio.next = NULL;
+    c->in_bdev++;
     int rc = vnvme_bdev_submit(ch, &req->bio);
     if (rc < 0) {
+        c->in_bdev--;
         set_bdev_error(req, rc);
         nvmet_req_complete(req);
     }

@@ -116,6 +116,7 @@ struct nvmet_req {
     int iovcnt;
     uint64_t data_len;
     struct vnvme_bdev_io bio;
+    vnvme_bdev_io_cb bdev_cb; /* io_cmd.c's continuation; bio.cb counts commands inside bdevs first */
     struct nvmet_req *next_free;
     bool in_flight;
 };
@@ -210,6 +211,7 @@ struct nvmet_ctrlr {
     uint64_t power_on_ms_base;
     uint64_t keep_alive_deadline_ms;
     bool fatal; /* CSTS.CFS is set; the controller only answers resets */
+    uint32_t in_bdev; /* commands whose data transfer a bdev may still be doing */
 
     /* Data path bookkeeping (ctrlr.c, queue.c, io_cmd.c). */
     uint32_t db_seen[2 * (NVMET_MAX_IO_QUEUES + 1)]; /* doorbell values already acted on */
