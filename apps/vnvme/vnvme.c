@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "rpc_client.h"
+#include "identify.h"
 
 #define DEFAULT_SOCKET "/var/run/vnvme/rpc.sock"
 
@@ -45,6 +46,10 @@ static void usage(FILE *out)
             "  listener add NQN DIR                serve a controller at DIR/cntrl\n"
             "  listener remove NQN DIR\n"
             "  config save                         print the running configuration (SPDK JSON format)\n"
+            "  identify -r 'trtype:VFIOUSER traddr:DIR'\n"
+            "                                      attach to a controller directly (not through vnvmed's\n"
+            "                                      RPC) and print its registers, Identify Controller and\n"
+            "                                      namespaces\n"
             "\n"
             "Options:\n"
             "  -s, --socket PATH   RPC socket of vnvmed\n"
@@ -303,6 +308,8 @@ int main(int argc, char **argv)
         return call_and_print("nvmf_create_transport", obj_with("trtype", "VFIOUSER"));
     if (strcmp(cmd, "config") == 0 && n == 1 && strcmp(args[0], "save") == 0)
         return call_and_print("save_config", NULL);
+    if (strcmp(cmd, "identify") == 0)
+        return cmd_identify(argc - optind, argv + optind);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
