@@ -7,52 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "admin_harness.h"
 #include "fake_transport.h"
 
-/* Shared by the admin command tests: the test is the host, driving the admin queue. */
-static struct ft *setup_ft(void)
-{
-    struct ft *ft = ft_create();
-    assert_non_null(ft);
-    assert_true(ft_enable(ft, 32) & NVME_CSTS_RDY);
-    return ft;
-}
-
-static int setup(void **state)
-{
-    *state = setup_ft();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ft_destroy(*state);
-    return 0;
-}
-
-static uint16_t next_cid = 0x100;
-
-static void sqe_init(struct nvme_sqe *sqe, uint8_t opc)
-{
-    memset(sqe, 0, sizeof(*sqe));
-    sqe->opc = opc;
-    sqe->cid = next_cid++;
-}
-
-/* Run one admin command; returns SCT/SC (no DNR/More) and the CQE in *out when given. */
-static uint16_t admin(struct ft *ft, const struct nvme_sqe *sqe, struct nvme_cqe *out)
-{
-    struct nvme_cqe cqe;
-    int st = ft_cmd(ft, 0, sqe, &cqe);
-    assert_true(st >= 0);
-    assert_int_equal(cqe.cid, sqe->cid);
-    assert_int_equal(cqe.sqid, 0);
-    if (out)
-        *out = cqe;
-    return ft_sct_sc((uint16_t)st);
-}
-
-#define SC(sct, sc) NVME_STATUS(NVME_SCT_##sct, NVME_SC_##sc)
 
 /* Identify into a fresh page pre-filled with 0xAA (so zero fill is visible); returns the page. */
 static uint16_t identify(struct ft *ft, uint8_t cns, uint32_t nsid, uint8_t **data)
