@@ -259,23 +259,8 @@ static struct json_object *nqn_params(const char *nqn)
 
 static void save_namespace(struct json_object *config, const char *nqn, const struct nvmet_ns *ns)
 {
-    char hex[33], uuid[37];
     struct json_object *p = nqn_params(nqn);
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "nsid", json_object_new_int64(ns->nsid));
-    json_object_object_add(o, "bdev_name", json_object_new_string(ns->bdev ? ns->bdev->name : ""));
-    if (!rpc_id_is_zero(ns->nguid, 16)) {
-        rpc_format_hex_id(ns->nguid, 16, hex);
-        json_object_object_add(o, "nguid", json_object_new_string(hex));
-    }
-    if (!rpc_id_is_zero(ns->eui64, 8)) {
-        rpc_format_hex_id(ns->eui64, 8, hex);
-        json_object_object_add(o, "eui64", json_object_new_string(hex));
-    }
-    if (!rpc_id_is_zero(ns->uuid, 16)) {
-        vnvme_bdev_uuid_format(ns->uuid, uuid);
-        json_object_object_add(o, "uuid", json_object_new_string(uuid));
-    }
+    struct json_object *o = rpc_namespace_json(ns, false);
     json_object_object_add(p, "namespace", o);
     add_call(config, "nvmf_subsystem_add_ns", p);
 }

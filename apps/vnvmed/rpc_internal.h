@@ -71,6 +71,9 @@ bool rpc_parse_uuid(const char *s, uint8_t out[16]);
 /* Upper-case hex without separators (SPDK's nguid/eui64 format); out needs 2 * len + 1. */
 void rpc_format_hex_id(const uint8_t *id, size_t len, char *out);
 bool rpc_id_is_zero(const uint8_t *id, size_t len);
+struct nvmet_ns;
+/* A namespace as nvmf_get_subsystems shows it (with_name) or as nvmf_subsystem_add_ns takes it. */
+struct json_object *rpc_namespace_json(const struct nvmet_ns *ns, bool with_name);
 
 typedef struct json_object *(*rpc_handler)(struct json_object *params, struct rpc_err *e);
 

@@ -406,13 +406,15 @@ static struct json_object *nvmf_subsystem_allow_any_host(struct json_object *par
     return ok();
 }
 
-static struct json_object *namespace_json(const struct nvmet_ns *ns)
+struct json_object *rpc_namespace_json(const struct nvmet_ns *ns, bool with_name)
 {
     char hex[33], uuid[37];
+    const char *bdev = ns->bdev ? ns->bdev->name : "";
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "nsid", json_object_new_int64(ns->nsid));
-    json_object_object_add(o, "bdev_name", json_object_new_string(ns->bdev ? ns->bdev->name : ""));
-    json_object_object_add(o, "name", json_object_new_string(ns->bdev ? ns->bdev->name : ""));
+    json_object_object_add(o, "bdev_name", json_object_new_string(bdev));
+    if (with_name)
+        json_object_object_add(o, "name", json_object_new_string(bdev));
     if (!rpc_id_is_zero(ns->nguid, 16)) {
         rpc_format_hex_id(ns->nguid, 16, hex);
         json_object_object_add(o, "nguid", json_object_new_string(hex));
@@ -464,7 +466,7 @@ static struct json_object *subsystem_json(const struct tgt_subsystem *ts)
     struct json_object *nss = json_object_new_array();
     for (uint32_t nsid = 1; nsid <= NVMET_MAX_NSID; nsid++)
         if (ss->ns[nsid] != NULL)
-            json_object_array_add(nss, namespace_json(ss->ns[nsid]));
+            json_object_array_add(nss, rpc_namespace_json(ss->ns[nsid], true));
     json_object_object_add(o, "namespaces", nss);
     return o;
 }
