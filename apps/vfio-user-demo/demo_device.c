@@ -226,10 +226,11 @@ void demo_device_destroy(struct demo_device *d)
 {
     if (!d)
         return;
-    if (d->pci)
-        vfio_user_pci_destroy(d->pci);
+    /* The server's callbacks point into the PCI model: the server goes first. */
     if (d->srv)
         vfio_user_server_destroy(d->srv);
+    if (d->pci)
+        vfio_user_pci_destroy(d->pci);
     if (d->shared)
         munmap(d->shared, DEMO_BAR0_SIZE);
     if (d->shared_fd >= 0)
