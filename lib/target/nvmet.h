@@ -45,6 +45,7 @@
 #define NVMET_AERL 3u               /* AERL is 0's based: 4 outstanding AERs */
 #define NVMET_ERROR_LOG_ENTRIES 64u
 #define NVMET_CHANGED_NS_MAX 1024u
+#define NVMET_QMAP_WORDS ((NVMET_MAX_IO_QUEUES + 1 + 63) / 64) /* 64-bit words of a queue id bitmap */
 
 struct nvmet_ctrlr;
 struct nvmet_req;
@@ -99,26 +100,31 @@ struct nvmet_cq {
     bool ien;
     uint16_t iv;
     uint32_t nr_sqs;       /* SQs completing here: a CQ with SQs cannot be deleted */
-    bool irq_pending;      /* completions posted since the last interrupt */
     /* Completed requests waiting for room (CQ full or quiesced), oldest first; linked by next_free. */
     struct nvmet_req *overflow_head, *overflow_tail;
 };
 
+/*
+ * Field order matters for speed: everything a command touches on its way
+ * through (cmd, rsp, bookkeeping, bio) sits in the first few cache lines and
+ * the 4 KiB iovec array comes last, so a 4 KiB read touches ~5 lines of the
+ * request instead of lines 4 KiB apart.
+ */
 struct nvmet_req {
     struct nvme_sqe cmd;
     struct nvme_cqe rsp; /* cdw0/cdw1/status filled by the handler; sqhd/sqid/cid/phase at posting */
     struct nvmet_sq *sq;
     struct nvmet_ns *ns;
+    struct nvmet_req *next_free;
+    int iovcnt;
+    bool in_flight;
+    uint64_t data_len;
+    vnvme_bdev_io_cb bdev_cb; /* io_cmd.c's continuation; bio.cb counts commands inside bdevs first */
+    struct vnvme_bdev_io bio;
     union {
         struct iovec iov[NVMET_MAX_IOV];
         struct nvme_dsm_range dsm_ranges[256]; /* Dataset Management: ranges copied in once, then unmapped */
     };
-    int iovcnt;
-    uint64_t data_len;
-    struct vnvme_bdev_io bio;
-    vnvme_bdev_io_cb bdev_cb; /* io_cmd.c's continuation; bio.cb counts commands inside bdevs first */
-    struct nvmet_req *next_free;
-    bool in_flight;
 };
 
 struct nvmet_sq {
@@ -219,6 +225,16 @@ struct nvmet_ctrlr {
     uint32_t nr_chans;
     uint64_t sectors_read, sectors_written;           /* 512-byte units behind units_read/written */
     uint32_t polls;                                   /* keep alive is checked every 1024 polls */
+    /*
+     * Queue id sets (bit q of word q / 64) so the poll visits only what
+     * exists or has work instead of all NVMET_MAX_IO_QUEUES + 1 slots.
+     * Maintained by queue.c (create/destroy/post/overflow); see nvmet_qmap_next().
+     */
+    uint64_t sq_created_map[NVMET_QMAP_WORDS];
+    uint64_t cq_created_map[NVMET_QMAP_WORDS];
+    uint64_t cq_irq_map[NVMET_QMAP_WORDS];      /* CQs with completions posted since the last interrupt */
+    uint64_t cq_overflow_map[NVMET_QMAP_WORDS]; /* CQs whose overflow list may be non-empty (never the reverse) */
+    uint32_t db_busy_checks; /* queue.c: doorbell checks that found work, paces the full doorbell scan */
     bool ka_activity;                                 /* a command arrived since the last check */
 };
 
@@ -328,6 +344,43 @@ int nvmet_subsys_add_ctrlr(struct nvmet_subsys *ss, struct nvmet_ctrlr *c);
 void nvmet_subsys_remove_ctrlr(struct nvmet_subsys *ss, struct nvmet_ctrlr *c);
 /* Record a namespace change on a controller and raise the notice AEN if enabled. */
 void nvmet_ctrlr_ns_changed(struct nvmet_ctrlr *c, uint32_t nsid);
+
+/* Queue id bitmaps (struct nvmet_ctrlr's *_map fields). */
+static inline void nvmet_qmap_set(uint64_t *map, uint32_t q)
+{
+    map[q / 64] |= 1ull << (q % 64);
+}
+static inline void nvmet_qmap_clear(uint64_t *map, uint32_t q)
+{
+    map[q / 64] &= ~(1ull << (q % 64));
+}
+/*
+ * Lowest id >= from in the map, or a value > NVMET_MAX_IO_QUEUES when none.
+ * It reads the live map, so a loop may change the map as it goes (like a
+ * loop over the queue array would see queues created or deleted behind it).
+ */
+static inline uint32_t nvmet_qmap_next(const uint64_t *map, uint32_t from)
+{
+    uint32_t w = from / 64;
+    if (w >= NVMET_QMAP_WORDS)
+        return NVMET_MAX_IO_QUEUES + 1;
+    uint64_t bits = map[w] & (~0ull << (from % 64));
+    while (!bits) {
+        if (++w >= NVMET_QMAP_WORDS)
+            return NVMET_MAX_IO_QUEUES + 1;
+        bits = map[w];
+    }
+    return w * 64 + (uint32_t)__builtin_ctzll(bits);
+}
+static inline bool nvmet_qmap_any(const uint64_t *map)
+{
+    uint64_t any = 0;
+    for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++)
+        any |= map[w];
+    return any != 0;
+}
+#define NVMET_QMAP_FOREACH(q, map) \
+    for (uint32_t q = nvmet_qmap_next((map), 0); q <= NVMET_MAX_IO_QUEUES; q = nvmet_qmap_next((map), q + 1))
 
 /* The request's controller: requests belong to an SQ, SQs live in their controller's array. */
 static inline struct nvmet_ctrlr *nvmet_sq_ctrlr(struct nvmet_sq *sq)

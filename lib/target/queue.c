@@ -56,6 +56,9 @@ int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
     cq->ien = ien;
     cq->iv = iv;
     cq->created = true;
+    nvmet_qmap_set(c->cq_created_map, qid);
+    nvmet_qmap_clear(c->cq_irq_map, qid);
+    nvmet_qmap_clear(c->cq_overflow_map, qid);
     reset_doorbell(c, 2u * qid + 1);
     return 0;
 }
@@ -93,6 +96,7 @@ int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
     sq->cq = &c->cqs[cqid];
     sq->qprio = qprio;
     sq->created = true;
+    nvmet_qmap_set(c->sq_created_map, qid);
     sq->cq->nr_sqs++;
     reset_doorbell(c, 2u * qid);
     return 0;
@@ -135,6 +139,7 @@ void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq)
     uint16_t qid = sq->qid;
     memset(sq, 0, sizeof(*sq));
     sq->qid = qid; /* nvmet_sq_ctrlr() relies on it even for unused slots */
+    nvmet_qmap_clear(c->sq_created_map, qid);
     reset_doorbell(c, 2u * qid);
 }
 
@@ -145,6 +150,9 @@ void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq)
     uint16_t qid = cq->qid;
     memset(cq, 0, sizeof(*cq));
     cq->qid = qid;
+    nvmet_qmap_clear(c->cq_created_map, qid);
+    nvmet_qmap_clear(c->cq_irq_map, qid);
+    nvmet_qmap_clear(c->cq_overflow_map, qid);
     reset_doorbell(c, 2u * qid + 1);
 }
 
@@ -162,32 +170,77 @@ static inline uint32_t ring_dist(uint32_t a, uint32_t b, uint32_t n)
     return b >= a ? b - a : n - a + b;
 }
 
+static void sq_doorbell(struct nvmet_ctrlr *c, uint32_t qid, uint32_t v)
+{
+    struct nvmet_sq *sq = &c->sqs[qid];
+    if (!sq->created)
+        bad_doorbell(c, 2 * qid, v, NVME_AER_INFO_ERR_INVALID_DB_REGISTER);
+    else if (v >= sq->size)
+        bad_doorbell(c, 2 * qid, v, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
+    else
+        sq->tail = v;
+}
+
+static void cq_doorbell(struct nvmet_ctrlr *c, uint32_t qid, uint32_t v)
+{
+    struct nvmet_cq *cq = &c->cqs[qid];
+    if (!cq->created)
+        bad_doorbell(c, 2 * qid + 1, v, NVME_AER_INFO_ERR_INVALID_DB_REGISTER);
+    else if (v >= cq->size || ring_dist(cq->head, v, cq->size) > ring_dist(cq->head, cq->tail, cq->size))
+        bad_doorbell(c, 2 * qid + 1, v, NVME_AER_INFO_ERR_INVALID_DB_VALUE); /* frees entries never posted */
+    else
+        cq->head = v;
+}
+
+/* Act on slot's value if it changed since last time; a bad value is reported once, not on every poll. */
+static inline bool check_slot(struct nvmet_ctrlr *c, uint32_t slot)
+{
+    uint32_t v = __atomic_load_n(&c->doorbells[slot], __ATOMIC_ACQUIRE);
+    if (v == c->db_seen[slot])
+        return false;
+    c->db_seen[slot] = v;
+    if ((slot & 1) == 0)
+        sq_doorbell(c, slot / 2, v);
+    else
+        cq_doorbell(c, slot / 2, v);
+    return true;
+}
+
+/* Check the doorbells of the queues in map; odd = CQ head doorbells. True when one changed. */
+static inline bool check_queue_slots(struct nvmet_ctrlr *c, const uint64_t *map, uint32_t odd)
+{
+    bool changed = false;
+    for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++) {
+        /* A copy of the word is enough: handling a doorbell never creates or deletes a queue. */
+        for (uint64_t bits = map[w]; bits; bits &= bits - 1)
+            changed |= check_slot(c, 2 * (w * 64 + (uint32_t)__builtin_ctzll(bits)) + odd);
+    }
+    return changed;
+}
+
+/*
+ * The doorbells of existing queues are checked one by one on every call.
+ * Any other slot only matters when the host wrote it (an invalid doorbell
+ * register, which raises an event): db_seen mirrors every slot, so one block
+ * compare of the whole page against it (a few vector instructions instead
+ * of a per-slot loop) detects such a write. The compare runs on every call
+ * that found no doorbell of an existing queue changed (an idle poll) and on
+ * every DB_FULL_CHECK_EVERY-th busy one, so under load the event comes at
+ * most that many polls late. A slot the host writes between the two steps
+ * only makes the compare fail and the exact per-slot scan act on it.
+ */
+#define DB_FULL_CHECK_EVERY 64u
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c)
 {
-    for (uint32_t slot = 0; slot < NR_DB_SLOTS; slot++) {
-        uint32_t v = __atomic_load_n(&c->doorbells[slot], __ATOMIC_ACQUIRE);
-        if (v == c->db_seen[slot])
-            continue;
-        c->db_seen[slot] = v; /* a bad value is reported once, not on every poll */
-        uint32_t qid = slot / 2;
-        if ((slot & 1) == 0) {
-            struct nvmet_sq *sq = &c->sqs[qid];
-            if (!sq->created)
-                bad_doorbell(c, slot, v, NVME_AER_INFO_ERR_INVALID_DB_REGISTER);
-            else if (v >= sq->size)
-                bad_doorbell(c, slot, v, NVME_AER_INFO_ERR_INVALID_DB_VALUE);
-            else
-                sq->tail = v;
-        } else {
-            struct nvmet_cq *cq = &c->cqs[qid];
-            if (!cq->created)
-                bad_doorbell(c, slot, v, NVME_AER_INFO_ERR_INVALID_DB_REGISTER);
-            else if (v >= cq->size || ring_dist(cq->head, v, cq->size) > ring_dist(cq->head, cq->tail, cq->size))
-                bad_doorbell(c, slot, v, NVME_AER_INFO_ERR_INVALID_DB_VALUE); /* frees entries never posted */
-            else
-                cq->head = v;
-        }
-    }
+    bool busy = check_queue_slots(c, c->sq_created_map, 0);
+    busy |= check_queue_slots(c, c->cq_created_map, 1);
+    if (busy && ++c->db_busy_checks % DB_FULL_CHECK_EVERY != 0)
+        return;
+    /* The page is shared with the client; a torn view only sends us to the exact per-slot scan. */
+    if (memcmp((const void *)(uintptr_t)c->doorbells, c->db_seen, sizeof(c->db_seen)) == 0)
+        return;
+    for (uint32_t slot = 0; slot < NR_DB_SLOTS; slot++)
+        (void)check_slot(c, slot);
 }
 
 /* ---- fetching ---- */
@@ -231,7 +284,7 @@ static bool cq_full(const struct nvmet_cq *cq)
     return next == cq->head;
 }
 
-static void cq_post(struct nvmet_cq *cq, struct nvmet_req *req)
+static void cq_post(struct nvmet_ctrlr *c, struct nvmet_cq *cq, struct nvmet_req *req)
 {
     struct nvmet_sq *sq = req->sq;
     struct nvme_cqe *e = &cq->ring[cq->tail];
@@ -246,7 +299,7 @@ static void cq_post(struct nvmet_cq *cq, struct nvmet_req *req)
         cq->tail = 0;
         cq->phase ^= 1;
     }
-    cq->irq_pending = true;
+    nvmet_qmap_set(c->cq_irq_map, cq->qid);
 }
 
 static void finish_delete(struct nvmet_ctrlr *c, struct nvmet_sq *sq)
@@ -287,9 +340,10 @@ void nvmet_req_complete(struct nvmet_req *req)
         else
             cq->overflow_head = req;
         cq->overflow_tail = req;
+        nvmet_qmap_set(c->cq_overflow_map, cq->qid);
         return;
     }
-    cq_post(cq, req);
+    cq_post(c, cq, req);
     free_req(req);
     after_free(c, sq);
 }
@@ -303,7 +357,7 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq)
         if (!cq->overflow_head)
             cq->overflow_tail = NULL;
         struct nvmet_sq *sq = req->sq;
-        cq_post(cq, req);
+        cq_post(c, cq, req);
         free_req(req);
         n++;
         after_free(c, sq);
@@ -313,12 +367,16 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq)
 
 void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
 {
-    for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
-        struct nvmet_cq *cq = &c->cqs[q];
-        if (!cq->irq_pending)
+    for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++) {
+        uint64_t bits = c->cq_irq_map[w];
+        if (!bits)
             continue;
-        cq->irq_pending = false;
-        if (cq->created && cq->ien)
-            c->tops->irq(c->tctx, cq->iv);
+        c->cq_irq_map[w] = 0;
+        while (bits) {
+            struct nvmet_cq *cq = &c->cqs[w * 64 + (uint32_t)__builtin_ctzll(bits)];
+            bits &= bits - 1;
+            if (cq->created && cq->ien)
+                c->tops->irq(c->tctx, cq->iv);
+        }
     }
 }

@@ -51,6 +51,18 @@ struct nvmet_vfio_user_ctrlr {
     int db_fd;
     uint8_t *db_page;         /* local mapping of BAR0 page 1 */
     bool intx_asserted;
+    /*
+     * The DMA window the last translation fell in (vaddr NULL = none), checked
+     * before the table's bisection: nearly every data pointer lands in the
+     * same window as the one before. Only this controller's reactor thread
+     * reads or changes it; it is dropped before any window goes away
+     * (on_dma_unmap runs on that thread, before the unmap is answered).
+     */
+    struct {
+        uint64_t iova, last; /* first and last IOVA of the window */
+        uint8_t *vaddr;
+        uint32_t prot;
+    } hit;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -59,7 +71,25 @@ struct nvmet_vfio_user_ctrlr {
 static int vu_translate(void *tctx, uint64_t iova, uint64_t len, uint32_t access, struct iovec *iov, int max_iov)
 {
     struct nvmet_vfio_user_ctrlr *vc = tctx;
-    return vfio_user_dma_translate(vfio_user_server_dma(vc->srv), iova, len, access, iov, max_iov);
+    /* Same answer as the table for a range inside the remembered window; anything else asks the table. */
+    if (vc->hit.vaddr && len && max_iov > 0 && access && !(access & ~vc->hit.prot) && iova >= vc->hit.iova &&
+        iova <= vc->hit.last && len - 1 <= vc->hit.last - iova) {
+        iov[0].iov_base = vc->hit.vaddr + (iova - vc->hit.iova);
+        iov[0].iov_len = len;
+        return 1;
+    }
+    const struct vfio_user_dma_table *t = vfio_user_server_dma(vc->srv);
+    int n = vfio_user_dma_translate(t, iova, len, access, iov, max_iov);
+    if (n == 1) {
+        const struct vfio_user_dma_region *r = vfio_user_dma_table_find(t, iova);
+        if (r && r->vaddr) {
+            vc->hit.iova = r->iova;
+            vc->hit.last = r->iova + (r->size - 1);
+            vc->hit.vaddr = r->vaddr;
+            vc->hit.prot = r->prot;
+        }
+    }
+    return n;
 }
 
 static void vu_irq(void *tctx, uint16_t vector)
@@ -157,6 +187,7 @@ static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
 static void on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->hit.vaddr = NULL; /* first: the window is already out of the table */
     nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size);
 }
 

@@ -147,10 +147,9 @@ static void test_malloc_compare(void **state)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
-static void check_zeroing(uint32_t bs, enum vnvme_bdev_op op)
+static void check_zeroing_range(uint32_t bs, enum vnvme_bdev_op op, uint64_t nb, uint64_t off, uint64_t cnt)
 {
     struct vnvme_bdev *b;
-    const uint64_t nb = 64 * 4096 / bs;
     assert_int_equal(vnvme_bdev_malloc_create("m0", nb, bs, NULL, &b), 0);
     struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
     size_t len = nb * bs;
@@ -161,8 +160,6 @@ static void check_zeroing(uint32_t bs, enum vnvme_bdev_op op)
     struct iovec iov = {src, len};
     assert_int_equal(run_io(ch, VNVME_BDEV_WRITE, 0, nb, &iov, 1), 0);
 
-    /* For 512-byte blocks the range starts and ends inside pages; whole pages lie in between. */
-    uint64_t off = bs == 512 ? 3 : 1, cnt = bs == 512 ? 8 * 9 + 2 : 5;
     assert_int_equal(run_io(ch, op, off, cnt, NULL, 0), 0);
 
     iov.iov_base = dst;
@@ -186,6 +183,13 @@ static void check_zeroing(uint32_t bs, enum vnvme_bdev_op op)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
+static void check_zeroing(uint32_t bs, enum vnvme_bdev_op op)
+{
+    /* For 512-byte blocks the range starts and ends inside pages; whole pages lie in between. */
+    uint64_t off = bs == 512 ? 3 : 1, cnt = bs == 512 ? 8 * 9 + 2 : 5;
+    check_zeroing_range(bs, op, 64 * 4096 / bs, off, cnt);
+}
+
 static void test_malloc_write_zeroes_unmap(void **state)
 {
     (void)state;
@@ -193,6 +197,20 @@ static void test_malloc_write_zeroes_unmap(void **state)
     check_zeroing(4096, VNVME_BDEV_UNMAP);
     check_zeroing(512, VNVME_BDEV_WRITE_ZEROES);
     check_zeroing(512, VNVME_BDEV_UNMAP);
+}
+
+/*
+ * Bdevs of 2 MiB and more ask for transparent huge pages: deallocating a
+ * range that starts and ends inside huge pages (the kernel splits them) and
+ * one covering a whole huge page must still read back exactly as zeroes.
+ */
+static void test_malloc_zeroing_inside_huge_pages(void **state)
+{
+    (void)state;
+    const uint64_t nb = (8u << 20) / 4096; /* four 2 MiB pages */
+    check_zeroing_range(4096, VNVME_BDEV_UNMAP, nb, 300, 700);            /* inside the first, into the second */
+    check_zeroing_range(4096, VNVME_BDEV_UNMAP, nb, 511, 514);            /* all of the second, edges of its neighbours */
+    check_zeroing_range(512, VNVME_BDEV_WRITE_ZEROES, nb * 8, 4097, 9000); /* edges inside 4 KiB pages too */
 }
 
 static void check_bad_io(struct vnvme_bdev *b)
@@ -437,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_malloc_rw_512),
         cmocka_unit_test(test_malloc_compare),
         cmocka_unit_test(test_malloc_write_zeroes_unmap),
+        cmocka_unit_test(test_malloc_zeroing_inside_huge_pages),
         cmocka_unit_test(test_bad_io),
         cmocka_unit_test(test_null_bdev),
         cmocka_unit_test(test_uuid),
