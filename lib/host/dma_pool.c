@@ -151,14 +151,6 @@ void vnvme_dma_pool_free(struct vnvme_dma_pool *p, void *buf)
     pthread_mutex_unlock(&p->lock);
 }
 
-uint64_t vnvme_dma_pool_iova(const struct vnvme_dma_pool *p, const void *buf, size_t len)
-{
-    const uint8_t *b = buf;
-    if (!p->base || b < p->base || b >= p->base + p->size || len > (size_t)(p->base + p->size - b))
-        return 0;
-    return p->iova + (uint64_t)(b - p->base);
-}
-
 size_t vnvme_dma_pool_bytes_free(struct vnvme_dma_pool *p)
 {
     size_t n = 0;

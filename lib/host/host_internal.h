@@ -33,8 +33,14 @@ int vnvme_dma_pool_init(struct vnvme_dma_pool *p, size_t size, uint64_t iova);
 void vnvme_dma_pool_fini(struct vnvme_dma_pool *p);
 void *vnvme_dma_pool_alloc(struct vnvme_dma_pool *p, size_t size, size_t align);
 void vnvme_dma_pool_free(struct vnvme_dma_pool *p, void *buf);
-/* IOVA of [buf, buf+len) when it lies entirely in the pool, else 0. */
-uint64_t vnvme_dma_pool_iova(const struct vnvme_dma_pool *p, const void *buf, size_t len);
+/* IOVA of [buf, buf+len) when it lies entirely in the pool, else 0. Inline: every zero-copy I/O asks. */
+static inline uint64_t vnvme_dma_pool_iova(const struct vnvme_dma_pool *p, const void *buf, size_t len)
+{
+    const uint8_t *b = buf;
+    if (!p->base || b < p->base || b >= p->base + p->size || len > (size_t)(p->base + p->size - b))
+        return 0;
+    return p->iova + (uint64_t)(b - p->base);
+}
 size_t vnvme_dma_pool_bytes_free(struct vnvme_dma_pool *p);
 
 /* ---- requests and queues ---- */
@@ -71,8 +77,16 @@ struct vnvme_queue {
     uint32_t nr_prp_lists;
     int16_t *prp_free; /* stack of free list page indexes */
     uint32_t prp_free_top;
-    uint64_t now_ms; /* clock read once per process call; stamps the deadlines of new commands */
+    /*
+     * Clock as of the completion batch being processed: stamps the deadlines
+     * of commands submitted from its callbacks. Submissions from outside
+     * process() read the clock themselves.
+     */
+    uint64_t now_ms;
     uint64_t next_timeout_check_ms;
+    uint32_t empty_polls;  /* since the clock was last read while commands were outstanding */
+    bool in_callbacks;     /* process() is running completion callbacks: SQ doorbell deferred */
+    bool sq_db_pending;    /* submissions since the last SQ doorbell store */
 };
 
 struct vnvme_ns {
@@ -104,6 +118,7 @@ struct vnvme_ctrlr {
     uint32_t vs;
     uint32_t dstrd_bytes;
     uint32_t timeout_ms;
+    uint32_t clock_slack_ms; /* vnvme_now_ms resolution: added to deadlines so none expires early */
     uint32_t max_xfer;     /* bytes per command: MDTS, capped by the PRP list */
     uint32_t io_queue_size;
     uint32_t max_io_queues; /* granted by Set Features Number of Queues */
@@ -147,7 +162,10 @@ void vnvme_queue_check_timeouts(struct vnvme_ctrlr *c, struct vnvme_queue *q, ui
 int vnvme_qpair_create_hw(struct vnvme_qpair *qp);
 
 /* ---- controller (ctrlr.c) ---- */
+/* Coarse monotonic milliseconds (a few ns, no hardware read); every deadline uses this one clock. */
 uint64_t vnvme_now_ms(void);
+/* Granularity of vnvme_now_ms, rounded up to whole ms. */
+uint32_t vnvme_clock_resolution_ms(void);
 int vnvme_reg_read32(struct vnvme_ctrlr *c, uint32_t off, uint32_t *v);
 int vnvme_reg_write32(struct vnvme_ctrlr *c, uint32_t off, uint32_t v);
 void vnvme_ring_doorbell(struct vnvme_ctrlr *c, volatile uint32_t *db, uint32_t db_index, uint32_t value);

@@ -4,7 +4,9 @@
  * I/O queue pair API. The I/O path takes no lock, makes no syscall and
  * allocates nothing when the caller's buffer is pool memory: requests and
  * PRP list pages are preallocated per queue, doorbells are stores into the
- * mmapped doorbell page, and the clock is read once per process call.
+ * mmapped doorbell page (the SQ tail once per completion batch for what its
+ * callbacks submit), and a coarse clock is read once per completion batch
+ * (and every few empty polls while commands are outstanding).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ void vnvme_queue_reset_rings(struct vnvme_ctrlr *c, struct vnvme_queue *q)
     q->sq_tail = 0;
     q->cq_head = 0;
     q->phase = 1;
+    q->sq_db_pending = false;
 }
 
 int vnvme_queue_init(struct vnvme_ctrlr *c, struct vnvme_queue *q, uint16_t qid, uint32_t size)
@@ -104,6 +107,27 @@ static void release_req(struct vnvme_ctrlr *c, struct vnvme_queue *q, struct vnv
     q->outstanding--;
 }
 
+/* At least timeout_ms from now, whatever the clock's granularity. */
+static inline uint64_t deadline_from(const struct vnvme_ctrlr *c, uint64_t now)
+{
+    return now + c->timeout_ms + c->clock_slack_ms;
+}
+
+/*
+ * Inside a completion batch the batch's clock stamps new deadlines and the
+ * tail doorbell is stored once when the batch ends; anywhere else a command
+ * reads the clock and rings at once, so callers never need a flush.
+ */
+static void publish_sq_tail(struct vnvme_ctrlr *c, struct vnvme_queue *q)
+{
+    if (q->in_callbacks) {
+        q->sq_db_pending = true;
+        return;
+    }
+    q->sq_db_pending = false;
+    vnvme_ring_doorbell(c, q->sq_db, 2u * q->qid, q->sq_tail);
+}
+
 int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struct nvme_sqe *cmd, void *buf,
                        uint32_t len, vnvme_cmd_cb cb, void *arg, bool timed)
 {
@@ -116,15 +140,19 @@ int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struc
     struct vnvme_req *r = q->free_reqs;
     if (!r)
         return -EAGAIN;
-    struct nvme_sqe sqe = *cmd;
-    sqe.cid = r->cid;
-    sqe.flags &= (uint8_t)~NVME_SQE_PSDT_MASK;
+    /*
+     * Built in place: the controller reads no slot past the tail until the
+     * doorbell says so, and a failure below just leaves a dead copy there
+     * for the next command to overwrite.
+     */
+    struct nvme_sqe *sqe = &q->sq[q->sq_tail];
+    *sqe = *cmd;
+    sqe->cid = r->cid;
+    sqe->flags &= (uint8_t)~NVME_SQE_PSDT_MASK;
     /* Without a buffer, a caller-set PRP1 stays (Create I/O SQ/CQ carry the ring address there). */
     void *bounce = NULL;
     int16_t list = -1;
     if (len) {
-        sqe.dptr.prp1 = 0;
-        sqe.dptr.prp2 = 0;
         uint64_t iova = vnvme_dma_pool_iova(&c->pool, buf, len);
         if (!iova || (iova & 3u)) {
             bounce = vnvme_dma_pool_alloc(&c->pool, len, VNVME_PAGE);
@@ -135,28 +163,38 @@ int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struc
             iova = vnvme_dma_pool_iova(&c->pool, bounce, len);
         }
         uint32_t first = VNVME_PAGE - (uint32_t)(iova & (VNVME_PAGE - 1));
-        if (len > first + VNVME_PAGE) {
+        /*
+         * One or two pages need no list: what vnvme_build_prps would return,
+         * without its checks (iova is dword aligned, and len <= max_xfer, a
+         * whole number of pages, is within its max_entries bound).
+         */
+        if (len <= first) {
+            sqe->dptr.prp1 = iova;
+            sqe->dptr.prp2 = 0;
+        } else if (len <= first + VNVME_PAGE) {
+            sqe->dptr.prp1 = iova;
+            sqe->dptr.prp2 = (iova & ~(uint64_t)(VNVME_PAGE - 1)) + VNVME_PAGE;
+        } else {
             if (q->prp_free_top == 0) {
                 vnvme_dma_pool_free(&c->pool, bounce);
                 return -EAGAIN;
             }
             list = q->prp_free[--q->prp_free_top];
-        }
-        uint64_t *list_va = list >= 0 ? q->prp_lists + (size_t)list * VNVME_PRP_LIST_ENTRIES : NULL;
-        uint64_t list_iova = list >= 0 ? q->prp_lists_iova + (uint64_t)list * VNVME_PAGE : 0;
-        int rc = vnvme_build_prps(iova, len, VNVME_PAGE, list_va, list_iova, c->max_xfer / VNVME_PAGE,
-                                  &sqe.dptr.prp1, &sqe.dptr.prp2);
-        if (rc) {
-            if (list >= 0)
+            uint64_t *list_va = q->prp_lists + (size_t)list * VNVME_PRP_LIST_ENTRIES;
+            uint64_t list_iova = q->prp_lists_iova + (uint64_t)list * VNVME_PAGE;
+            int rc = vnvme_build_prps(iova, len, VNVME_PAGE, list_va, list_iova, c->max_xfer / VNVME_PAGE,
+                                      &sqe->dptr.prp1, &sqe->dptr.prp2);
+            if (rc) {
                 q->prp_free[q->prp_free_top++] = list;
-            vnvme_dma_pool_free(&c->pool, bounce);
-            return rc;
+                vnvme_dma_pool_free(&c->pool, bounce);
+                return rc;
+            }
         }
     }
     q->free_reqs = r->next_free;
     r->cb = cb;
     r->arg = arg;
-    r->deadline_ms = timed ? q->now_ms + c->timeout_ms : 0;
+    r->deadline_ms = timed ? deadline_from(c, q->in_callbacks ? q->now_ms : vnvme_now_ms()) : 0;
     r->bounce = bounce;
     r->user_buf = bounce ? buf : NULL;
     r->len = len;
@@ -166,10 +204,9 @@ int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struc
     r->aborting = false;
     r->prp_list = list;
     q->outstanding++;
-    q->sq[q->sq_tail] = sqe;
     if (++q->sq_tail == q->size)
         q->sq_tail = 0;
-    vnvme_ring_doorbell(c, q->sq_db, 2u * q->qid, q->sq_tail);
+    publish_sq_tail(c, q);
     return 0;
 }
 
@@ -187,41 +224,70 @@ void vnvme_queue_complete_local(struct vnvme_ctrlr *c, struct vnvme_queue *q, st
     finish(c, q, r, &cpl);
 }
 
+/*
+ * Polls with commands outstanding but nothing completed read the clock only
+ * every this many times, for the timeout check; a poll that finds
+ * completions always reads it. Timeouts are tens of ms at least and checked
+ * every timeout/8 (at most 100 ms), so a few polls of delay change nothing.
+ */
+#define VNVME_EMPTY_POLLS_PER_CLOCK 16u
+
+static inline bool cqe_ready(const struct vnvme_queue *q, uint16_t *status)
+{
+    *status = __atomic_load_n(&q->cq[q->cq_head].status, __ATOMIC_ACQUIRE);
+    return (*status & 1u) == q->phase;
+}
+
 int vnvme_queue_process(struct vnvme_ctrlr *c, struct vnvme_queue *q, uint32_t max)
 {
-    uint64_t now = vnvme_now_ms();
-    q->now_ms = now;
     if (max == 0 || max > q->size)
         max = q->size;
     uint32_t n = 0;
-    while (n < max) {
-        volatile struct nvme_cqe *e = &q->cq[q->cq_head];
-        uint16_t status = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
-        if ((status & 1u) != q->phase)
-            break;
-        struct nvme_cqe cpl;
-        memcpy(&cpl, (const void *)e, sizeof(cpl));
-        cpl.status = status;
-        if (++q->cq_head == q->size) {
-            q->cq_head = 0;
-            q->phase ^= 1u;
-        }
-        n++;
-        if (cpl.cid >= q->size - 1 || !q->reqs[cpl.cid].active) {
-            VNVME_WARN(COMP, "queue %u: completion for unknown cid %u ignored", q->qid, cpl.cid);
-            continue;
-        }
-        struct vnvme_req *r = &q->reqs[cpl.cid];
-        if (r->aborting)
-            continue; /* a reset owns it now */
-        finish(c, q, r, &cpl);
-    }
-    if (n)
+    uint16_t status;
+    if (cqe_ready(q, &status)) {
+        q->now_ms = vnvme_now_ms();
+        q->empty_polls = 0;
+        bool outer = q->in_callbacks; /* a callback may poll this queue again */
+        q->in_callbacks = true;
+        do {
+            volatile struct nvme_cqe *e = &q->cq[q->cq_head];
+            struct nvme_cqe cpl;
+            memcpy(&cpl, (const void *)e, sizeof(cpl));
+            cpl.status = status;
+            if (++q->cq_head == q->size) {
+                q->cq_head = 0;
+                q->phase ^= 1u;
+            }
+            n++;
+            if (cpl.cid >= q->size - 1 || !q->reqs[cpl.cid].active) {
+                VNVME_WARN(COMP, "queue %u: completion for unknown cid %u ignored", q->qid, cpl.cid);
+                continue;
+            }
+            struct vnvme_req *r = &q->reqs[cpl.cid];
+            if (r->aborting)
+                continue; /* a reset owns it now */
+            finish(c, q, r, &cpl);
+        } while (n < max && cqe_ready(q, &status));
+        q->in_callbacks = outer;
         vnvme_ring_doorbell(c, q->cq_db, 2u * q->qid + 1u, q->cq_head);
-    if (q->outstanding && now >= q->next_timeout_check_ms) {
+    }
+    /* Rung even when nested: a callback may wait for what it submitted by polling again. */
+    if (q->sq_db_pending) {
+        q->sq_db_pending = false;
+        vnvme_ring_doorbell(c, q->sq_db, 2u * q->qid, q->sq_tail);
+    }
+    if (!q->outstanding)
+        return (int)n;
+    if (n == 0) {
+        if (++q->empty_polls < VNVME_EMPTY_POLLS_PER_CLOCK)
+            return 0;
+        q->empty_polls = 0;
+        q->now_ms = vnvme_now_ms();
+    }
+    if (q->now_ms >= q->next_timeout_check_ms) {
         uint64_t step = c->timeout_ms / 8u;
-        q->next_timeout_check_ms = now + (step > 100u ? 100u : (step ? step : 1u));
-        vnvme_queue_check_timeouts(c, q, now);
+        q->next_timeout_check_ms = q->now_ms + (step > 100u ? 100u : (step ? step : 1u));
+        vnvme_queue_check_timeouts(c, q, q->now_ms);
     }
     return (int)n;
 }
@@ -273,7 +339,7 @@ void vnvme_queue_check_timeouts(struct vnvme_ctrlr *c, struct vnvme_queue *q, ui
         }
         VNVME_WARN(COMP, "queue %u: cid %u timed out, sending Abort", q->qid, r->cid);
         r->abort_sent = true;
-        r->deadline_ms = now + c->timeout_ms;
+        r->deadline_ms = deadline_from(c, now);
         struct nvme_sqe abort = {.opc = NVME_ADMIN_ABORT, .cdw10 = ((uint32_t)r->cid << 16) | q->qid};
         pthread_mutex_lock(&c->admin_lock);
         (void)vnvme_queue_submit(c, &c->admin, &abort, NULL, 0, abort_done, NULL, false);
