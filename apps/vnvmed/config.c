@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "rpc_internal.h"
+#include "vnvme/bdev_rbd.h"
 #include "vnvmed.h"
 
 #define CONFIG_MAX_SIZE (64u << 20)
@@ -226,6 +227,13 @@ static void save_bdev(struct json_object *config, struct vnvme_bdev *b)
         add_call(config, "bdev_uring_create", p);
         return;
     }
+    if (type != NULL && strcmp(type, "rbd") == 0) {
+        json_object_put(p);
+        p = vnvme_bdev_rbd_save(b);
+        if (p != NULL)
+            add_call(config, "bdev_rbd_create", p);
+        return;
+    }
     const char *method = type == NULL                ? NULL
                          : strcmp(type, "malloc") == 0 ? "bdev_malloc_create"
                          : strcmp(type, "null") == 0   ? "bdev_null_create"
@@ -244,6 +252,11 @@ static void save_bdev(struct json_object *config, struct vnvme_bdev *b)
 static struct json_object *save_bdevs(void)
 {
     struct json_object *config = json_object_new_array();
+    /* Clusters first: rbd bdevs may share their connections. */
+    struct json_object *clusters = vnvme_bdev_rbd_clusters_save();
+    for (size_t i = 0; i < json_object_array_length(clusters); i++)
+        add_call(config, "bdev_rbd_register_cluster", json_object_get(json_object_array_get_idx(clusters, i)));
+    json_object_put(clusters);
     for (struct vnvme_bdev *b = vnvme_bdev_first(); b != NULL; b = vnvme_bdev_next(b))
         save_bdev(config, b);
     add_call(config, "bdev_wait_for_examine", NULL);

@@ -7,6 +7,8 @@
 
 #include "rpc_internal.h"
 #include "vnvme/bdev.h"
+#include "vnvme/bdev_rbd.h"
+#include "vnvmed.h"
 
 /* SPDK malloc/null features we do not have: configs saved by SPDK carry them as zeroes. */
 #define SPDK_MD_PARAMS                                                                                                 \
@@ -25,6 +27,27 @@ static const struct rpc_param null_create_params[] = {
 static const struct rpc_param uring_create_params[] = {
     {"name", RPC_STRING, true}, {"filename", RPC_STRING, true}, {"block_size", RPC_UINT32, false},
     {"uuid", RPC_STRING, false}, RPC_PARAMS_END,
+};
+/* timeout_ms is ours (SPDK has none): librados' operation timeouts, see lib/bdev/bdev_rbd.c. */
+static const struct rpc_param rbd_register_cluster_params[] = {
+    {"name", RPC_STRING, true},         {"user_id", RPC_STRING, false},    {"config_param", RPC_OBJECT, false},
+    {"config_file", RPC_STRING, false}, {"key_file", RPC_STRING, false},   {"core_mask", RPC_IGNORED, false},
+    {"timeout_ms", RPC_UINT32, false},  RPC_PARAMS_END,
+};
+static const struct rpc_param rbd_create_params[] = {
+    {"name", RPC_STRING, false},        {"pool_name", RPC_STRING, true},  {"rbd_name", RPC_STRING, true},
+    {"block_size", RPC_UINT32, true},   {"user_id", RPC_STRING, false},   {"config", RPC_OBJECT, false},
+    {"cluster_name", RPC_STRING, false}, {"uuid", RPC_STRING, false},     {"timeout_ms", RPC_UINT32, false},
+    RPC_PARAMS_END,
+};
+static const struct rpc_param rbd_resize_params[] = {
+    {"name", RPC_STRING, true},
+    {"new_size", RPC_UINT64, true},
+    RPC_PARAMS_END,
+};
+static const struct rpc_param rbd_get_clusters_params[] = {
+    {"name", RPC_STRING, false},
+    RPC_PARAMS_END,
 };
 static const struct rpc_param name_params[] = {
     {"name", RPC_STRING, true},
@@ -144,6 +167,152 @@ static struct json_object *bdev_uring_delete(struct json_object *params, struct 
     return delete_of_type(params, "uring", e);
 }
 
+/* ---- rbd ---- */
+
+static bool rbd_available(struct rpc_err *e)
+{
+    if (vnvme_bdev_rbd_supported())
+        return true;
+    rpc_set_error(e, -ENOTSUP, "not built with RBD support");
+    return false;
+}
+
+/* A config map of strings only: librados takes every value as text. */
+static bool string_map_ok(struct json_object *map, const char *param, struct rpc_err *e)
+{
+    if (map == NULL)
+        return true;
+    json_object_object_foreach(map, key, val)
+    {
+        if (!json_object_is_type(val, json_type_string)) {
+            rpc_set_error(e, RPC_INVALID_PARAMS, "parameter %s.%s must be a string", param, key);
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct json_object *bdev_rbd_register_cluster(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    struct vnvme_rbd_conn_opts o = {
+        .user_id = rpc_get_string(params, "user_id"),
+        .config_file = rpc_get_string(params, "config_file"),
+        .key_file = rpc_get_string(params, "key_file"),
+        .config = rpc_get_object(params, "config_param"),
+        .timeout_ms = (uint32_t)rpc_get_u64(params, "timeout_ms", 0),
+    };
+    if (!string_map_ok(o.config, "config_param", e))
+        return NULL;
+    const char *name = rpc_get_string(params, "name");
+    int rc = vnvme_bdev_rbd_register_cluster(name, &o);
+    if (rc < 0) {
+        rpc_set_errno(e, rc);
+        return NULL;
+    }
+    return json_object_new_string(name);
+}
+
+static struct json_object *bdev_rbd_unregister_cluster(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    int rc = vnvme_bdev_rbd_unregister_cluster(rpc_get_string(params, "name"));
+    if (rc < 0) {
+        rpc_set_errno(e, rc);
+        return NULL;
+    }
+    return json_object_new_boolean(1);
+}
+
+static struct json_object *bdev_rbd_get_clusters_info(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    const char *name = rpc_get_string(params, "name");
+    struct json_object *res = vnvme_bdev_rbd_clusters_json(name);
+    if (res == NULL)
+        rpc_set_errno(e, -ENOENT);
+    return res;
+}
+
+/* SPDK names unnamed rbd bdevs Ceph0, Ceph1, ... */
+static void next_rbd_name(char *out, size_t len)
+{
+    for (unsigned i = 0;; i++) {
+        snprintf(out, len, "Ceph%u", i);
+        if (vnvme_bdev_get(out) == NULL)
+            return;
+    }
+}
+
+static struct json_object *bdev_rbd_create(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    uint8_t ubuf[16];
+    char autoname[32];
+    struct vnvme_rbd_create_opts o = {
+        .name = rpc_get_string(params, "name"),
+        .pool_name = rpc_get_string(params, "pool_name"),
+        .rbd_name = rpc_get_string(params, "rbd_name"),
+        .block_size = (uint32_t)rpc_get_u64(params, "block_size", 0),
+        .cluster_name = rpc_get_string(params, "cluster_name"),
+        .conn = {.user_id = rpc_get_string(params, "user_id"),
+                 .config = rpc_get_object(params, "config"),
+                 .timeout_ms = (uint32_t)rpc_get_u64(params, "timeout_ms", 0)},
+    };
+    if (!parse_uuid_param(params, ubuf, &o.uuid, e) || !string_map_ok(o.conn.config, "config", e))
+        return NULL;
+    /* A shared connection's settings belong to its cluster, as in SPDK. */
+    if (o.cluster_name != NULL && (o.conn.user_id || o.conn.config || o.conn.timeout_ms)) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "user_id, config and timeout_ms belong to the cluster: "
+                                             "not allowed with cluster_name");
+        return NULL;
+    }
+    if (o.name == NULL) {
+        next_rbd_name(autoname, sizeof(autoname));
+        o.name = autoname;
+    }
+    struct vnvme_bdev *b = NULL;
+    int rc = vnvme_bdev_rbd_create(&o, &b);
+    return created(rc, b, e);
+}
+
+static struct json_object *bdev_rbd_delete(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    return delete_of_type(params, "rbd", e);
+}
+
+/* new_size in MiB, as SPDK; growing only. Namespaces on the bdev report the change to their hosts. */
+static struct json_object *bdev_rbd_resize(struct json_object *params, struct rpc_err *e)
+{
+    if (!rbd_available(e))
+        return NULL;
+    struct vnvme_bdev *b = vnvme_bdev_get(rpc_get_string(params, "name"));
+    if (b == NULL || strcmp(b->ops->type, "rbd") != 0) {
+        rpc_set_errno(e, -ENODEV);
+        return NULL;
+    }
+    uint64_t mib = rpc_get_u64(params, "new_size", 0);
+    if (mib > UINT64_MAX >> 20) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "new_size too large");
+        return NULL;
+    }
+    uint64_t old = b->num_blocks;
+    int rc = vnvme_bdev_rbd_resize(b, mib << 20);
+    if (rc < 0) {
+        rpc_set_errno(e, rc);
+        return NULL;
+    }
+    if (b->num_blocks != old)
+        tgt_bdev_resized(b);
+    return json_object_new_boolean(1);
+}
+
 static struct json_object *bdev_get_bdevs(struct json_object *params, struct rpc_err *e)
 {
     const char *name = rpc_get_string(params, "name");
@@ -178,6 +347,12 @@ const struct rpc_method rpc_bdev_methods[] = {
     {"bdev_null_delete", bdev_null_delete, name_params},
     {"bdev_uring_create", bdev_uring_create, uring_create_params},
     {"bdev_uring_delete", bdev_uring_delete, name_params},
+    {"bdev_rbd_register_cluster", bdev_rbd_register_cluster, rbd_register_cluster_params},
+    {"bdev_rbd_unregister_cluster", bdev_rbd_unregister_cluster, name_params},
+    {"bdev_rbd_get_clusters_info", bdev_rbd_get_clusters_info, rbd_get_clusters_params},
+    {"bdev_rbd_create", bdev_rbd_create, rbd_create_params},
+    {"bdev_rbd_delete", bdev_rbd_delete, name_params},
+    {"bdev_rbd_resize", bdev_rbd_resize, rbd_resize_params},
     {"bdev_get_bdevs", bdev_get_bdevs, get_bdevs_params},
     {"bdev_set_options", accepted_noop, NULL},
     {"bdev_wait_for_examine", accepted_noop, NULL},

@@ -134,6 +134,34 @@ int tgt_ns_remove(struct tgt_subsystem *ts, uint32_t nsid)
     return c.rc;
 }
 
+/* A bdev grew: its namespaces take the new size and their controllers get a Namespace Attribute Changed notice. */
+struct resize_call {
+    struct nvmet_subsys *ss;
+    struct vnvme_bdev *bdev;
+};
+
+static void ns_resized_on_reactor(void *arg)
+{
+    struct resize_call *c = arg;
+    uint64_t blocks = __atomic_load_n(&c->bdev->num_blocks, __ATOMIC_ACQUIRE);
+    for (uint32_t nsid = 1; nsid <= NVMET_MAX_NSID; nsid++) {
+        struct nvmet_ns *ns = c->ss->ns[nsid];
+        if (!ns || ns->bdev != c->bdev || ns->nsze == blocks)
+            continue;
+        ns->nsze = blocks;
+        for (uint32_t i = 0; i < c->ss->nr_ctrlrs; i++)
+            nvmet_ctrlr_ns_changed(c->ss->ctrlrs[i], nsid);
+    }
+}
+
+void tgt_bdev_resized(struct vnvme_bdev *b)
+{
+    for (struct tgt_subsystem *ts = subsystems; ts; ts = ts->next) {
+        struct resize_call c = {.ss = ts->ss, .bdev = b};
+        reactor_call(ts->reactor, ns_resized_on_reactor, &c);
+    }
+}
+
 /* ---- listeners ---- */
 
 struct ctrlr_call {

@@ -65,6 +65,8 @@ struct tgt_subsystem *tgt_subsystem_first(void);
 int tgt_ns_add(struct tgt_subsystem *ts, const char *bdev_name, uint32_t nsid, const uint8_t *nguid,
                const uint8_t *eui64, const uint8_t *uuid);
 int tgt_ns_remove(struct tgt_subsystem *ts, uint32_t nsid);
+/* After a bdev's num_blocks grew: namespaces on it take the new size and notify their hosts. */
+void tgt_bdev_resized(struct vnvme_bdev *b);
 int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
 int tgt_listener_remove(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
 void tgt_shutdown(void); /* delete every subsystem (clients see a disconnect, sockets removed) */

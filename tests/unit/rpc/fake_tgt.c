@@ -141,6 +141,12 @@ int tgt_ns_remove(struct tgt_subsystem *ts, uint32_t nsid)
     return 0;
 }
 
+void tgt_bdev_resized(struct vnvme_bdev *b)
+{
+    (void)b;
+    fake_tgt_calls++;
+}
+
 int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr)
 {
     fake_tgt_calls++;

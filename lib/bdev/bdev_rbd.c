@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * "rbd" bdev: a Ceph RBD image through librbd's asynchronous C API.
+ *
+ * Data moves straight between librbd and the caller's iovecs (reads and
+ * writes); only Compare reads into a buffer of its own. librbd completes on
+ * its own threads, so a completion is handed to the channel that submitted
+ * it: the librbd thread pushes it on the channel's lock-free stack (a CAS
+ * push; the reactor takes the whole stack with one exchange, so there is no
+ * ABA) and, when the stack was empty, signals the channel's eventfd. poll()
+ * runs the callbacks on the reactor thread. No lock is taken per I/O.
+ *
+ * Timeouts, two layers:
+ *  1. librados fails operations after timeout_ms (rbd_cluster.c sets its op
+ *     timeouts), so with a stalled cluster librbd itself completes the I/O
+ *     with -ETIMEDOUT and is then done with the caller's memory. This is the
+ *     path a stopped OSD takes.
+ *  2. A backstop in poll(): an I/O librbd has not completed after twice
+ *     timeout_ms is completed with -ETIMEDOUT anyway, so the controller never
+ *     hangs on a librbd that does not honour (1). Its request struct becomes
+ *     a zombie that waits for librbd's late completion, so the callback never
+ *     touches freed memory. The price: a late READ still copies into the
+ *     caller's buffers (librbd holds the buffer pointers; there is no cancel
+ *     in the C API). Writes are safe (librbd copies the data at submission,
+ *     rbd_disable_zero_copy_writes is forced on) and Compare reads into the
+ *     zombie's own buffer. The read iovec array is copied into the request so
+ *     a late read cannot follow a reused array into another command's memory.
+ */
+#include "vnvme/bdev_rbd.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <rbd/librbd.h>
+
+#include "common/log.h"
+#include "rbd_internal.h"
+
+struct rbd_bdev {
+    struct vnvme_bdev bdev;
+    char *pool_name, *rbd_name;
+    struct rbd_cluster *cluster; /* shared connection, or NULL for a private one */
+    struct vnvme_rbd_conn_opts conn; /* private connection settings (strings owned), for save_config */
+    rados_t rados;
+    rados_ioctx_t ioctx;
+    rbd_image_t image;
+    uint32_t timeout_ms;
+    uint64_t backstop_ns;
+    _Atomic uint64_t abandoned; /* I/Os completed by the backstop */
+    /*
+     * Failed flushes so far. When writeback fails, librbd reports the error
+     * to one of the flushes waiting for it and success to the others; a flush
+     * that overlapped a failed one therefore cannot be trusted.
+     */
+    _Atomic uint64_t flush_errors;
+};
+
+struct rbd_req;
+struct req_list {
+    struct rbd_req *head, *tail;
+};
+
+struct rbd_channel {
+    struct rbd_bdev *r;
+    /* Written by librbd threads. */
+    _Atomic(struct rbd_req *) done;
+    _Atomic uint32_t signals;   /* eventfd writes made so far */
+    _Atomic uint32_t in_callback; /* librbd threads inside done_cb (destroy waits for them) */
+    /* Reactor only. */
+    uint32_t signals_seen;
+    int efd;
+    struct req_list inflight; /* submission order: the head is the oldest */
+    struct req_list zombies;  /* given up on, waiting for librbd */
+    struct rbd_req *free_reqs;
+    unsigned outstanding;     /* requests librbd owns (inflight + zombies) */
+};
+
+struct rbd_req {
+    struct rbd_channel *ch;
+    struct vnvme_bdev_io *io; /* NULL for a zombie */
+    rbd_completion_t comp;
+    int64_t ret;
+    uint64_t submit_ns;
+    bool fua_flush; /* second stage of a FUA write on a cached image */
+    bool is_flush;  /* this stage is an rbd_aio_flush (read by done_cb) */
+    uint64_t flush_epoch; /* flush_errors when the flush was submitted */
+    struct rbd_req *done_next;
+    struct rbd_req *prev, *next;
+    struct iovec *iov; /* READ: copy of the caller's array */
+    int iov_cap;
+    uint8_t *bounce;   /* COMPARE */
+    size_t bounce_cap;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- lists ---- */
+
+static void list_append(struct req_list *l, struct rbd_req *q)
+{
+    q->next = NULL;
+    q->prev = l->tail;
+    if (l->tail)
+        l->tail->next = q;
+    else
+        l->head = q;
+    l->tail = q;
+}
+
+static void list_remove(struct req_list *l, struct rbd_req *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        l->head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else
+        l->tail = q->prev;
+    q->prev = q->next = NULL;
+}
+
+static struct rbd_req *req_get(struct rbd_channel *ch)
+{
+    struct rbd_req *q = ch->free_reqs;
+    if (q)
+        ch->free_reqs = q->next;
+    else if (!(q = calloc(1, sizeof(*q))))
+        return NULL;
+    q->ch = ch;
+    q->next = q->prev = NULL;
+    q->fua_flush = false;
+    q->ret = 0;
+    return q;
+}
+
+static void req_put(struct rbd_channel *ch, struct rbd_req *q)
+{
+    q->io = NULL;
+    q->next = ch->free_reqs;
+    ch->free_reqs = q;
+}
+
+static void req_free(struct rbd_req *q)
+{
+    free(q->iov);
+    free(q->bounce);
+    free(q);
+}
+
+/* ---- librbd side ---- */
+
+/* On a librbd thread: hand the request to its channel. */
+static void done_cb(rbd_completion_t c, void *arg)
+{
+    struct rbd_req *q = arg;
+    struct rbd_channel *ch = q->ch;
+    atomic_fetch_add_explicit(&ch->in_callback, 1, memory_order_seq_cst);
+    q->ret = rbd_aio_get_return_value(c);
+    if (q->is_flush && q->ret < 0)
+        atomic_fetch_add_explicit(&ch->r->flush_errors, 1, memory_order_relaxed);
+    struct rbd_req *head = atomic_load_explicit(&ch->done, memory_order_relaxed);
+    do {
+        q->done_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&ch->done, &head, q, memory_order_release, memory_order_relaxed));
+    /* The first push onto an empty stack wakes the reactor; later ones ride on that wakeup. */
+    if (head == NULL) {
+        uint64_t one = 1;
+        if (write(ch->efd, &one, sizeof(one)) < 0) {
+            /* EAGAIN only at a counter near overflow: the fd is readable anyway. */
+        }
+        atomic_fetch_add_explicit(&ch->signals, 1, memory_order_release);
+    }
+    atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
+}
+
+static bool ensure_iov(struct rbd_req *q, int n)
+{
+    if (q->iov_cap >= n)
+        return true;
+    struct iovec *v = realloc(q->iov, (size_t)n * sizeof(*v));
+    if (!v)
+        return false;
+    q->iov = v;
+    q->iov_cap = n;
+    return true;
+}
+
+static bool ensure_bounce(struct rbd_req *q, size_t n)
+{
+    if (q->bounce_cap >= n)
+        return true;
+    uint8_t *b = realloc(q->bounce, n);
+    if (!b)
+        return false;
+    q->bounce = b;
+    q->bounce_cap = n;
+    return true;
+}
+
+/* Hand the request's current stage to librbd; -errno when librbd refused it. */
+static int start(struct rbd_bdev *r, struct rbd_req *q)
+{
+    struct vnvme_bdev_io *io = q->io;
+    uint64_t off = io->offset_blocks * r->bdev.block_size;
+    uint64_t len = io->num_blocks * r->bdev.block_size;
+    q->is_flush = q->fua_flush || io->op == VNVME_BDEV_FLUSH;
+    if (q->is_flush)
+        q->flush_epoch = atomic_load_explicit(&r->flush_errors, memory_order_relaxed);
+    int rc = rbd_aio_create_completion(q, done_cb, &q->comp);
+    if (rc < 0)
+        return rc;
+    if (q->fua_flush) {
+        rc = rbd_aio_flush(r->image, q->comp);
+        goto out;
+    }
+    switch (io->op) {
+    case VNVME_BDEV_READ:
+        if (!ensure_iov(q, io->iovcnt)) {
+            rc = -ENOMEM;
+            break;
+        }
+        memcpy(q->iov, io->iov, (size_t)io->iovcnt * sizeof(*q->iov));
+        rc = rbd_aio_readv(r->image, q->iov, io->iovcnt, off, q->comp);
+        break;
+    case VNVME_BDEV_WRITE:
+        rc = rbd_aio_writev(r->image, io->iov, io->iovcnt, off, q->comp);
+        break;
+    case VNVME_BDEV_FLUSH:
+        rc = rbd_aio_flush(r->image, q->comp);
+        break;
+    case VNVME_BDEV_WRITE_ZEROES:
+        rc = rbd_aio_write_zeroes(r->image, off, len, q->comp, 0, 0);
+        break;
+    case VNVME_BDEV_UNMAP:
+        rc = rbd_aio_discard(r->image, off, len, q->comp);
+        break;
+    case VNVME_BDEV_COMPARE:
+        /* A plain read and memcmp: rbd_aio_compare_and_write would also write. */
+        if (!ensure_bounce(q, len)) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = rbd_aio_read(r->image, off, len, (char *)q->bounce, q->comp);
+        break;
+    default:
+        rc = -EINVAL;
+        break;
+    }
+out:
+    if (rc < 0)
+        rbd_aio_release(q->comp);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- reactor side ---- */
+
+static int compare_iov(const struct vnvme_bdev_io *io, const uint8_t *data)
+{
+    for (int i = 0; i < io->iovcnt; i++) {
+        if (memcmp(io->iov[i].iov_base, data, io->iov[i].iov_len) != 0)
+            return -EILSEQ;
+        data += io->iov[i].iov_len;
+    }
+    return 0;
+}
+
+static int io_status(struct rbd_bdev *r, struct rbd_req *q)
+{
+    struct vnvme_bdev_io *io = q->io;
+    if (q->ret < 0)
+        return (int)q->ret;
+    uint64_t len = io->num_blocks * r->bdev.block_size;
+    if (q->is_flush)
+        return atomic_load_explicit(&r->flush_errors, memory_order_relaxed) == q->flush_epoch ? 0 : -EIO;
+    switch (io->op) {
+    case VNVME_BDEV_READ:
+        return (uint64_t)q->ret == len ? 0 : -EIO;
+    case VNVME_BDEV_COMPARE:
+        return (uint64_t)q->ret == len ? compare_iov(io, q->bounce) : -EIO;
+    default:
+        return 0;
+    }
+}
+
+/* Returns 1 when a caller's I/O finished. */
+static int on_done(struct rbd_channel *ch, struct rbd_req *q)
+{
+    struct rbd_bdev *r = ch->r;
+    rbd_aio_release(q->comp);
+    ch->outstanding--;
+    if (!q->io) {
+        list_remove(&ch->zombies, q);
+        req_put(ch, q);
+        return 0;
+    }
+    struct vnvme_bdev_io *io = q->io;
+    int status = io_status(r, q);
+    /* librbd has no per-write FUA: with its cache on, a FUA write is a write then a flush. */
+    if (status == 0 && io->op == VNVME_BDEV_WRITE && io->fua && r->bdev.volatile_write_cache && !q->fua_flush) {
+        q->fua_flush = true;
+        status = start(r, q);
+        if (status == 0) {
+            ch->outstanding++;
+            return 0;
+        }
+    }
+    list_remove(&ch->inflight, q);
+    req_put(ch, q);
+    io->cb(io, status);
+    return 1;
+}
+
+static int drain(struct rbd_channel *ch)
+{
+    uint32_t s = atomic_load_explicit(&ch->signals, memory_order_acquire);
+    if (s != ch->signals_seen) {
+        /* Every write counted in s happened before it was counted, so this read clears them all. */
+        uint64_t v;
+        if (read(ch->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            VNVME_DEBUG("rbd", "eventfd read: %s", strerror(errno));
+        ch->signals_seen = s;
+    }
+    struct rbd_req *q = atomic_exchange_explicit(&ch->done, NULL, memory_order_acquire);
+    /* The stack is newest first; complete in arrival order. */
+    struct rbd_req *fifo = NULL;
+    while (q) {
+        struct rbd_req *next = q->done_next;
+        q->done_next = fifo;
+        fifo = q;
+        q = next;
+    }
+    int completed = 0;
+    while (fifo) {
+        struct rbd_req *next = fifo->done_next;
+        completed += on_done(ch, fifo);
+        fifo = next;
+    }
+    return completed;
+}
+
+static int expire(struct rbd_channel *ch)
+{
+    struct rbd_bdev *r = ch->r;
+    if (!ch->inflight.head)
+        return 0;
+    uint64_t now = now_ns();
+    int n = 0;
+    struct rbd_req *q;
+    while ((q = ch->inflight.head) && now - q->submit_ns >= r->backstop_ns) {
+        struct vnvme_bdev_io *io = q->io;
+        list_remove(&ch->inflight, q);
+        q->io = NULL;
+        list_append(&ch->zombies, q);
+        atomic_fetch_add_explicit(&r->abandoned, 1, memory_order_relaxed);
+        VNVME_WARN("rbd", "%s: I/O outstanding for %u ms, completing it with a timeout", r->bdev.name,
+                   2 * r->timeout_ms);
+        io->cb(io, -ETIMEDOUT);
+        n++;
+    }
+    return n;
+}
+
+static int rbd_poll(struct vnvme_bdev *b, void *ctx)
+{
+    (void)b;
+    struct rbd_channel *ch = ctx;
+    int n = 0;
+    if (atomic_load_explicit(&ch->done, memory_order_relaxed) ||
+        atomic_load_explicit(&ch->signals, memory_order_relaxed) != ch->signals_seen)
+        n = drain(ch);
+    return n + expire(ch);
+}
+
+static int rbd_submit(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
+{
+    struct rbd_bdev *r = b->ctx;
+    struct rbd_channel *ch = ctx;
+    int rc = vnvme_bdev_io_check(b, io);
+    if (rc < 0)
+        return rc;
+    if (!ch)
+        return -ESHUTDOWN;
+    struct rbd_req *q = req_get(ch);
+    if (!q)
+        return -ENOMEM;
+    q->io = io;
+    q->submit_ns = now_ns();
+    /* Listed before librbd can complete it: the callback may run before start() returns. */
+    list_append(&ch->inflight, q);
+    ch->outstanding++;
+    rc = start(r, q);
+    if (rc < 0) {
+        ch->outstanding--;
+        list_remove(&ch->inflight, q);
+        req_put(ch, q);
+        return rc;
+    }
+    return 0;
+}
+
+static int rbd_channel_fd(struct vnvme_bdev *b, void *ctx)
+{
+    (void)b;
+    return ((struct rbd_channel *)ctx)->efd;
+}
+
+static int rbd_channel_create(struct vnvme_bdev *b, void **out)
+{
+    struct rbd_channel *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return -ENOMEM;
+    ch->r = b->ctx;
+    atomic_init(&ch->done, NULL);
+    atomic_init(&ch->signals, 0);
+    atomic_init(&ch->in_callback, 0);
+    ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ch->efd < 0) {
+        int rc = -errno;
+        free(ch);
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
+/*
+ * librbd holds pointers to the channel's requests until it completes them, so
+ * the channel waits. That is bounded by the rados op timeouts; callers' I/Os
+ * still in flight get their real status.
+ */
+static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
+{
+    struct rbd_channel *ch = ctx;
+    if (!ch)
+        return;
+    uint64_t started = now_ns(), warned = started;
+    while (ch->outstanding > 0) {
+        if (drain(ch) > 0 || ch->outstanding == 0)
+            continue;
+        struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};
+        (void)poll(&pfd, 1, 100);
+        if (now_ns() - warned > 10000000000ull) {
+            warned = now_ns();
+            VNVME_WARN("rbd", "%s: channel waits for %u librbd completions", b->name, ch->outstanding);
+        }
+    }
+    /* The last callbacks may still be between their push and their return. */
+    while (atomic_load_explicit(&ch->in_callback, memory_order_acquire) > 0)
+        sched_yield();
+    while (ch->free_reqs) {
+        struct rbd_req *q = ch->free_reqs;
+        ch->free_reqs = q->next;
+        req_free(q);
+    }
+    close(ch->efd);
+    free(ch);
+}
+
+/* ---- bdev ---- */
+
+static void add_str(struct json_object *o, const char *key, const char *val)
+{
+    if (val)
+        json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static void rbd_dump_json(struct vnvme_bdev *b, struct json_object *obj)
+{
+    struct rbd_bdev *r = b->ctx;
+    struct json_object *o = json_object_new_object();
+    if (!o)
+        return;
+    add_str(o, "pool_name", r->pool_name);
+    add_str(o, "rbd_name", r->rbd_name);
+    if (r->cluster) {
+        add_str(o, "cluster_name", rbd_cluster_name(r->cluster));
+        add_str(o, "config_file", rbd_cluster_config_file(r->cluster));
+    } else {
+        add_str(o, "user_id", r->conn.user_id);
+        if (r->conn.config)
+            json_object_object_add(o, "config", json_object_get(r->conn.config));
+    }
+    json_object_object_add(o, "timeout_ms", json_object_new_int64(r->timeout_ms));
+    json_object_object_add(o, "abandoned_ios",
+                           json_object_new_uint64(atomic_load_explicit(&r->abandoned, memory_order_relaxed)));
+    json_object_object_add(obj, "rbd", o);
+}
+
+static void free_conn(struct vnvme_rbd_conn_opts *c)
+{
+    free((char *)c->user_id);
+    free((char *)c->config_file);
+    free((char *)c->key_file);
+    json_object_put(c->config);
+    memset(c, 0, sizeof(*c));
+}
+
+static void rbd_bdev_free(struct rbd_bdev *r)
+{
+    if (r->image)
+        rbd_close(r->image);
+    if (r->ioctx)
+        rados_ioctx_destroy(r->ioctx);
+    if (r->cluster)
+        rbd_cluster_put(r->cluster);
+    else if (r->rados)
+        rados_shutdown(r->rados);
+    free_conn(&r->conn);
+    free(r->pool_name);
+    free(r->rbd_name);
+    free(r);
+}
+
+static void rbd_destroy(struct vnvme_bdev *b)
+{
+    struct rbd_bdev *r = b->ctx;
+    VNVME_INFO("rbd", "%s: closing %s/%s", b->name, r->pool_name, r->rbd_name);
+    rbd_bdev_free(r);
+}
+
+static const struct vnvme_bdev_ops rbd_ops = {
+    .type = "rbd",
+    .product_name = "Ceph Rbd Disk",
+    .channel_create = rbd_channel_create,
+    .channel_destroy = rbd_channel_destroy,
+    .submit = rbd_submit,
+    .poll = rbd_poll,
+    .channel_fd = rbd_channel_fd,
+    .dump_json = rbd_dump_json,
+    .destroy = rbd_destroy,
+};
+
+/* The image's effective rbd_cache (image and pool overrides included), else the connection's. */
+static bool cache_enabled(struct rbd_bdev *r)
+{
+    int max = 0;
+    bool on = false, found = false;
+    if (rbd_config_image_list(r->image, NULL, &max) == -ERANGE && max > 0) {
+        rbd_config_option_t *opts = calloc((size_t)max, sizeof(*opts));
+        if (opts && rbd_config_image_list(r->image, opts, &max) >= 0) {
+            for (int i = 0; i < max && !found; i++)
+                if (opts[i].name && strcmp(opts[i].name, "rbd_cache") == 0) {
+                    found = true;
+                    on = opts[i].value && strcmp(opts[i].value, "true") == 0;
+                }
+            rbd_config_image_list_cleanup(opts, max);
+        }
+        free(opts);
+    }
+    if (!found) {
+        char val[16] = "";
+        on = rados_conf_get(r->rados, "rbd_cache", val, sizeof(val)) == 0 && strcmp(val, "true") == 0;
+    }
+    return on;
+}
+
+static int copy_conn(struct vnvme_rbd_conn_opts *dst, const struct vnvme_rbd_conn_opts *src)
+{
+    dst->timeout_ms = src->timeout_ms;
+    if ((src->user_id && !(dst->user_id = strdup(src->user_id))) ||
+        (src->config_file && !(dst->config_file = strdup(src->config_file))) ||
+        (src->key_file && !(dst->key_file = strdup(src->key_file))) ||
+        (src->config && json_object_deep_copy(src->config, &dst->config, NULL) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
+int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *o, struct vnvme_bdev **out)
+{
+    if (!o || !o->name || !o->pool_name || !o->rbd_name || !*o->pool_name || !*o->rbd_name)
+        return -EINVAL;
+    if (o->conn.config && !json_object_is_type(o->conn.config, json_type_object))
+        return -EINVAL;
+    if (vnvme_bdev_get(o->name))
+        return -EEXIST;
+    struct rbd_bdev *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    if (!(r->pool_name = strdup(o->pool_name)) || !(r->rbd_name = strdup(o->rbd_name)))
+        goto fail;
+    if (o->cluster_name) {
+        r->cluster = rbd_cluster_get(o->cluster_name);
+        if (!r->cluster) {
+            VNVME_ERR("rbd", "%s: no registered cluster %s", o->name, o->cluster_name);
+            rc = -ENOENT;
+            goto fail;
+        }
+        r->rados = rbd_cluster_rados(r->cluster);
+        r->timeout_ms = rbd_cluster_timeout_ms(r->cluster);
+    } else {
+        if ((rc = copy_conn(&r->conn, &o->conn)) < 0)
+            goto fail;
+        if ((rc = rbd_conn_open(&r->conn, &r->rados)) < 0)
+            goto fail;
+        r->timeout_ms = rbd_timeout_ms(&r->conn);
+    }
+    r->backstop_ns = 2ull * r->timeout_ms * 1000000ull;
+    atomic_init(&r->abandoned, 0);
+    atomic_init(&r->flush_errors, 0);
+
+    rc = rados_ioctx_create(r->rados, o->pool_name, &r->ioctx);
+    if (rc < 0) {
+        VNVME_ERR("rbd", "%s: pool %s: %s", o->name, o->pool_name, strerror(-rc));
+        r->ioctx = NULL;
+        goto fail;
+    }
+    rc = rbd_open(r->ioctx, o->rbd_name, &r->image, NULL);
+    if (rc < 0) {
+        VNVME_ERR("rbd", "%s: image %s/%s: %s", o->name, o->pool_name, o->rbd_name, strerror(-rc));
+        r->image = NULL;
+        goto fail;
+    }
+    uint64_t size = 0;
+    if ((rc = rbd_get_size(r->image, &size)) < 0)
+        goto fail;
+    uint32_t bs = o->block_size;
+    rc = vnvme_bdev_init(&r->bdev, o->name, bs, bs ? size / bs : 0, o->uuid);
+    if (rc < 0) {
+        VNVME_ERR("rbd", "%s: block size %u on an image of %llu bytes", o->name, bs, (unsigned long long)size);
+        goto fail;
+    }
+    r->bdev.volatile_write_cache = cache_enabled(r);
+    r->bdev.supports_unmap = true;
+    r->bdev.supports_write_zeroes = true;
+    r->bdev.ops = &rbd_ops;
+    r->bdev.ctx = r;
+    if ((rc = vnvme_bdev_register(&r->bdev)) < 0)
+        goto fail;
+    VNVME_INFO("rbd", "%s: %s/%s, %llu blocks of %u, write cache %s", o->name, o->pool_name, o->rbd_name,
+               (unsigned long long)r->bdev.num_blocks, bs, r->bdev.volatile_write_cache ? "on" : "off");
+    if (out)
+        *out = &r->bdev;
+    return 0;
+fail:
+    rbd_bdev_free(r);
+    return rc;
+}
+
+int vnvme_bdev_rbd_resize(struct vnvme_bdev *b, uint64_t new_size_bytes)
+{
+    if (!b || b->ops != &rbd_ops)
+        return -ENODEV;
+    struct rbd_bdev *r = b->ctx;
+    uint64_t blocks = new_size_bytes / b->block_size;
+    if (blocks < b->num_blocks)
+        return -EINVAL;
+    if (blocks == b->num_blocks)
+        return 0;
+    int rc = rbd_resize(r->image, new_size_bytes);
+    if (rc < 0) {
+        VNVME_ERR("rbd", "%s: resize to %llu bytes: %s", b->name, (unsigned long long)new_size_bytes, strerror(-rc));
+        return rc;
+    }
+    /* Reactors read num_blocks for range checks while this changes; it only grows. */
+    __atomic_store_n(&b->num_blocks, blocks, __ATOMIC_RELEASE);
+    VNVME_INFO("rbd", "%s: resized to %llu blocks", b->name, (unsigned long long)blocks);
+    return 0;
+}
+
+struct json_object *vnvme_bdev_rbd_save(struct vnvme_bdev *b)
+{
+    if (!b || b->ops != &rbd_ops)
+        return NULL;
+    struct rbd_bdev *r = b->ctx;
+    char uuid[37];
+    vnvme_bdev_uuid_format(b->uuid, uuid);
+    struct json_object *p = json_object_new_object();
+    add_str(p, "name", b->name);
+    add_str(p, "pool_name", r->pool_name);
+    add_str(p, "rbd_name", r->rbd_name);
+    json_object_object_add(p, "block_size", json_object_new_int64(b->block_size));
+    add_str(p, "uuid", uuid);
+    if (r->cluster) {
+        add_str(p, "cluster_name", rbd_cluster_name(r->cluster));
+    } else {
+        add_str(p, "user_id", r->conn.user_id);
+        if (r->conn.config)
+            json_object_object_add(p, "config", json_object_get(r->conn.config));
+        if (r->conn.timeout_ms)
+            json_object_object_add(p, "timeout_ms", json_object_new_int64(r->conn.timeout_ms));
+    }
+    return p;
+}

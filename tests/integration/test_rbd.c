@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Namespaces on Ceph RBD, end to end: a throw-away one-node cluster
+ * (scripts/ceph-test-cluster), vnvmed configured with a registered cluster
+ * and two rbd bdevs (one on the shared connection, one on a private one),
+ * driven through the userspace NVMe driver: verified I/O, Flush, Write
+ * Zeroes, Deallocate, Compare, resize with its AER, the RPC surface and
+ * save_config, and an OSD that stops answering (commands fail with a status
+ * instead of hanging, and I/O works again once it is back).
+ *
+ * A cluster that cannot start is a failure, not a skip: CI installs Ceph.
+ * The tests share one cluster and one daemon and run in order.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "rpc_client.h"
+#include "vnvme/nvme_host.h"
+
+#define NQN "nqn.2026-11.io.vnvme:rbd"
+#define IMG0_MIB 64u /* ns 1: 512-byte blocks, shared cluster connection */
+#define IMG1_MIB 32u /* ns 2: 4096-byte blocks, private connection */
+#define RBD_TIMEOUT_MS 2000u
+#define WAIT_LIMIT_MS 60000u
+
+static char dir[64];
+static char ceph_dir[96];
+static char ceph_conf[160];
+static char mon_host[96];
+static char listen_dir[96];
+static char sock_path[128];
+static char rpc_path[128];
+static char config_path[128];
+static char trid[160];
+static pid_t daemon_pid = -1;
+static bool cluster_started;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- cluster ---- */
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    if (st != 0)
+        fprintf(stderr, "test_rbd: '%s' failed (status %d)\n", cmd, st);
+    return st == 0 ? 0 : -1;
+}
+
+static const char *cluster_script(void)
+{
+    const char *s = getenv("CEPH_TEST_CLUSTER");
+    return s ? s : "scripts/ceph-test-cluster";
+}
+
+static int start_cluster(void)
+{
+    snprintf(ceph_dir, sizeof(ceph_dir), "%s/ceph", dir);
+    uint64_t t0 = now_ms();
+    if (run("%s start %s >/dev/null", cluster_script(), ceph_dir) != 0) {
+        fprintf(stderr, "test_rbd: the Ceph test cluster did not start (logs in %s/log)\n", ceph_dir);
+        return -1;
+    }
+    cluster_started = true;
+    fprintf(stderr, "test_rbd: cluster started in %llu ms\n", (unsigned long long)(now_ms() - t0));
+    snprintf(ceph_conf, sizeof(ceph_conf), "%s/ceph.conf", ceph_dir);
+
+    /* The private connection is configured by a config map, so it needs the mon address. */
+    FILE *f = fopen(ceph_conf, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "mon host = %95s", mon_host) == 1)
+            break;
+    fclose(f);
+    if (!mon_host[0])
+        return -1;
+    if (run("rbd -c %s create --size %u rbd/img0", ceph_conf, IMG0_MIB) != 0 ||
+        run("rbd -c %s create --size %u rbd/img1", ceph_conf, IMG1_MIB) != 0 ||
+        run("rbd -c %s create --size 16 rbd/img2", ceph_conf) != 0)
+        return -1;
+    return 0;
+}
+
+static void stop_cluster(void)
+{
+    if (cluster_started)
+        run("%s stop %s", cluster_script(), ceph_dir);
+    cluster_started = false;
+}
+
+static pid_t osd_pid(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/osd.pid", ceph_dir);
+    FILE *f = fopen(path, "r");
+    int pid = -1;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+/* ---- daemon ---- */
+
+static int write_config(void)
+{
+    FILE *f = fopen(config_path, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "{\"subsystems\": [\n"
+            "  {\"subsystem\": \"bdev\", \"config\": [\n"
+            "    {\"method\": \"bdev_rbd_register_cluster\",\n"
+            "     \"params\": {\"name\": \"ceph\", \"config_file\": \"%s\", \"timeout_ms\": %u}},\n"
+            "    {\"method\": \"bdev_rbd_create\",\n"
+            "     \"params\": {\"name\": \"Rbd0\", \"pool_name\": \"rbd\", \"rbd_name\": \"img0\",\n"
+            "                \"block_size\": 512, \"cluster_name\": \"ceph\"}},\n"
+            "    {\"method\": \"bdev_rbd_create\",\n"
+            "     \"params\": {\"name\": \"Rbd1\", \"pool_name\": \"rbd\", \"rbd_name\": \"img1\",\n"
+            "                \"block_size\": 4096, \"timeout_ms\": %u,\n"
+            "                \"config\": {\"mon_host\": \"%s\", \"auth_client_required\": \"none\",\n"
+            "                           \"rbd_cache\": \"false\"}}}]},\n"
+            "  {\"subsystem\": \"nvmf\", \"config\": [\n"
+            "    {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
+            "    {\"method\": \"nvmf_create_subsystem\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"serial_number\": \"RBDTEST1\", \"allow_any_host\": true}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_ns\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd0\", \"nsid\": 1}}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_ns\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd1\", \"nsid\": 2}}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_listener\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
+            "                \"traddr\": \"%s\", \"trsvcid\": \"\"}}}]}]}\n",
+            ceph_conf, RBD_TIMEOUT_MS, RBD_TIMEOUT_MS, mon_host, NQN, NQN, NQN, NQN, listen_dir);
+    return fclose(f);
+}
+
+static int start_daemon(void)
+{
+    const char *exe = getenv("VNVMED");
+    if (!exe) {
+        fprintf(stderr, "VNVMED is not set (path of the vnvmed binary)\n");
+        return -1;
+    }
+    daemon_pid = fork();
+    if (daemon_pid < 0)
+        return -1;
+    if (daemon_pid == 0) {
+        execl(exe, exe, "--config", config_path, "-r", rpc_path, "-m", "0x1", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 3000; i++) {
+        struct stat st;
+        int status;
+        if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) && stat(rpc_path, &st) == 0)
+            return 0;
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            fprintf(stderr, "test_rbd: vnvmed exited (status %d) while loading its config\n", status);
+            daemon_pid = -1;
+            return -1;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void stop_daemon(void)
+{
+    if (daemon_pid <= 0)
+        return;
+    kill(daemon_pid, SIGTERM);
+    int status;
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            daemon_pid = -1;
+            return;
+        }
+        usleep(10000);
+    }
+    kill(daemon_pid, SIGKILL);
+    waitpid(daemon_pid, &status, 0);
+    daemon_pid = -1;
+}
+
+static int group_teardown(void **state);
+
+static int group_setup(void **state)
+{
+    snprintf(dir, sizeof(dir), "/tmp/vnvme-rbd-test.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(listen_dir, sizeof(listen_dir), "%s/nvme0", dir);
+    snprintf(sock_path, sizeof(sock_path), "%s/cntrl", listen_dir);
+    snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", dir);
+    snprintf(config_path, sizeof(config_path), "%s/config.json", dir);
+    snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", listen_dir);
+    if (start_cluster() != 0 || write_config() != 0 || start_daemon() != 0) {
+        group_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pid_t osd = osd_pid();
+    if (osd > 0)
+        kill(osd, SIGCONT);
+    stop_daemon();
+    stop_cluster();
+    run("rm -rf %s", dir);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static struct vnvme_ctrlr *attach_opts(const struct vnvme_ctrlr_opts *opts)
+{
+    struct vnvme_ctrlr *c = NULL;
+    uint64_t end = now_ms() + 10000;
+    int rc;
+    while ((rc = vnvme_ctrlr_attach(trid, opts, &c)) != 0 && now_ms() < end)
+        usleep(20000);
+    assert_int_equal(rc, 0);
+    assert_non_null(c);
+    return c;
+}
+
+static struct vnvme_ctrlr *attach(void)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20};
+    return attach_opts(&opts);
+}
+
+static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        p[i] = (uint8_t)(x >> 16);
+    }
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+struct done {
+    int count;
+    uint16_t status; /* SCT/SC of the last completion */
+    int ok;
+};
+
+static void on_done(void *arg, const struct nvme_cqe *cpl)
+{
+    struct done *d = arg;
+    d->count++;
+    d->status = vnvme_cpl_status(cpl) & 0x7ffu;
+    d->ok += d->status == 0;
+}
+
+static void wait_done(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, struct done *d, int n)
+{
+    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    while (d->count < n) {
+        if (qp)
+            vnvme_qpair_process(qp, 0);
+        vnvme_ctrlr_process_admin(c);
+        assert_true(now_ms() < end);
+    }
+    assert_int_equal(d->count, n);
+}
+
+static uint16_t sync_io(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, int rc_submit, struct done *d)
+{
+    assert_int_equal(rc_submit, 0);
+    wait_done(c, qp, d, d->count + 1);
+    return d->status;
+}
+
+/* JSON-RPC call; returns 0 with *result (may be NULL), or the error code. */
+static int rpc_result(const char *method, const char *params_json, struct json_object **result)
+{
+    struct json_object *params = params_json ? json_tokener_parse(params_json) : NULL;
+    struct json_object *res = NULL;
+    int code = 0;
+    char *msg = NULL;
+    int rc = rpc_client_call(rpc_path, method, params, &res, &code, &msg);
+    json_object_put(params);
+    free(msg);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        json_object_put(res);
+        return code ? code : -1;
+    }
+    if (result)
+        *result = res;
+    else
+        json_object_put(res);
+    return 0;
+}
+
+static int rpc(const char *method, const char *params_json)
+{
+    return rpc_result(method, params_json, NULL);
+}
+
+static struct json_object *bdev_info(const char *name)
+{
+    char params[96];
+    snprintf(params, sizeof(params), "{\"name\": \"%s\"}", name);
+    struct json_object *arr = NULL;
+    assert_int_equal(rpc_result("bdev_get_bdevs", params, &arr), 0);
+    assert_int_equal(json_object_array_length(arr), 1);
+    struct json_object *b = json_object_get(json_object_array_get_idx(arr, 0));
+    json_object_put(arr);
+    return b;
+}
+
+/* A nested member as a string ("true", "512", ...), or NULL when absent. */
+static const char *jstr_path(struct json_object *o, const char *const *path)
+{
+    for (; *path && o; path++)
+        if (!json_object_object_get_ex(o, *path, &o))
+            return NULL;
+    return o ? json_object_get_string(o) : NULL;
+}
+#define JSTR(o, ...) jstr_path((o), (const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- tests ---- */
+
+static void test_bdevs_described(void **state)
+{
+    (void)state;
+    struct json_object *b = bdev_info("Rbd0");
+    assert_string_equal(JSTR(b, "product_name"), "Ceph Rbd Disk");
+    assert_string_equal(JSTR(b, "num_blocks"), "131072");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "pool_name"), "rbd");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "rbd_name"), "img0");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "cluster_name"), "ceph");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "config_file"), ceph_conf);
+    /* librbd's cache is on by default: writes are acknowledged before they are durable. */
+    assert_string_equal(JSTR(b, "volatile_write_cache"), "true");
+    json_object_put(b);
+
+    b = bdev_info("Rbd1");
+    assert_string_equal(JSTR(b, "block_size"), "4096");
+    assert_string_equal(JSTR(b, "num_blocks"), "8192");
+    assert_null(JSTR(b, "driver_specific", "rbd", "cluster_name"));
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "config", "mon_host"), mon_host);
+    /* Its config turns librbd's cache off: every write is durable when it completes. */
+    assert_string_equal(JSTR(b, "volatile_write_cache"), "false");
+    json_object_put(b);
+
+    struct json_object *info = NULL;
+    assert_int_equal(rpc_result("bdev_rbd_get_clusters_info", "{\"name\": \"ceph\"}", &info), 0);
+    assert_string_equal(JSTR(info, "config_file"), ceph_conf);
+    json_object_put(info);
+}
+
+static void test_identify_two_namespaces(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach();
+    const struct nvme_id_ctrl *id = vnvme_ctrlr_data(c);
+    assert_true(id->vwc & NVME_CTRL_VWC_PRESENT);
+    struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1), *ns2 = vnvme_ctrlr_ns(c, 2);
+    assert_non_null(ns1);
+    assert_non_null(ns2);
+    assert_int_equal(vnvme_ns_block_size(ns1), 512);
+    assert_int_equal(vnvme_ns_num_blocks(ns1), (uint64_t)IMG0_MIB << 11);
+    assert_int_equal(vnvme_ns_block_size(ns2), 4096);
+    assert_int_equal(vnvme_ns_num_blocks(ns2), (uint64_t)IMG1_MIB << 8);
+    vnvme_ctrlr_detach(c);
+}
+
+/* Write, read back and compare on one namespace, then the data-less commands. */
+static void nvm_commands_on(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint32_t nsid, uint32_t seed)
+{
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
+    assert_non_null(ns);
+    const uint32_t bs = vnvme_ns_block_size(ns);
+    const uint32_t len = 128u * 1024u, nlb = len / bs;
+    const uint64_t lba = vnvme_ns_num_blocks(ns) - 4 * nlb; /* near the end: the last object too */
+    struct done d = {0};
+    uint8_t *wbuf = vnvme_dma_alloc(c, len, 4096);
+    uint8_t *rbuf = vnvme_dma_alloc(c, len, 4096);
+    assert_non_null(wbuf);
+    assert_non_null(rbuf);
+
+    /* Four commands in flight at once, then each read back. */
+    for (uint32_t i = 0; i < 4; i++) {
+        fill_pattern(wbuf, len, seed + i);
+        /* The same buffer for all four is fine only sequentially: wait for each. */
+        assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, wbuf, lba + i * nlb, nlb, on_done, &d, 0), &d), 0);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        memset(rbuf, 0x5a, len);
+        assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + i * nlb, nlb, on_done, &d, 0), &d), 0);
+        fill_pattern(wbuf, len, seed + i);
+        assert_memory_equal(rbuf, wbuf, len);
+    }
+
+    /* FUA write (a write plus a flush under librbd's cache) and a plain Flush. */
+    fill_pattern(wbuf, len, seed + 100);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, wbuf, lba, nlb, on_done, &d, VNVME_IO_FUA), &d), 0);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_flush(ns, qp, on_done, &d), &d), 0);
+
+    /* Compare (raw opcode 05h): equal data succeeds, one flipped byte is a Compare Failure. */
+    struct nvme_sqe cmp = {.opc = NVME_NVM_COMPARE, .nsid = nsid, .cdw10 = (uint32_t)lba,
+                           .cdw11 = (uint32_t)(lba >> 32), .cdw12 = nlb - 1};
+    assert_int_equal(sync_io(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, on_done, &d), &d), 0);
+    wbuf[len / 2] ^= 0x01;
+    assert_int_equal(sync_io(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, on_done, &d), &d),
+                     NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILURE));
+    wbuf[len / 2] ^= 0x01;
+
+    /* Write Zeroes over the first two blocks only: the rest keeps its data. */
+    assert_int_equal(sync_io(c, qp, vnvme_ns_write_zeroes(ns, qp, lba, 2, on_done, &d, 0), &d), 0);
+    memset(rbuf, 0x5a, len);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba, nlb, on_done, &d, 0), &d), 0);
+    assert_true(all_zero(rbuf, 2 * bs));
+    assert_memory_equal(rbuf + 2 * bs, wbuf + 2 * bs, len - 2 * bs);
+
+    /* Deallocate a range that is not object aligned: it reads back as zeroes. */
+    struct nvme_dsm_range range = {.nlb = nlb - 1, .slba = lba + nlb + 1};
+    assert_int_equal(sync_io(c, qp, vnvme_ns_deallocate(ns, qp, &range, 1, on_done, &d), &d), 0);
+    memset(rbuf, 0x5a, len);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + nlb, nlb, on_done, &d, 0), &d), 0);
+    fill_pattern(wbuf, len, seed + 1);
+    assert_memory_equal(rbuf, wbuf, bs); /* the block before the range is untouched */
+    assert_true(all_zero(rbuf + bs, len - bs));
+
+    /* Beyond the end: an NVMe status, not a librbd error. */
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, vnvme_ns_num_blocks(ns), 1, on_done, &d, 0), &d),
+                     NVME_SC_LBA_OUT_OF_RANGE);
+    vnvme_dma_free(c, wbuf);
+    vnvme_dma_free(c, rbuf);
+}
+
+static void test_nvm_commands(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach();
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    nvm_commands_on(c, qp, 1, 10);
+    nvm_commands_on(c, qp, 2, 20);
+    assert_int_equal(vnvme_qpair_outstanding(qp), 0);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+/* Many commands in flight on both namespaces at once: completions come back through librbd's threads. */
+static void test_queue_depth_verified(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach();
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    enum { N = 32, LEN = 16384 };
+    uint8_t *bufs[N];
+    struct done d = {0};
+    for (int i = 0; i < N; i++) {
+        bufs[i] = vnvme_dma_alloc(c, LEN, 4096);
+        assert_non_null(bufs[i]);
+        fill_pattern(bufs[i], LEN, 1000u + (uint32_t)i);
+        uint32_t nsid = 1 + (uint32_t)(i & 1);
+        struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
+        uint32_t nlb = LEN / vnvme_ns_block_size(ns);
+        assert_int_equal(vnvme_ns_write(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, on_done, &d, 0), 0);
+    }
+    wait_done(c, qp, &d, N);
+    assert_int_equal(d.ok, N);
+    for (int i = 0; i < N; i++) {
+        memset(bufs[i], 0, LEN);
+        uint32_t nsid = 1 + (uint32_t)(i & 1);
+        struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
+        uint32_t nlb = LEN / vnvme_ns_block_size(ns);
+        assert_int_equal(vnvme_ns_read(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, on_done, &d, 0), 0);
+    }
+    wait_done(c, qp, &d, 2 * N);
+    assert_int_equal(d.ok, 2 * N);
+    uint8_t *want = malloc(LEN);
+    assert_non_null(want);
+    for (int i = 0; i < N; i++) {
+        fill_pattern(want, LEN, 1000u + (uint32_t)i);
+        assert_memory_equal(bufs[i], want, LEN);
+        vnvme_dma_free(c, bufs[i]);
+    }
+    free(want);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+struct aer_seen {
+    int count;
+    uint32_t cdw0;
+};
+
+static void on_aer(void *arg, uint32_t cdw0)
+{
+    struct aer_seen *a = arg;
+    a->count++;
+    a->cdw0 = cdw0;
+}
+
+static void test_resize_raises_aer(void **state)
+{
+    (void)state;
+    struct aer_seen a = {0};
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .aer_cb = on_aer, .aer_arg = &a};
+    struct vnvme_ctrlr *c = attach_opts(&opts);
+    assert_int_equal(vnvme_ns_num_blocks(vnvme_ctrlr_ns(c, 1)), (uint64_t)IMG0_MIB << 11);
+
+    /* Shrinking is refused (as SPDK): namespaces never lose blocks under a host. */
+    assert_int_not_equal(rpc("bdev_rbd_resize", "{\"name\": \"Rbd0\", \"new_size\": 32}"), 0);
+    assert_int_not_equal(rpc("bdev_rbd_resize", "{\"name\": \"Nope\", \"new_size\": 128}"), 0);
+    assert_int_equal(rpc("bdev_rbd_resize", "{\"name\": \"Rbd0\", \"new_size\": 128}"), 0);
+
+    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    while (a.count == 0) {
+        assert_true(vnvme_ctrlr_process_admin(c) >= 0);
+        assert_true(now_ms() < end);
+        usleep(1000);
+    }
+    assert_int_equal(a.cdw0 & 7u, NVME_AER_TYPE_NOTICE);
+    assert_int_equal((a.cdw0 >> 8) & 0xffu, NVME_AER_INFO_NOTICE_NS_ATTR_CHANGED);
+    assert_int_equal((a.cdw0 >> 16) & 0xffu, NVME_LOG_CHANGED_NS_LIST);
+    assert_int_equal(vnvme_ctrlr_rescan(c), 0);
+    struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1);
+    assert_int_equal(vnvme_ns_num_blocks(ns1), 128ull << 11);
+    assert_int_equal(vnvme_ns_data(ns1)->nsze, 128ull << 11);
+    /* The other namespace did not change. */
+    assert_int_equal(vnvme_ns_num_blocks(vnvme_ctrlr_ns(c, 2)), (uint64_t)IMG1_MIB << 8);
+
+    /* The new blocks are usable: write and read back the last one. */
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct done d = {0};
+    uint8_t *buf = vnvme_dma_alloc(c, 512, 4096), *rd = vnvme_dma_alloc(c, 512, 4096);
+    fill_pattern(buf, 512, 5);
+    uint64_t last = (128ull << 11) - 1;
+    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, last, 1, on_done, &d, 0), &d), 0);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns1, qp, rd, last, 1, on_done, &d, 0), &d), 0);
+    assert_memory_equal(rd, buf, 512);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+
+    struct json_object *b = bdev_info("Rbd0");
+    assert_string_equal(JSTR(b, "num_blocks"), "262144");
+    json_object_put(b);
+}
+
+static void test_rpc_lifecycle(void **state)
+{
+    (void)state;
+    char params[512];
+    /* Unknown cluster, unknown pool, unknown image, missing block size: errors, nothing registered. */
+    assert_int_not_equal(rpc("bdev_rbd_create", "{\"name\": \"X\", \"pool_name\": \"rbd\", \"rbd_name\": \"img2\","
+                                                " \"block_size\": 512, \"cluster_name\": \"nope\"}"),
+                         0);
+    assert_int_not_equal(rpc("bdev_rbd_create", "{\"name\": \"X\", \"pool_name\": \"nopool\", \"rbd_name\": \"img2\","
+                                                " \"block_size\": 512, \"cluster_name\": \"ceph\"}"),
+                         0);
+    assert_int_not_equal(rpc("bdev_rbd_create", "{\"name\": \"X\", \"pool_name\": \"rbd\", \"rbd_name\": \"nope\","
+                                                " \"block_size\": 512, \"cluster_name\": \"ceph\"}"),
+                         0);
+    assert_int_equal(rpc("bdev_rbd_create", "{\"name\": \"X\", \"pool_name\": \"rbd\", \"rbd_name\": \"img2\","
+                                            " \"cluster_name\": \"ceph\"}"),
+                     -32602);
+    assert_int_not_equal(rpc("bdev_get_bdevs", "{\"name\": \"X\"}"), 0);
+
+    /* Unnamed: SPDK's CephN names. Then deleted again. */
+    struct json_object *res = NULL;
+    assert_int_equal(rpc_result("bdev_rbd_create", "{\"pool_name\": \"rbd\", \"rbd_name\": \"img2\","
+                                                   " \"block_size\": 4096, \"cluster_name\": \"ceph\"}",
+                                &res),
+                     0);
+    assert_string_equal(json_object_get_string(res), "Ceph0");
+    json_object_put(res);
+    /* The cluster is in use; bdevs of namespaces are claimed; delete is type-checked. */
+    assert_int_equal(rpc("bdev_rbd_unregister_cluster", "{\"name\": \"ceph\"}"), -EBUSY);
+    assert_int_equal(rpc("bdev_rbd_delete", "{\"name\": \"Rbd0\"}"), -EBUSY);
+    assert_int_equal(rpc("bdev_malloc_delete", "{\"name\": \"Ceph0\"}"), -ENODEV);
+    assert_int_equal(rpc("bdev_rbd_delete", "{\"name\": \"Ceph0\"}"), 0);
+    assert_int_not_equal(rpc("bdev_get_bdevs", "{\"name\": \"Ceph0\"}"), 0);
+
+    /* A second cluster registration (same cluster, own connection) can go away once unused. */
+    snprintf(params, sizeof(params), "{\"name\": \"c2\", \"config_param\": {\"mon_host\": \"%s\"}}", mon_host);
+    assert_int_equal(rpc("bdev_rbd_register_cluster", params), 0);
+    assert_int_equal(rpc("bdev_rbd_register_cluster", params), -EEXIST);
+    assert_int_equal(rpc("bdev_rbd_unregister_cluster", "{\"name\": \"c2\"}"), 0);
+    assert_int_equal(rpc("bdev_rbd_unregister_cluster", "{\"name\": \"c2\"}"), -ENOENT);
+    /* Config values are strings (librados parses them). */
+    assert_int_equal(rpc("bdev_rbd_register_cluster", "{\"name\": \"c3\", \"config_param\": {\"x\": 1}}"), -32602);
+}
+
+static void test_save_config(void **state)
+{
+    (void)state;
+    struct json_object *cfg = NULL;
+    assert_int_equal(rpc_result("save_config", NULL, &cfg), 0);
+    struct json_object *subs = NULL, *bdev_cfg = NULL;
+    assert_true(json_object_object_get_ex(cfg, "subsystems", &subs));
+    for (size_t i = 0; i < json_object_array_length(subs); i++) {
+        struct json_object *s = json_object_array_get_idx(subs, i);
+        const char *name = JSTR(s, "subsystem");
+        if (name && strcmp(name, "bdev") == 0)
+            json_object_object_get_ex(s, "config", &bdev_cfg);
+    }
+    assert_non_null(bdev_cfg);
+    /* The cluster comes first, then the bdevs in creation order with what recreates them. */
+    struct json_object *e0 = json_object_array_get_idx(bdev_cfg, 0), *e1 = json_object_array_get_idx(bdev_cfg, 1),
+                       *e2 = json_object_array_get_idx(bdev_cfg, 2);
+    assert_string_equal(JSTR(e0, "method"), "bdev_rbd_register_cluster");
+    assert_string_equal(JSTR(e0, "params", "name"), "ceph");
+    assert_string_equal(JSTR(e0, "params", "config_file"), ceph_conf);
+    assert_string_equal(JSTR(e0, "params", "timeout_ms"), "2000");
+    assert_string_equal(JSTR(e1, "method"), "bdev_rbd_create");
+    assert_string_equal(JSTR(e1, "params", "name"), "Rbd0");
+    assert_string_equal(JSTR(e1, "params", "cluster_name"), "ceph");
+    assert_string_equal(JSTR(e1, "params", "rbd_name"), "img0");
+    assert_string_equal(JSTR(e1, "params", "block_size"), "512");
+    assert_string_equal(JSTR(e2, "method"), "bdev_rbd_create");
+    assert_string_equal(JSTR(e2, "params", "name"), "Rbd1");
+    assert_string_equal(JSTR(e2, "params", "config", "mon_host"), mon_host);
+    assert_null(JSTR(e2, "params", "cluster_name"));
+    json_object_put(cfg);
+}
+
+/* The OSD stops answering: commands complete with an error status, then work again after it resumes. */
+static void test_stalled_osd_times_out(void **state)
+{
+    (void)state;
+    /* The host waits longer than the target's rbd timeout, so the status seen is the target's. */
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1), *ns2 = vnvme_ctrlr_ns(c, 2);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 99);
+
+    pid_t osd = osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(kill(osd, SIGSTOP), 0);
+    /*
+     * Every command below needs the OSD: a Flush after a write that librbd's
+     * cache accepted on ns 1, a FUA write there, and on ns 2 (no cache) a read
+     * of blocks written earlier (never-written ones are known to be zero from
+     * the object map) and a plain write. A plain write on ns 1 may complete
+     * from the cache, so it is not counted.
+     */
+    struct done cached = {0}, flush = {0}, fua = {0}, read = {0}, nocache = {0};
+    sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, on_done, &cached, 0), &cached);
+    assert_int_equal(vnvme_ns_write(ns1, qp, buf, 300, 16, on_done, &fua, VNVME_IO_FUA), 0);
+    assert_int_equal(vnvme_ns_flush(ns1, qp, on_done, &flush), 0);
+    assert_int_equal(vnvme_ns_read(ns2, qp, rd, 0, 2, on_done, &read, 0), 0);
+    assert_int_equal(vnvme_ns_write(ns2, qp, buf, 10, 2, on_done, &nocache, 0), 0);
+    wait_done(c, qp, &flush, 1);
+    wait_done(c, qp, &fua, 1);
+    wait_done(c, qp, &read, 1);
+    wait_done(c, qp, &nocache, 1);
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    /* -ETIMEDOUT from the bdev becomes Internal Error (generic status, retryable). */
+    const uint16_t internal = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
+    /*
+     * The Flush and the FUA write's flush wait for the same writeback: librbd
+     * hands its error to one of them and success to the other, which the bdev
+     * turns into -EIO (Write Fault). Either way neither claims durability.
+     */
+    const uint16_t write_fault = NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
+    assert_true(flush.status == internal || flush.status == write_fault);
+    assert_true(fua.status == internal || fua.status == write_fault);
+    assert_int_equal(read.status, internal);
+    assert_int_equal(nocache.status, internal);
+    assert_false(vnvme_ctrlr_is_failed(c));
+
+    /* librados gave up by itself (its op timeout), so the reactor never had to abandon an I/O to librbd. */
+    struct json_object *b = bdev_info("Rbd0");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "abandoned_ios"), "0");
+    json_object_put(b);
+
+    /* Back to normal once the OSD runs again (it may take a moment to be heard from). */
+    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    for (;;) {
+        struct done w = {0};
+        sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, on_done, &w, 0), &w);
+        if (w.status == 0)
+            break;
+        assert_true(now_ms() < end);
+        usleep(100000);
+    }
+    struct done r = {0};
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns1, qp, rd, 100, 16, on_done, &r, 0), &r), 0);
+    assert_memory_equal(rd, buf, 8192);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns2, qp, buf, 10, 2, on_done, &r, 0), &r), 0);
+    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns2, qp, rd, 10, 2, on_done, &r, 0), &r), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bdevs_described),
+        cmocka_unit_test(test_identify_two_namespaces),
+        cmocka_unit_test(test_nvm_commands),
+        cmocka_unit_test(test_queue_depth_verified),
+        cmocka_unit_test(test_resize_raises_aer),
+        cmocka_unit_test(test_rpc_lifecycle),
+        cmocka_unit_test(test_save_config),
+        cmocka_unit_test(test_stalled_osd_times_out),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
