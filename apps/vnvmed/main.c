@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rpc_internal.h"
 #include "vnvmed.h"
 
 #define DEFAULT_CPUMASK 0x1ull
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
 out:
     if (rpc_started)
         rpc_server_stop();
+    rpc_host_shutdown(); /* host-role controllers may be attached to our own target: detach them first */
     tgt_shutdown();
     reactors_stop();
     delete_all_bdevs();

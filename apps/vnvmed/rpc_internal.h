@@ -87,6 +87,9 @@ struct rpc_method {
 extern const struct rpc_method rpc_bdev_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_app_methods[];
+extern const struct rpc_method rpc_host_methods[]; /* rpc_host.c: bdev_nvme_* (host role, CUSE) */
+/* rpc_host.c: detach every host-role controller (daemon exit). */
+void rpc_host_shutdown(void);
 
 /* Iterate over every method of every table: call with *table = 0, *index = 0 first. */
 const struct rpc_method *rpc_method_next(int *table, int *index);
