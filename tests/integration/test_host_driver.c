@@ -27,38 +27,23 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "rpc_client.h"
+#include "host_test_io.h"
+#include "test_pattern.h"
 #include "vnvme/nvme_host.h"
+#include "vnvmed_harness.h"
 
 #define NQN "nqn.2026-11.io.vnvme:host"
 #define BLOCK_SIZE 512u
 #define NUM_BLOCKS 131072u /* 64 MiB */
 #define QD 32u
-#define WAIT_LIMIT_MS 60000u
 
-static char dir[64];
-static char listen_dir[96];
-static char sock_path[128];
-static char rpc_path[128];
-static char config_path[128];
-static char trid[160];
-static pid_t daemon_pid = -1;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+static struct vnvmed_harness vnvmed;
 
 /* ---- daemon ---- */
 
 static int write_config(void)
 {
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
+    return vnvmed_harness_write_config(&vnvmed,
             "{\"subsystems\": [\n"
             "  {\"subsystem\": \"bdev\", \"config\": [\n"
             "    {\"method\": \"bdev_malloc_create\",\n"
@@ -72,154 +57,30 @@ static int write_config(void)
             "    {\"method\": \"nvmf_subsystem_add_listener\",\n"
             "     \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
             "                \"traddr\": \"%s\", \"trsvcid\": \"\"}}}]}]}\n",
-            NUM_BLOCKS, BLOCK_SIZE, NQN, NQN, NQN, listen_dir);
-    return fclose(f);
-}
-
-static int start_daemon(void)
-{
-    const char *exe = getenv("VNVMED");
-    if (!exe) {
-        fprintf(stderr, "VNVMED is not set (path of the vnvmed binary)\n");
-        return -1;
-    }
-    unlink(sock_path);
-    unlink(rpc_path);
-    daemon_pid = fork();
-    if (daemon_pid < 0)
-        return -1;
-    if (daemon_pid == 0) {
-        execl(exe, exe, "--config", config_path, "-r", rpc_path, "-m", "0x1", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        struct stat st;
-        int status;
-        if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) && stat(rpc_path, &st) == 0)
-            return 0;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void stop_daemon(void)
-{
-    if (daemon_pid <= 0)
-        return;
-    kill(daemon_pid, SIGCONT);
-    kill(daemon_pid, SIGTERM);
-    int status;
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, &status, 0);
-    daemon_pid = -1;
+            NUM_BLOCKS, BLOCK_SIZE, NQN, NQN, NQN, vnvmed.listen_dir);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/vnvme-host-test.XXXXXX");
-    if (!mkdtemp(dir))
+    if (vnvmed_harness_init(&vnvmed, "vnvme-host-test") != 0 || write_config() != 0)
         return -1;
-    snprintf(listen_dir, sizeof(listen_dir), "%s/nvme0", dir);
-    snprintf(sock_path, sizeof(sock_path), "%s/cntrl", listen_dir);
-    snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", dir);
-    snprintf(config_path, sizeof(config_path), "%s/config.json", dir);
-    snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", listen_dir);
-    if (write_config() != 0)
-        return -1;
-    return start_daemon();
+    return vnvmed_harness_start(&vnvmed, NULL);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    stop_daemon();
-    unlink(sock_path);
-    rmdir(listen_dir);
-    unlink(rpc_path);
-    unlink(config_path);
-    rmdir(dir);
+    vnvmed_harness_cleanup(&vnvmed);
     return 0;
 }
 
 /* ---- helpers ---- */
 
-static struct vnvme_ctrlr *attach_opts(const struct vnvme_ctrlr_opts *opts)
-{
-    struct vnvme_ctrlr *c = NULL;
-    uint64_t end = now_ms() + 10000;
-    int rc;
-    /* The daemon may still be tearing down the previous connection. */
-    while ((rc = vnvme_ctrlr_attach(trid, opts, &c)) != 0 && now_ms() < end)
-        usleep(20000);
-    assert_int_equal(rc, 0);
-    assert_non_null(c);
-    return c;
-}
-
 static struct vnvme_ctrlr *attach(void)
 {
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 32u << 20};
-    return attach_opts(&opts);
-}
-
-static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (uint8_t)(x >> 16);
-    }
-}
-
-struct done {
-    int count;
-    uint16_t status;
-    uint32_t cdw0;
-    int timeouts;    /* completions with VNVME_HOST_SC_TIMEOUT */
-    int disconnects; /* completions with VNVME_HOST_SC_ABORTED_DISCONNECT */
-    int ok;
-};
-
-static void on_done(void *arg, const struct nvme_cqe *cpl)
-{
-    struct done *d = arg;
-    d->count++;
-    d->status = vnvme_cpl_status(cpl) & 0x7ffu;
-    d->cdw0 = cpl->cdw0;
-    d->timeouts += d->status == VNVME_HOST_SC_TIMEOUT;
-    d->disconnects += d->status == VNVME_HOST_SC_ABORTED_DISCONNECT;
-    d->ok += d->status == 0;
-}
-
-static void wait_done(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, struct done *d, int n)
-{
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
-    while (d->count < n) {
-        if (qp)
-            vnvme_qpair_process(qp, 0);
-        vnvme_ctrlr_process_admin(c);
-        assert_true(now_ms() < end);
-    }
-    assert_int_equal(d->count, n);
-}
-
-static uint16_t sync_io(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, int rc_submit, struct done *d)
-{
-    assert_int_equal(rc_submit, 0);
-    wait_done(c, qp, d, d->count + 1);
-    return d->status;
+    return host_attach(vnvmed.trid, &opts);
 }
 
 /* ---- tests ---- */
@@ -236,7 +97,7 @@ static void test_attach_identify(void **state)
     assert_true(vnvme_ctrlr_vs(c) >= NVME_VS(1, 4, 0));
     assert_true(NVME_CAP_MQES(vnvme_ctrlr_cap(c)) > 0);
     assert_false(vnvme_ctrlr_is_failed(c));
-    assert_string_equal(vnvme_ctrlr_path(c), sock_path);
+    assert_string_equal(vnvme_ctrlr_path(c), vnvmed.sock_path);
 
     struct vnvme_ns *ns = vnvme_ctrlr_first_ns(c);
     assert_non_null(ns);
@@ -252,11 +113,7 @@ static void test_attach_identify(void **state)
 
     /* A plain socket path works too; a wrong transport type does not. */
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20};
-    uint64_t end = now_ms() + 10000;
-    int rc;
-    while ((rc = vnvme_ctrlr_attach(sock_path, &opts, &c)) != 0 && now_ms() < end)
-        usleep(20000);
-    assert_int_equal(rc, 0);
+    c = host_attach(vnvmed.sock_path, &opts);
     vnvme_ctrlr_detach(c);
     assert_int_equal(vnvme_ctrlr_attach("trtype:PCIE traddr:0000:00:04.0", &opts, &c), -EINVAL);
 }
@@ -264,7 +121,7 @@ static void test_attach_identify(void **state)
 /* ---- two threads, two qpairs ---- */
 
 struct op {
-    struct done d;
+    struct io_done d;
     uint8_t *buf;
     uint64_t lba;
     uint32_t nlb;
@@ -399,23 +256,23 @@ static void test_nvm_commands_and_raw(void **state)
 {
     (void)state;
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20, .io_interrupts = true};
-    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
     assert_true(vnvme_qpair_fd(qp) >= 0);
-    struct done d = {0};
+    struct io_done d = {0};
     const uint32_t len = 64u * 1024u, nlb = len / BLOCK_SIZE;
     uint8_t *buf = vnvme_dma_alloc(c, len, 4096);
     uint8_t *heap = malloc(len); /* not pool memory: bounced */
     assert_non_null(buf);
     fill_pattern(buf, len, 77);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, buf, 1000, nlb, on_done, &d, VNVME_IO_FUA), &d), 0);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_flush(ns, qp, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, buf, 1000, nlb, io_done_cb, &d, VNVME_IO_FUA), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_flush(ns, qp, io_done_cb, &d), &d), 0);
     /* Raw read into caller memory. */
     memset(heap, 0, len);
     struct nvme_sqe rd = {.opc = NVME_NVM_READ, .nsid = 1, .cdw10 = 1000, .cdw12 = nlb - 1};
-    assert_int_equal(sync_io(c, qp, vnvme_qpair_submit_raw(qp, &rd, heap, len, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_qpair_submit_raw(qp, &rd, heap, len, io_done_cb, &d), &d), 0);
     assert_memory_equal(heap, buf, len);
     /* The interrupt eventfd fired. */
     uint64_t events = 0;
@@ -423,26 +280,26 @@ static void test_nvm_commands_and_raw(void **state)
     assert_true(events > 0);
 
     /* Write zeroes, then read back zeroes (through the heap buffer: bounce path). */
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write_zeroes(ns, qp, 1000, 8, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write_zeroes(ns, qp, 1000, 8, io_done_cb, &d, 0), &d), 0);
     memset(heap, 0xaa, len);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, heap, 1000, nlb, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, heap, 1000, nlb, io_done_cb, &d, 0), &d), 0);
     for (uint32_t i = 0; i < 8 * BLOCK_SIZE; i++)
         assert_int_equal(heap[i], 0);
     assert_memory_equal(heap + 8 * BLOCK_SIZE, buf + 8 * BLOCK_SIZE, len - 8 * BLOCK_SIZE);
 
     /* Deallocate (ranges in caller memory), then the blocks read as zeroes. */
     struct nvme_dsm_range range = {.nlb = nlb, .slba = 1000};
-    assert_int_equal(sync_io(c, qp, vnvme_ns_deallocate(ns, qp, &range, 1, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_deallocate(ns, qp, &range, 1, io_done_cb, &d), &d), 0);
     memset(heap, 0xaa, len);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, heap, 1000, nlb, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, heap, 1000, nlb, io_done_cb, &d, 0), &d), 0);
     for (uint32_t i = 0; i < len; i++)
         assert_int_equal(heap[i], 0);
 
     /* Out of range LBA: an NVMe error status, not a driver error. */
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, buf, NUM_BLOCKS, 1, on_done, &d, 0), &d),
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, buf, NUM_BLOCKS, 1, io_done_cb, &d, 0), &d),
                      NVME_SC_LBA_OUT_OF_RANGE);
     /* Larger than MDTS: refused at submission. */
-    assert_int_equal(vnvme_ns_read(ns, qp, heap, 0, 65536, on_done, &d, 0), -EINVAL);
+    assert_int_equal(vnvme_ns_read(ns, qp, heap, 0, 65536, io_done_cb, &d, 0), -EINVAL);
 
     /* Raw admin: SMART log into caller memory, synchronous and asynchronous. */
     struct nvme_smart_log *smart = calloc(1, sizeof(*smart));
@@ -454,8 +311,8 @@ static void test_nvm_commands_and_raw(void **state)
     assert_true(smart->temperature > 0);
     assert_true(smart->host_write_commands[0] > 0);
     memset(smart, 0, sizeof(*smart));
-    assert_int_equal(vnvme_ctrlr_admin_raw(c, &gl, smart, sizeof(*smart), on_done, &d), 0);
-    wait_done(c, NULL, &d, d.count + 1);
+    assert_int_equal(vnvme_ctrlr_admin_raw(c, &gl, smart, sizeof(*smart), io_done_cb, &d), 0);
+    io_wait_done(c, NULL, &d, d.count + 1);
     assert_int_equal(d.status, 0);
     assert_true(smart->temperature > 0);
     free(smart);
@@ -486,17 +343,7 @@ static void on_aer(void *arg, uint32_t cdw0)
 
 static int rpc(const char *method, const char *params_json)
 {
-    struct json_object *params = json_tokener_parse(params_json);
-    struct json_object *result = NULL;
-    int code = 0;
-    char *msg = NULL;
-    int rc = rpc_client_call(rpc_path, method, params, &result, &code, &msg);
-    if (rc)
-        fprintf(stderr, "%s: rc %d code %d %s\n", method, rc, code, msg ? msg : "");
-    json_object_put(params);
-    json_object_put(result);
-    free(msg);
-    return rc;
+    return vnvmed_harness_rpc(&vnvmed, method, params_json, NULL);
 }
 
 static void test_namespace_hot_add_aer(void **state)
@@ -504,7 +351,7 @@ static void test_namespace_hot_add_aer(void **state)
     (void)state;
     struct aer_seen a = {0};
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .aer_cb = on_aer, .aer_arg = &a};
-    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     a.c = c;
     assert_null(vnvme_ctrlr_ns(c, 2));
     assert_int_equal(rpc("bdev_malloc_create", "{\"name\": \"Malloc1\", \"num_blocks\": 2048, \"block_size\": 4096}"),
@@ -512,10 +359,10 @@ static void test_namespace_hot_add_aer(void **state)
     char params[256];
     snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Malloc1\", \"nsid\": 2}}", NQN);
     assert_int_equal(rpc("nvmf_subsystem_add_ns", params), 0);
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
     while (a.count == 0) {
         assert_true(vnvme_ctrlr_process_admin(c) >= 0);
-        assert_true(now_ms() < end);
+        assert_true(vnvmed_harness_now_ms() < end);
         usleep(1000);
     }
     assert_int_equal(a.cdw0 & 7u, NVME_AER_TYPE_NOTICE);
@@ -539,21 +386,21 @@ static void test_reset_with_outstanding_io(void **state)
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 64);
     assert_non_null(qp);
     uint8_t *buf = vnvme_dma_alloc(c, QD * 8192u, 4096);
-    struct done d = {0};
+    struct io_done d = {0};
     for (uint32_t i = 0; i < QD; i++)
-        assert_int_equal(vnvme_ns_write(ns, qp, buf + i * 8192u, 5000 + i * 16u, 16, on_done, &d, 0), 0);
+        assert_int_equal(vnvme_ns_write(ns, qp, buf + i * 8192u, 5000 + i * 16u, 16, io_done_cb, &d, 0), 0);
     assert_int_equal(vnvme_ctrlr_reset(c), 0);
     /* Each command completed exactly once: by the controller before the reset, or aborted by it. */
-    wait_done(c, qp, &d, (int)QD);
+    io_wait_done(c, qp, &d, (int)QD);
     assert_int_equal(vnvme_qpair_outstanding(qp), 0);
     assert_false(vnvme_ctrlr_is_failed(c));
 
     /* The same qpair works after the reset, and so does a subsystem reset. */
     fill_pattern(buf, 8192, 5);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, buf, 5000, 16, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, buf, 5000, 16, io_done_cb, &d, 0), &d), 0);
     assert_int_equal(vnvme_ctrlr_subsystem_reset(c), 0);
     memset(buf + 8192, 0, 8192);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, buf + 8192, 5000, 16, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, buf + 8192, 5000, 16, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(buf, buf + 8192, 8192);
     assert_non_null(vnvme_ctrlr_ns(c, 1));
     vnvme_dma_free(c, buf);
@@ -567,35 +414,35 @@ static void test_hung_server_times_out(void **state)
 {
     (void)state;
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 500};
-    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 64);
     assert_non_null(qp);
     uint8_t *buf = vnvme_dma_alloc(c, QD * 4096u, 4096);
-    struct done d = {0};
-    assert_int_equal(kill(daemon_pid, SIGSTOP), 0);
+    struct io_done d = {0};
+    assert_int_equal(vnvmed_harness_pause(&vnvmed), 0);
     for (uint32_t i = 0; i < QD; i++)
-        assert_int_equal(vnvme_ns_read(ns, qp, buf + i * 4096u, i * 8u, 8, on_done, &d, 0), 0);
+        assert_int_equal(vnvme_ns_read(ns, qp, buf + i * 4096u, i * 8u, 8, io_done_cb, &d, 0), 0);
     /*
      * Abort, then a reset that cannot reach the server: every command ends with
      * an error, none hangs. Which of the two driver statuses each one gets
      * depends on whether its own deadline passed before the controller was
      * declared failed, so only the sum is fixed.
      */
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
-    while (d.count < (int)QD && now_ms() < end) {
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (d.count < (int)QD && vnvmed_harness_now_ms() < end) {
         vnvme_qpair_process(qp, 0);
         vnvme_ctrlr_process_admin(c);
         usleep(1000);
     }
     /* Resume the server before asserting, so a failure here cannot stall the tests after it. */
-    kill(daemon_pid, SIGCONT);
+    vnvmed_harness_resume(&vnvmed);
     assert_int_equal(d.count, (int)QD);
     assert_int_equal(d.ok, 0);
     assert_int_equal(d.timeouts + d.disconnects, (int)QD);
     assert_true(d.timeouts >= 1);
     assert_true(vnvme_ctrlr_is_failed(c));
-    assert_int_equal(vnvme_ns_read(ns, qp, buf, 0, 8, on_done, &d, 0), -ENXIO);
+    assert_int_equal(vnvme_ns_read(ns, qp, buf, 0, 8, io_done_cb, &d, 0), -ENXIO);
     vnvme_qpair_free(qp);
     vnvme_ctrlr_detach(c);
 
@@ -604,7 +451,7 @@ static void test_hung_server_times_out(void **state)
     qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
     buf = vnvme_dma_alloc(c, 4096, 4096);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, io_done_cb, &d, 0), &d), 0);
     vnvme_qpair_free(qp);
     vnvme_ctrlr_detach(c);
 }
@@ -619,43 +466,40 @@ static void test_killed_server(void **state)
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 64);
     assert_non_null(qp);
     uint8_t *buf = vnvme_dma_alloc(c, QD * 4096u, 4096);
-    struct done d = {0};
+    struct io_done d = {0};
     /* Stopped first so that all 32 are still outstanding when it dies. */
-    assert_int_equal(kill(daemon_pid, SIGSTOP), 0);
+    assert_int_equal(vnvmed_harness_pause(&vnvmed), 0);
     for (uint32_t i = 0; i < QD; i++)
-        assert_int_equal(vnvme_ns_write(ns, qp, buf + i * 4096u, i * 8u, 8, on_done, &d, 0), 0);
+        assert_int_equal(vnvme_ns_write(ns, qp, buf + i * 4096u, i * 8u, 8, io_done_cb, &d, 0), 0);
     assert_int_equal(vnvme_qpair_outstanding(qp), QD);
-    assert_int_equal(kill(daemon_pid, SIGKILL), 0);
-    int status;
-    waitpid(daemon_pid, &status, 0);
-    daemon_pid = -1;
+    assert_int_equal(vnvmed_harness_kill(&vnvmed), 0);
     int errors = 0;
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
     while (d.count < (int)QD) {
         int before = d.count;
         vnvme_qpair_process(qp, 0);
         vnvme_ctrlr_process_admin(c);
         if (d.count > before && d.status == VNVME_HOST_SC_ABORTED_DISCONNECT)
             errors += d.count - before;
-        assert_true(now_ms() < end);
+        assert_true(vnvmed_harness_now_ms() < end);
         usleep(1000);
     }
     assert_int_equal(errors, (int)QD);
     assert_true(vnvme_ctrlr_is_failed(c));
     assert_int_equal(vnvme_qpair_process(qp, 0), -ENXIO);
-    assert_int_equal(vnvme_ns_write(ns, qp, buf, 0, 8, on_done, &d, 0), -ENXIO);
+    assert_int_equal(vnvme_ns_write(ns, qp, buf, 0, 8, io_done_cb, &d, 0), -ENXIO);
     assert_int_equal(vnvme_ctrlr_reset(c), -ENXIO);
     vnvme_qpair_free(qp);
     vnvme_ctrlr_detach(c);
 
     /* A new daemon, a new attach. */
-    assert_int_equal(start_daemon(), 0);
+    assert_int_equal(vnvmed_harness_start(&vnvmed, NULL), 0);
     c = attach();
     qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
     buf = vnvme_dma_alloc(c, 4096, 4096);
     fill_pattern(buf, 4096, 9);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, io_done_cb, &d, 0), &d), 0);
     vnvme_qpair_free(qp);
     vnvme_ctrlr_detach(c);
 }
@@ -668,10 +512,10 @@ static void test_detach_completes_outstanding(void **state)
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
     uint8_t *buf = vnvme_dma_alloc(c, 4096, 4096);
-    struct done d = {0};
-    assert_int_equal(kill(daemon_pid, SIGSTOP), 0);
-    assert_int_equal(vnvme_ns_read(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, on_done, &d, 0), 0);
-    assert_int_equal(kill(daemon_pid, SIGCONT), 0);
+    struct io_done d = {0};
+    assert_int_equal(vnvmed_harness_pause(&vnvmed), 0);
+    assert_int_equal(vnvme_ns_read(vnvme_ctrlr_ns(c, 1), qp, buf, 0, 8, io_done_cb, &d, 0), 0);
+    assert_int_equal(vnvmed_harness_resume(&vnvmed), 0);
     /* Not processed: detach (shutdown, then close) completes it. */
     vnvme_ctrlr_detach(c);
     assert_int_equal(d.count, 1);

@@ -28,33 +28,21 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "rpc_client.h"
+#include "host_test_io.h"
+#include "test_pattern.h"
 #include "vnvme/nvme_host.h"
+#include "vnvmed_harness.h"
 
 #define NQN "nqn.2026-11.io.vnvme:rbd"
 #define IMG0_MIB 64u /* ns 1: 512-byte blocks, shared cluster connection */
 #define IMG1_MIB 32u /* ns 2: 4096-byte blocks, private connection */
 #define RBD_TIMEOUT_MS 2000u
-#define WAIT_LIMIT_MS 60000u
 
-static char dir[64];
+static struct vnvmed_harness vnvmed;
 static char ceph_dir[96];
 static char ceph_conf[160];
 static char mon_host[96];
-static char listen_dir[96];
-static char sock_path[128];
-static char rpc_path[128];
-static char config_path[128];
-static char trid[160];
-static pid_t daemon_pid = -1;
 static bool cluster_started;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- cluster ---- */
 
@@ -80,14 +68,15 @@ static const char *cluster_script(void)
 
 static int start_cluster(void)
 {
-    snprintf(ceph_dir, sizeof(ceph_dir), "%s/ceph", dir);
-    uint64_t t0 = now_ms();
+    if (vnvmed_harness_path(&vnvmed, "ceph", ceph_dir, sizeof(ceph_dir)) != 0)
+        return -1;
+    uint64_t t0 = vnvmed_harness_now_ms();
     if (run("%s start %s >/dev/null", cluster_script(), ceph_dir) != 0) {
         fprintf(stderr, "test_rbd: the Ceph test cluster did not start (logs in %s/log)\n", ceph_dir);
         return -1;
     }
     cluster_started = true;
-    fprintf(stderr, "test_rbd: cluster started in %llu ms\n", (unsigned long long)(now_ms() - t0));
+    fprintf(stderr, "test_rbd: cluster started in %llu ms\n", (unsigned long long)(vnvmed_harness_now_ms() - t0));
     snprintf(ceph_conf, sizeof(ceph_conf), "%s/ceph.conf", ceph_dir);
 
     /* The private connection is configured by a config map, so it needs the mon address. */
@@ -133,10 +122,7 @@ static pid_t osd_pid(void)
 
 static int write_config(void)
 {
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
+    return vnvmed_harness_write_config(&vnvmed,
             "{\"subsystems\": [\n"
             "  {\"subsystem\": \"bdev\", \"config\": [\n"
             "    {\"method\": \"bdev_rbd_register_cluster\",\n"
@@ -160,70 +146,16 @@ static int write_config(void)
             "    {\"method\": \"nvmf_subsystem_add_listener\",\n"
             "     \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
             "                \"traddr\": \"%s\", \"trsvcid\": \"\"}}}]}]}\n",
-            ceph_conf, RBD_TIMEOUT_MS, RBD_TIMEOUT_MS, mon_host, NQN, NQN, NQN, NQN, listen_dir);
-    return fclose(f);
-}
-
-static int start_daemon(void)
-{
-    const char *exe = getenv("VNVMED");
-    if (!exe) {
-        fprintf(stderr, "VNVMED is not set (path of the vnvmed binary)\n");
-        return -1;
-    }
-    daemon_pid = fork();
-    if (daemon_pid < 0)
-        return -1;
-    if (daemon_pid == 0) {
-        execl(exe, exe, "--config", config_path, "-r", rpc_path, "-m", "0x1", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 3000; i++) {
-        struct stat st;
-        int status;
-        if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) && stat(rpc_path, &st) == 0)
-            return 0;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            fprintf(stderr, "test_rbd: vnvmed exited (status %d) while loading its config\n", status);
-            daemon_pid = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void stop_daemon(void)
-{
-    if (daemon_pid <= 0)
-        return;
-    kill(daemon_pid, SIGTERM);
-    int status;
-    for (int i = 0; i < 3000; i++) {
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, &status, 0);
-    daemon_pid = -1;
+            ceph_conf, RBD_TIMEOUT_MS, RBD_TIMEOUT_MS, mon_host, NQN, NQN, NQN, NQN, vnvmed.listen_dir);
 }
 
 static int group_teardown(void **state);
 
 static int group_setup(void **state)
 {
-    snprintf(dir, sizeof(dir), "/tmp/vnvme-rbd-test.XXXXXX");
-    if (!mkdtemp(dir))
+    if (vnvmed_harness_init(&vnvmed, "vnvme-rbd-test") != 0)
         return -1;
-    snprintf(listen_dir, sizeof(listen_dir), "%s/nvme0", dir);
-    snprintf(sock_path, sizeof(sock_path), "%s/cntrl", listen_dir);
-    snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", dir);
-    snprintf(config_path, sizeof(config_path), "%s/config.json", dir);
-    snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", listen_dir);
-    if (start_cluster() != 0 || write_config() != 0 || start_daemon() != 0) {
+    if (start_cluster() != 0 || write_config() != 0 || vnvmed_harness_start(&vnvmed, NULL) != 0) {
         group_teardown(state);
         return -1;
     }
@@ -236,108 +168,29 @@ static int group_teardown(void **state)
     pid_t osd = osd_pid();
     if (osd > 0)
         kill(osd, SIGCONT);
-    stop_daemon();
+    vnvmed_harness_stop(&vnvmed);
     stop_cluster();
-    run("rm -rf %s", dir);
+    vnvmed_harness_cleanup(&vnvmed);
     return 0;
 }
 
 /* ---- helpers ---- */
 
-static struct vnvme_ctrlr *attach_opts(const struct vnvme_ctrlr_opts *opts)
-{
-    struct vnvme_ctrlr *c = NULL;
-    uint64_t end = now_ms() + 10000;
-    int rc;
-    while ((rc = vnvme_ctrlr_attach(trid, opts, &c)) != 0 && now_ms() < end)
-        usleep(20000);
-    assert_int_equal(rc, 0);
-    assert_non_null(c);
-    return c;
-}
-
 static struct vnvme_ctrlr *attach(void)
 {
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20};
-    return attach_opts(&opts);
+    return host_attach(vnvmed.trid, &opts);
 }
 
-static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (uint8_t)(x >> 16);
-    }
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
-struct done {
-    int count;
-    uint16_t status; /* SCT/SC of the last completion */
-    int ok;
-};
-
-static void on_done(void *arg, const struct nvme_cqe *cpl)
-{
-    struct done *d = arg;
-    d->count++;
-    d->status = vnvme_cpl_status(cpl) & 0x7ffu;
-    d->ok += d->status == 0;
-}
-
-static void wait_done(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, struct done *d, int n)
-{
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
-    while (d->count < n) {
-        if (qp)
-            vnvme_qpair_process(qp, 0);
-        vnvme_ctrlr_process_admin(c);
-        assert_true(now_ms() < end);
-    }
-    assert_int_equal(d->count, n);
-}
-
-static uint16_t sync_io(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, int rc_submit, struct done *d)
-{
-    assert_int_equal(rc_submit, 0);
-    wait_done(c, qp, d, d->count + 1);
-    return d->status;
-}
-
-/* JSON-RPC call; returns 0 with *result (may be NULL), or the error code. */
+/* JSON-RPC call: 0 with *result (may be NULL), or the error code. */
 static int rpc_result(const char *method, const char *params_json, struct json_object **result)
 {
-    struct json_object *params = params_json ? json_tokener_parse(params_json) : NULL;
-    struct json_object *res = NULL;
-    int code = 0;
-    char *msg = NULL;
-    int rc = rpc_client_call(rpc_path, method, params, &res, &code, &msg);
-    json_object_put(params);
-    free(msg);
-    if (rc < 0)
-        return rc;
-    if (rc == 1) {
-        json_object_put(res);
-        return code ? code : -1;
-    }
-    if (result)
-        *result = res;
-    else
-        json_object_put(res);
-    return 0;
+    return vnvmed_harness_rpc(&vnvmed, method, params_json, result);
 }
 
 static int rpc(const char *method, const char *params_json)
 {
-    return rpc_result(method, params_json, NULL);
+    return vnvmed_harness_rpc(&vnvmed, method, params_json, NULL);
 }
 
 static struct json_object *bdev_info(const char *name)
@@ -417,7 +270,7 @@ static void nvm_commands_on(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint3
     const uint32_t bs = vnvme_ns_block_size(ns);
     const uint32_t len = 128u * 1024u, nlb = len / bs;
     const uint64_t lba = vnvme_ns_num_blocks(ns) - 4 * nlb; /* near the end: the last object too */
-    struct done d = {0};
+    struct io_done d = {0};
     uint8_t *wbuf = vnvme_dma_alloc(c, len, 4096);
     uint8_t *rbuf = vnvme_dma_alloc(c, len, 4096);
     assert_non_null(wbuf);
@@ -427,47 +280,47 @@ static void nvm_commands_on(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint3
     for (uint32_t i = 0; i < 4; i++) {
         fill_pattern(wbuf, len, seed + i);
         /* The same buffer for all four is fine only sequentially: wait for each. */
-        assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, wbuf, lba + i * nlb, nlb, on_done, &d, 0), &d), 0);
+        assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, wbuf, lba + i * nlb, nlb, io_done_cb, &d, 0), &d), 0);
     }
     for (uint32_t i = 0; i < 4; i++) {
         memset(rbuf, 0x5a, len);
-        assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + i * nlb, nlb, on_done, &d, 0), &d), 0);
+        assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + i * nlb, nlb, io_done_cb, &d, 0), &d), 0);
         fill_pattern(wbuf, len, seed + i);
         assert_memory_equal(rbuf, wbuf, len);
     }
 
     /* FUA write (a write plus a flush under librbd's cache) and a plain Flush. */
     fill_pattern(wbuf, len, seed + 100);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns, qp, wbuf, lba, nlb, on_done, &d, VNVME_IO_FUA), &d), 0);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_flush(ns, qp, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, wbuf, lba, nlb, io_done_cb, &d, VNVME_IO_FUA), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_flush(ns, qp, io_done_cb, &d), &d), 0);
 
     /* Compare (raw opcode 05h): equal data succeeds, one flipped byte is a Compare Failure. */
     struct nvme_sqe cmp = {.opc = NVME_NVM_COMPARE, .nsid = nsid, .cdw10 = (uint32_t)lba,
                            .cdw11 = (uint32_t)(lba >> 32), .cdw12 = nlb - 1};
-    assert_int_equal(sync_io(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, io_done_cb, &d), &d), 0);
     wbuf[len / 2] ^= 0x01;
-    assert_int_equal(sync_io(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, on_done, &d), &d),
+    assert_int_equal(io_sync(c, qp, vnvme_qpair_submit_raw(qp, &cmp, wbuf, len, io_done_cb, &d), &d),
                      NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILURE));
     wbuf[len / 2] ^= 0x01;
 
     /* Write Zeroes over the first two blocks only: the rest keeps its data. */
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write_zeroes(ns, qp, lba, 2, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write_zeroes(ns, qp, lba, 2, io_done_cb, &d, 0), &d), 0);
     memset(rbuf, 0x5a, len);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba, nlb, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, rbuf, lba, nlb, io_done_cb, &d, 0), &d), 0);
     assert_true(all_zero(rbuf, 2 * bs));
     assert_memory_equal(rbuf + 2 * bs, wbuf + 2 * bs, len - 2 * bs);
 
     /* Deallocate a range that is not object aligned: it reads back as zeroes. */
     struct nvme_dsm_range range = {.nlb = nlb - 1, .slba = lba + nlb + 1};
-    assert_int_equal(sync_io(c, qp, vnvme_ns_deallocate(ns, qp, &range, 1, on_done, &d), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_deallocate(ns, qp, &range, 1, io_done_cb, &d), &d), 0);
     memset(rbuf, 0x5a, len);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + nlb, nlb, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, rbuf, lba + nlb, nlb, io_done_cb, &d, 0), &d), 0);
     fill_pattern(wbuf, len, seed + 1);
     assert_memory_equal(rbuf, wbuf, bs); /* the block before the range is untouched */
     assert_true(all_zero(rbuf + bs, len - bs));
 
     /* Beyond the end: an NVMe status, not a librbd error. */
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns, qp, rbuf, vnvme_ns_num_blocks(ns), 1, on_done, &d, 0), &d),
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, rbuf, vnvme_ns_num_blocks(ns), 1, io_done_cb, &d, 0), &d),
                      NVME_SC_LBA_OUT_OF_RANGE);
     vnvme_dma_free(c, wbuf);
     vnvme_dma_free(c, rbuf);
@@ -495,7 +348,7 @@ static void test_queue_depth_verified(void **state)
     assert_non_null(qp);
     enum { N = 32, LEN = 16384 };
     uint8_t *bufs[N];
-    struct done d = {0};
+    struct io_done d = {0};
     for (int i = 0; i < N; i++) {
         bufs[i] = vnvme_dma_alloc(c, LEN, 4096);
         assert_non_null(bufs[i]);
@@ -503,18 +356,18 @@ static void test_queue_depth_verified(void **state)
         uint32_t nsid = 1 + (uint32_t)(i & 1);
         struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
         uint32_t nlb = LEN / vnvme_ns_block_size(ns);
-        assert_int_equal(vnvme_ns_write(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, on_done, &d, 0), 0);
+        assert_int_equal(vnvme_ns_write(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, io_done_cb, &d, 0), 0);
     }
-    wait_done(c, qp, &d, N);
+    io_wait_done(c, qp, &d, N);
     assert_int_equal(d.ok, N);
     for (int i = 0; i < N; i++) {
         memset(bufs[i], 0, LEN);
         uint32_t nsid = 1 + (uint32_t)(i & 1);
         struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
         uint32_t nlb = LEN / vnvme_ns_block_size(ns);
-        assert_int_equal(vnvme_ns_read(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, on_done, &d, 0), 0);
+        assert_int_equal(vnvme_ns_read(ns, qp, bufs[i], (uint64_t)(i / 2) * nlb, nlb, io_done_cb, &d, 0), 0);
     }
-    wait_done(c, qp, &d, 2 * N);
+    io_wait_done(c, qp, &d, 2 * N);
     assert_int_equal(d.ok, 2 * N);
     uint8_t *want = malloc(LEN);
     assert_non_null(want);
@@ -545,7 +398,7 @@ static void test_resize_raises_aer(void **state)
     (void)state;
     struct aer_seen a = {0};
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .aer_cb = on_aer, .aer_arg = &a};
-    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     assert_int_equal(vnvme_ns_num_blocks(vnvme_ctrlr_ns(c, 1)), (uint64_t)IMG0_MIB << 11);
 
     /* Shrinking is refused (as SPDK): namespaces never lose blocks under a host. */
@@ -553,10 +406,10 @@ static void test_resize_raises_aer(void **state)
     assert_int_not_equal(rpc("bdev_rbd_resize", "{\"name\": \"Nope\", \"new_size\": 128}"), 0);
     assert_int_equal(rpc("bdev_rbd_resize", "{\"name\": \"Rbd0\", \"new_size\": 128}"), 0);
 
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
     while (a.count == 0) {
         assert_true(vnvme_ctrlr_process_admin(c) >= 0);
-        assert_true(now_ms() < end);
+        assert_true(vnvmed_harness_now_ms() < end);
         usleep(1000);
     }
     assert_int_equal(a.cdw0 & 7u, NVME_AER_TYPE_NOTICE);
@@ -572,12 +425,12 @@ static void test_resize_raises_aer(void **state)
     /* The new blocks are usable: write and read back the last one. */
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
-    struct done d = {0};
+    struct io_done d = {0};
     uint8_t *buf = vnvme_dma_alloc(c, 512, 4096), *rd = vnvme_dma_alloc(c, 512, 4096);
     fill_pattern(buf, 512, 5);
     uint64_t last = (128ull << 11) - 1;
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, last, 1, on_done, &d, 0), &d), 0);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns1, qp, rd, last, 1, on_done, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, last, 1, io_done_cb, &d, 0), &d), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns1, qp, rd, last, 1, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(rd, buf, 512);
     vnvme_dma_free(c, buf);
     vnvme_dma_free(c, rd);
@@ -672,7 +525,7 @@ static void test_stalled_osd_times_out(void **state)
     (void)state;
     /* The host waits longer than the target's rbd timeout, so the status seen is the target's. */
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
-    struct vnvme_ctrlr *c = attach_opts(&opts);
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
     assert_non_null(qp);
     struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1), *ns2 = vnvme_ctrlr_ns(c, 2);
@@ -689,16 +542,16 @@ static void test_stalled_osd_times_out(void **state)
      * the object map) and a plain write. A plain write on ns 1 may complete
      * from the cache, so it is not counted.
      */
-    struct done cached = {0}, flush = {0}, fua = {0}, read = {0}, nocache = {0};
-    sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, on_done, &cached, 0), &cached);
-    assert_int_equal(vnvme_ns_write(ns1, qp, buf, 300, 16, on_done, &fua, VNVME_IO_FUA), 0);
-    assert_int_equal(vnvme_ns_flush(ns1, qp, on_done, &flush), 0);
-    assert_int_equal(vnvme_ns_read(ns2, qp, rd, 0, 2, on_done, &read, 0), 0);
-    assert_int_equal(vnvme_ns_write(ns2, qp, buf, 10, 2, on_done, &nocache, 0), 0);
-    wait_done(c, qp, &flush, 1);
-    wait_done(c, qp, &fua, 1);
-    wait_done(c, qp, &read, 1);
-    wait_done(c, qp, &nocache, 1);
+    struct io_done cached = {0}, flush = {0}, fua = {0}, read = {0}, nocache = {0};
+    io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, io_done_cb, &cached, 0), &cached);
+    assert_int_equal(vnvme_ns_write(ns1, qp, buf, 300, 16, io_done_cb, &fua, VNVME_IO_FUA), 0);
+    assert_int_equal(vnvme_ns_flush(ns1, qp, io_done_cb, &flush), 0);
+    assert_int_equal(vnvme_ns_read(ns2, qp, rd, 0, 2, io_done_cb, &read, 0), 0);
+    assert_int_equal(vnvme_ns_write(ns2, qp, buf, 10, 2, io_done_cb, &nocache, 0), 0);
+    io_wait_done(c, qp, &flush, 1);
+    io_wait_done(c, qp, &fua, 1);
+    io_wait_done(c, qp, &read, 1);
+    io_wait_done(c, qp, &nocache, 1);
     assert_int_equal(kill(osd, SIGCONT), 0);
     /* -ETIMEDOUT from the bdev becomes Internal Error (generic status, retryable). */
     const uint16_t internal = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
@@ -720,20 +573,20 @@ static void test_stalled_osd_times_out(void **state)
     json_object_put(b);
 
     /* Back to normal once the OSD runs again (it may take a moment to be heard from). */
-    uint64_t end = now_ms() + WAIT_LIMIT_MS;
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
     for (;;) {
-        struct done w = {0};
-        sync_io(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, on_done, &w, 0), &w);
+        struct io_done w = {0};
+        io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, io_done_cb, &w, 0), &w);
         if (w.status == 0)
             break;
-        assert_true(now_ms() < end);
+        assert_true(vnvmed_harness_now_ms() < end);
         usleep(100000);
     }
-    struct done r = {0};
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns1, qp, rd, 100, 16, on_done, &r, 0), &r), 0);
+    struct io_done r = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns1, qp, rd, 100, 16, io_done_cb, &r, 0), &r), 0);
     assert_memory_equal(rd, buf, 8192);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_write(ns2, qp, buf, 10, 2, on_done, &r, 0), &r), 0);
-    assert_int_equal(sync_io(c, qp, vnvme_ns_read(ns2, qp, rd, 10, 2, on_done, &r, 0), &r), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 10, 2, io_done_cb, &r, 0), &r), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 10, 2, io_done_cb, &r, 0), &r), 0);
     assert_memory_equal(rd, buf, 8192);
     vnvme_dma_free(c, buf);
     vnvme_dma_free(c, rd);

@@ -30,7 +30,8 @@
 #include <json-c/json.h>
 
 #include "nvme_guest.h"
-#include "rpc_client.h"
+#include "test_pattern.h"
+#include "vnvmed_harness.h"
 
 #define NQN "nqn.2026-11.io.vnvme:itest"
 #define NQN2 "nqn.2026-11.io.vnvme:itest2"
@@ -53,24 +54,16 @@
 #define URING_LEN (16u << 10)
 #define URING_SEED 99u
 
-static char dir[64];
-static char listen_dir[96];
-static char sock_path[128];
+static struct vnvmed_harness vnvmed;
 static char listen_dir2[96];
 static char sock_path2[128];
 static char uring_path[128];
-static char rpc_path[128];
-static char config_path[128];
-static pid_t daemon_pid = -1;
 
 /* ---- daemon ---- */
 
 static int write_config(void)
 {
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
+    return vnvmed_harness_write_config(&vnvmed,
             "{\n"
             "  \"subsystems\": [\n"
             "    {\"subsystem\": \"bdev\", \"config\": [\n"
@@ -86,9 +79,7 @@ static int write_config(void)
             "       \"params\": {\"name\": \"Malloc2\", \"num_blocks\": 8192, \"block_size\": 512}}\n"
             "    ]},\n"
             "    {\"subsystem\": \"nvmf\", \"config\": [\n"
-            "      {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n",
-            NUM_BLOCKS, BLOCK_SIZE, MALLOC_4K_BLOCKS, NULL_BLOCKS, uring_path);
-    fprintf(f,
+            "      {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
             "      {\"method\": \"nvmf_create_subsystem\",\n"
             "       \"params\": {\"nqn\": \"%s\", \"serial_number\": \"%s\", \"model_number\": \"%s\",\n"
             "                  \"allow_any_host\": true}},\n"
@@ -102,9 +93,7 @@ static int write_config(void)
             "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Uring0\", \"nsid\": 4}}},\n"
             "      {\"method\": \"nvmf_subsystem_add_listener\",\n"
             "       \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
-            "                  \"traddr\": \"%s\", \"trsvcid\": \"\"}}},\n",
-            NQN, SERIAL, MODEL, NQN, NQN, NQN, NQN, NQN, listen_dir);
-    fprintf(f,
+            "                  \"traddr\": \"%s\", \"trsvcid\": \"\"}}},\n"
             "      {\"method\": \"nvmf_create_subsystem\",\n"
             "       \"params\": {\"nqn\": \"%s\", \"serial_number\": \"VNVMEITEST0002\", \"allow_any_host\": true}},\n"
             "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
@@ -115,8 +104,9 @@ static int write_config(void)
             "    ]}\n"
             "  ]\n"
             "}\n",
+            NUM_BLOCKS, BLOCK_SIZE, MALLOC_4K_BLOCKS, NULL_BLOCKS, uring_path,
+            NQN, SERIAL, MODEL, NQN, NQN, NQN, NQN, NQN, vnvmed.listen_dir,
             NQN2, NQN2, NQN2, listen_dir2);
-    return fclose(f);
 }
 
 /* A sparse file for the uring bdev. */
@@ -129,104 +119,33 @@ static int create_uring_file(void)
     return fclose(f) | rc;
 }
 
-static int start_daemon(void)
-{
-    const char *exe = getenv("VNVMED");
-    if (!exe) {
-        fprintf(stderr, "VNVMED is not set (path of the vnvmed binary)\n");
-        return -1;
-    }
-    daemon_pid = fork();
-    if (daemon_pid < 0)
-        return -1;
-    if (daemon_pid == 0) {
-        execl(exe, exe, "--config", config_path, "-r", rpc_path, "-m", "0x3", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        struct stat st;
-        int status;
-        if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) && stat(sock_path2, &st) == 0 && S_ISSOCK(st.st_mode))
-            return 0;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            fprintf(stderr, "vnvmed exited early (status 0x%x)\n", status);
-            daemon_pid = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    fprintf(stderr, "vnvmed did not create %s\n", sock_path);
-    return -1;
-}
-
-/* SIGTERM and reap; the exit status, or 128+signal. */
-static int stop_daemon(void)
-{
-    if (daemon_pid <= 0)
-        return -1;
-    kill(daemon_pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        usleep(10000);
-    }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, &status, 0);
-    daemon_pid = -1;
-    return 128 + SIGKILL;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/vnvmed-test.XXXXXX");
-    if (!mkdtemp(dir))
+    if (vnvmed_harness_init(&vnvmed, "vnvmed-test") != 0 ||
+        vnvmed_harness_path(&vnvmed, "nvme1", listen_dir2, sizeof(listen_dir2)) != 0 ||
+        vnvmed_harness_path(&vnvmed, "nvme1/cntrl", sock_path2, sizeof(sock_path2)) != 0 ||
+        vnvmed_harness_path(&vnvmed, "uring.img", uring_path, sizeof(uring_path)) != 0)
         return -1;
-    snprintf(listen_dir, sizeof(listen_dir), "%s/nvme0", dir);
-    snprintf(sock_path, sizeof(sock_path), "%s/cntrl", listen_dir);
-    snprintf(listen_dir2, sizeof(listen_dir2), "%s/nvme1", dir);
-    snprintf(sock_path2, sizeof(sock_path2), "%s/cntrl", listen_dir2);
-    snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", dir);
-    snprintf(config_path, sizeof(config_path), "%s/config.json", dir);
-    snprintf(uring_path, sizeof(uring_path), "%s/uring.img", dir);
     if (create_uring_file() != 0 || write_config() != 0)
         return -1;
-    return start_daemon();
+    /* Two reactors: the second subsystem runs on the other one. */
+    const struct vnvmed_start how = {.core_mask = "0x3", .second_socket = sock_path2};
+    return vnvmed_harness_start(&vnvmed, &how);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (daemon_pid > 0)
-        stop_daemon();
-    unlink(sock_path);
-    rmdir(listen_dir);
-    unlink(sock_path2);
-    rmdir(listen_dir2);
-    unlink(uring_path);
-    unlink(rpc_path);
-    unlink(config_path);
-    rmdir(dir);
+    vnvmed_harness_cleanup(&vnvmed);
     return 0;
 }
 
 /* ---- helpers ---- */
 
-static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (uint8_t)(x >> 16);
-    }
-}
-
 static void open_enabled(struct nvme_guest *g)
 {
-    assert_int_equal(ng_open_retry(g, sock_path, GUEST_RAM, 5000), 0);
+    assert_int_equal(ng_open_retry(g, vnvmed.sock_path, GUEST_RAM, 5000), 0);
     assert_int_equal(ng_enable(g, 32), 0);
 }
 
@@ -247,7 +166,7 @@ static void test_pci_function(void **state)
 {
     (void)state;
     struct nvme_guest g;
-    assert_int_equal(ng_open_retry(&g, sock_path, GUEST_RAM, 5000), 0);
+    assert_int_equal(ng_open_retry(&g, vnvmed.sock_path, GUEST_RAM, 5000), 0);
 
     uint8_t cfg[64];
     assert_int_equal(vfio_user_client_region_read(g.c, VFIO_PCI_CONFIG_REGION_INDEX, 0, cfg, sizeof(cfg)), 0);
@@ -416,7 +335,7 @@ static void test_bus_master_gates_queues(void **state)
 static void child_io_then_hang(int ready_fd)
 {
     struct nvme_guest g;
-    if (ng_open_retry(&g, sock_path, GUEST_RAM, 5000) || ng_enable(&g, 32) || ng_create_io_queues(&g, 1, 64, 1))
+    if (ng_open_retry(&g, vnvmed.sock_path, GUEST_RAM, 5000) || ng_enable(&g, 32) || ng_create_io_queues(&g, 1, 64, 1))
         _exit(2);
     uint64_t buf = ng_alloc(&g, CHILD_LEN, NG_PAGE);
     fill_pattern(ng_ptr(&g, buf), CHILD_LEN, CHILD_SEED);
@@ -472,25 +391,10 @@ static void test_killed_client_then_reconnect(void **state)
 
 /* ---- more helpers ---- */
 
-/* One JSON-RPC call to vnvmed; params as JSON text (or NULL). 0, 1 (error reply) or -errno. */
+/* One JSON-RPC call to vnvmed; params as JSON text (or NULL). 0, the error code or -errno. */
 static int rpc(const char *method, const char *params_json, struct json_object **result)
 {
-    struct json_object *params = params_json ? json_tokener_parse(params_json) : NULL;
-    if (params_json && !params)
-        return -EINVAL;
-    struct json_object *res = NULL;
-    int code = 0;
-    char *msg = NULL;
-    int rc = rpc_client_call(rpc_path, method, params, &res, &code, &msg);
-    if (rc == 1)
-        fprintf(stderr, "rpc %s: error %d: %s\n", method, code, msg);
-    free(msg);
-    json_object_put(params);
-    if (result)
-        *result = res;
-    else
-        json_object_put(res);
-    return rc;
+    return vnvmed_harness_rpc(&vnvmed, method, params_json, result);
 }
 
 static int sc_of(int status)
@@ -881,7 +785,7 @@ static void test_two_subsystems(void **state)
 {
     (void)state;
     struct nvme_guest *g = slots;
-    const char *socks[2] = {sock_path, sock_path2};
+    const char *socks[2] = {vnvmed.sock_path, sock_path2};
     for (unsigned i = 0; i < 2; i++) {
         assert_int_equal(ng_open_retry(&g[i], socks[i], GUEST_RAM, 5000), 0);
         assert_int_equal(ng_enable(&g[i], 32), 0);
@@ -924,7 +828,7 @@ static void test_two_subsystems(void **state)
 static void test_uring_file_after_stop(void **state)
 {
     (void)state;
-    assert_true(daemon_pid <= 0);
+    assert_false(vnvmed_harness_running(&vnvmed));
     FILE *f = fopen(uring_path, "r");
     assert_non_null(f);
     uint8_t *got = malloc(URING_LEN), *expect = malloc(URING_LEN);
@@ -942,9 +846,9 @@ static void test_uring_file_after_stop(void **state)
 static void test_sigterm_exits_cleanly(void **state)
 {
     (void)state;
-    assert_int_equal(stop_daemon(), 0);
+    assert_int_equal(vnvmed_harness_stop(&vnvmed), 0);
     struct stat st;
-    assert_int_not_equal(stat(sock_path, &st), 0);
+    assert_int_not_equal(stat(vnvmed.sock_path, &st), 0);
     assert_int_equal(errno, ENOENT);
     assert_int_not_equal(stat(sock_path2, &st), 0);
     assert_int_equal(errno, ENOENT);

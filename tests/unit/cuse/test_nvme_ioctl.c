@@ -25,35 +25,24 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "rpc_client.h"
 #include "vnvme/nvme_cuse.h"
 #include "vnvme/nvme_host.h"
+#include "vnvmed_harness.h"
 
 #define NQN "nqn.2026-11.io.vnvme:cuse"
 #define NS1_BLOCKS 131072u /* 512-byte blocks, 64 MiB */
 #define NS2_BLOCKS 4096u   /* 4096-byte blocks, 16 MiB */
 
-static char dir[64], listen_dir[96], sock_path[128], rpc_path[128], config_path[128], trid[160];
-static pid_t daemon_pid = -1;
+static struct vnvmed_harness vnvmed;
 
 static struct vnvme_ctrlr *ctrlr;
 static struct vnvme_cuse_ctrlr cc;
 static struct vnvme_cuse_ioctl_dev dev_c, dev_n1, dev_n2;
 static int ns_changed_calls;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int write_config(void)
 {
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
+    return vnvmed_harness_write_config(&vnvmed,
             "{\"subsystems\": [\n"
             "  {\"subsystem\": \"bdev\", \"config\": [\n"
             "    {\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"Malloc0\", \"num_blocks\": %u, \"block_size\": 512}},\n"
@@ -66,54 +55,7 @@ static int write_config(void)
             "    {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Malloc1\", \"nsid\": 2}}},\n"
             "    {\"method\": \"nvmf_subsystem_add_listener\",\n"
             "     \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"traddr\": \"%s\"}}}]}]}\n",
-            NS1_BLOCKS, NS2_BLOCKS, NQN, NQN, NQN, NQN, listen_dir);
-    return fclose(f);
-}
-
-static int start_daemon(void)
-{
-    const char *exe = getenv("VNVMED");
-    if (!exe) {
-        fprintf(stderr, "VNVMED is not set (path of the vnvmed binary)\n");
-        return -1;
-    }
-    daemon_pid = fork();
-    if (daemon_pid < 0)
-        return -1;
-    if (daemon_pid == 0) {
-        execl(exe, exe, "--config", config_path, "-r", rpc_path, "-m", "0x1", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        struct stat st;
-        int status;
-        if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) && stat(rpc_path, &st) == 0)
-            return 0;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void stop_daemon(void)
-{
-    if (daemon_pid <= 0)
-        return;
-    kill(daemon_pid, SIGTERM);
-    int status;
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, &status, 0);
-    daemon_pid = -1;
+            NS1_BLOCKS, NS2_BLOCKS, NQN, NQN, NQN, NQN, vnvmed.listen_dir);
 }
 
 static void on_ns_changed(void *arg)
@@ -125,18 +67,11 @@ static void on_ns_changed(void *arg)
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/vnvme-cuse-test.XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(listen_dir, sizeof(listen_dir), "%s/nvme0", dir);
-    snprintf(sock_path, sizeof(sock_path), "%s/cntrl", listen_dir);
-    snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", dir);
-    snprintf(config_path, sizeof(config_path), "%s/config.json", dir);
-    snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", listen_dir);
-    if (write_config() != 0 || start_daemon() != 0)
+    if (vnvmed_harness_init(&vnvmed, "vnvme-cuse-test") != 0 || write_config() != 0 ||
+        vnvmed_harness_start(&vnvmed, NULL) != 0)
         return -1;
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20};
-    if (vnvme_ctrlr_attach(trid, &opts, &ctrlr) != 0)
+    if (vnvme_ctrlr_attach(vnvmed.trid, &opts, &ctrlr) != 0)
         return -1;
     vnvme_cuse_ctrlr_init(&cc, ctrlr);
     cc.ns_changed = on_ns_changed;
@@ -156,28 +91,13 @@ static int group_teardown(void **state)
         vnvme_cuse_ctrlr_fini(&cc);
         vnvme_ctrlr_detach(ctrlr);
     }
-    stop_daemon();
-    unlink(sock_path);
-    rmdir(listen_dir);
-    unlink(rpc_path);
-    unlink(config_path);
-    rmdir(dir);
+    vnvmed_harness_cleanup(&vnvmed);
     return 0;
 }
 
 static int rpc(const char *method, const char *params_json)
 {
-    struct json_object *params = json_tokener_parse(params_json);
-    struct json_object *result = NULL;
-    int code = 0;
-    char *msg = NULL;
-    int rc = rpc_client_call(rpc_path, method, params, &result, &code, &msg);
-    if (rc)
-        fprintf(stderr, "%s: rc %d code %d %s\n", method, rc, code, msg ? msg : "");
-    json_object_put(params);
-    json_object_put(result);
-    free(msg);
-    return rc;
+    return vnvmed_harness_rpc(&vnvmed, method, params_json, NULL);
 }
 
 /* ---- helpers: what the CUSE layer does, minus FUSE: plan, fetch, exec ---- */
@@ -551,7 +471,6 @@ static void test_rescan_after_hot_add(void **state)
     /* A device whose namespace is gone. */
     struct vnvme_cuse_ioctl_dev dev_n9 = {.cc = &cc, .nsid = 9};
     assert_int_equal(submit_io(&dev_n9, NVME_NVM_READ, 0, 0, buf, sizeof(buf)), -ENODEV);
-    (void)now_ms;
 }
 
 static void test_cuse_register_without_kernel_cuse(void **state)
@@ -568,15 +487,6 @@ static void test_cuse_register_without_kernel_cuse(void **state)
 
 /* ---- the host role over RPC: a second vnvmed attaches this test's target ---- */
 
-static int rpc_at(const char *path, const char *method, const char *params_json, struct json_object **result,
-                  int *code, char **msg)
-{
-    struct json_object *params = params_json ? json_tokener_parse(params_json) : NULL;
-    int rc = rpc_client_call(path, method, params, result, code, msg);
-    json_object_put(params);
-    return rc;
-}
-
 static void test_rpc_host_role(void **state)
 {
     (void)state;
@@ -587,23 +497,12 @@ static void test_rpc_host_role(void **state)
     vnvme_cuse_ctrlr_fini(&cc);
     vnvme_ctrlr_detach(ctrlr);
     ctrlr = NULL;
-    char host_rpc[128], host_cfg[128];
-    snprintf(host_rpc, sizeof(host_rpc), "%s/host.sock", dir);
-    snprintf(host_cfg, sizeof(host_cfg), "%s/host.json", dir);
-    FILE *f = fopen(host_cfg, "w");
-    assert_non_null(f);
-    fputs("{\"subsystems\": []}\n", f);
-    fclose(f);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl(getenv("VNVMED"), "vnvmed", "--config", host_cfg, "-r", host_rpc, "-m", "0x1", (char *)NULL);
-        _exit(127);
-    }
-    struct stat st;
-    for (int i = 0; i < 1000 && stat(host_rpc, &st) != 0; i++)
-        usleep(10000);
-    assert_int_equal(stat(host_rpc, &st), 0);
+    /* The host daemon: no target of its own, so no listener socket to wait for. */
+    struct vnvmed_harness host;
+    assert_int_equal(vnvmed_harness_init(&host, "vnvme-cuse-host"), 0);
+    assert_int_equal(vnvmed_harness_write_config(&host, "{\"subsystems\": []}\n"), 0);
+    const struct vnvmed_start how = {.without_listener = true};
+    assert_int_equal(vnvmed_harness_start(&host, &how), 0);
 
     struct json_object *res = NULL;
     int code = 0;
@@ -613,9 +512,10 @@ static void test_rpc_host_role(void **state)
     snprintf(params, sizeof(params),
              "{\"name\": \"Nvme0\", \"trtype\": \"vfiouser\", \"traddr\": \"%s\", \"adrfam\": \"IPv4\", "
              "\"subnqn\": \"%s\", \"hostnqn\": \"nqn.x\"}",
-             listen_dir, NQN);
+             vnvmed.listen_dir, NQN);
     /* The target may still be tearing down the previous connection. */
-    for (int i = 0; i < 500 && (rc = rpc_at(host_rpc, "bdev_nvme_attach_controller", params, &res, &code, &msg)) == 1;
+    for (int i = 0;
+         i < 500 && (rc = vnvmed_harness_call(&host, "bdev_nvme_attach_controller", params, &res, &code, &msg)) == 1;
          i++) {
         free(msg);
         msg = NULL;
@@ -627,16 +527,16 @@ static void test_rpc_host_role(void **state)
     assert_string_equal(json_object_get_string(json_object_array_get_idx(res, 0)), "Nvme0n1");
     json_object_put(res);
     /* The same name twice; an unsupported transport. */
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_attach_controller", params, &res, &code, &msg), 1);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_attach_controller", params, &res, &code, &msg), 1);
     assert_int_equal(code, -EEXIST);
     free(msg);
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_attach_controller",
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_attach_controller",
                             "{\"name\": \"X\", \"trtype\": \"TCP\", \"traddr\": \"1.2.3.4\"}", &res, &code, &msg),
                      1);
     assert_int_equal(code, -EINVAL);
     free(msg);
 
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_get_controllers", NULL, &res, &code, &msg), 0);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_get_controllers", NULL, &res, &code, &msg), 0);
     assert_int_equal(json_object_array_length(res), 1);
     struct json_object *c0 = json_object_array_get_idx(res, 0), *ctrlrs, *tr, *v;
     assert_true(json_object_object_get_ex(c0, "name", &v));
@@ -644,34 +544,40 @@ static void test_rpc_host_role(void **state)
     assert_true(json_object_object_get_ex(c0, "ctrlrs", &ctrlrs));
     assert_true(json_object_object_get_ex(json_object_array_get_idx(ctrlrs, 0), "trid", &tr));
     assert_true(json_object_object_get_ex(tr, "traddr", &v));
-    assert_string_equal(json_object_get_string(v), listen_dir);
+    assert_string_equal(json_object_get_string(v), vnvmed.listen_dir);
     json_object_put(res);
 
     /* No kernel CUSE on this machine: a clear error, and the daemon carries on. */
     if (!vnvme_cuse_available()) {
-        assert_int_equal(rpc_at(host_rpc, "bdev_nvme_cuse_register", "{\"name\": \"Nvme0\"}", &res, &code, &msg), 1);
+        assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_cuse_register", "{\"name\": \"Nvme0\"}",
+                                             &res, &code, &msg),
+                         1);
         assert_int_equal(code, -ENODEV);
         assert_string_equal(msg, "CUSE not available: /dev/cuse missing");
         free(msg);
     }
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_cuse_unregister", "{\"name\": \"Nvme0\"}", &res, &code, &msg), 1);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_cuse_unregister", "{\"name\": \"Nvme0\"}",
+                                         &res, &code, &msg),
+                     1);
     assert_int_equal(code, -ENODEV);
     free(msg);
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_cuse_register", "{\"name\": \"Nope\"}", &res, &code, &msg), 1);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_cuse_register", "{\"name\": \"Nope\"}",
+                                         &res, &code, &msg),
+                     1);
     free(msg);
 
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_detach_controller", "{\"name\": \"Nvme0\"}", &res, &code, &msg), 0);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_detach_controller", "{\"name\": \"Nvme0\"}",
+                                         &res, &code, &msg),
+                     0);
     json_object_put(res);
-    assert_int_equal(rpc_at(host_rpc, "bdev_nvme_get_controllers", "{\"name\": \"Nvme0\"}", &res, &code, &msg), 1);
+    assert_int_equal(vnvmed_harness_call(&host, "bdev_nvme_get_controllers", "{\"name\": \"Nvme0\"}",
+                                         &res, &code, &msg),
+                     1);
     assert_int_equal(code, -ENODEV);
     free(msg);
 
-    kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status));
-    unlink(host_rpc);
-    unlink(host_cfg);
+    assert_true(vnvmed_harness_stop(&host) >= 0); /* it exited, no signal ended it */
+    vnvmed_harness_cleanup(&host);
 }
 
 int main(void)
