@@ -1,0 +1,166 @@
+#!/bin/sh
+# /tests/run of the guest_cuse test (busybox sh inside the guest): one vnvmed serves a
+# two-namespace controller over vfio-user, a second vnvmed attaches it with the userspace
+# driver and exposes it through CUSE, and nvme-cli drives /dev/vnvme/* like a kernel device.
+# Prints numbered TAP lines; exits non-zero when a check failed.
+failed=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; failed=1; }
+# check DESCRIPTION COMMAND...: runs COMMAND with its output in /tmp/out.txt, shown on failure.
+check() {
+  desc=$1
+  shift
+  if "$@" >/tmp/out.txt 2>&1; then
+    ok "$desc"
+  else
+    not_ok "$desc"
+    sed 's/^/# /' /tmp/out.txt
+  fi
+}
+# wait_for TEST PATH PID: up to 10 s for `test TEST PATH` while PID lives.
+wait_for() {
+  tries=0
+  while ! test "$1" "$2" && [ $tries -lt 100 ] && kill -0 "$3" 2>/dev/null; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  test "$1" "$2"
+}
+
+# vnvmed keeps its CUSE index locks in /var/tmp and its sockets where we say.
+mkdir -p /var/tmp /run/vnvme/tgt
+
+cat >/tmp/target.json <<'EOF'
+{"subsystems": [
+  {"subsystem": "bdev", "config": [
+    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": 512, "block_size": 512}},
+    {"method": "bdev_malloc_create", "params": {"name": "Malloc1", "num_blocks": 4096, "block_size": 4096}}
+  ]},
+  {"subsystem": "nvmf", "config": [
+    {"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}},
+    {"method": "nvmf_create_subsystem", "params": {"nqn": "nqn.2026-11.io.vnvme:guest",
+      "serial_number": "VNVMEGUEST0001", "model_number": "vnvme guest e2e", "allow_any_host": true}},
+    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-11.io.vnvme:guest",
+      "namespace": {"bdev_name": "Malloc0", "nsid": 1}}},
+    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-11.io.vnvme:guest",
+      "namespace": {"bdev_name": "Malloc1", "nsid": 2}}},
+    {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "nqn.2026-11.io.vnvme:guest",
+      "listen_address": {"trtype": "VFIOUSER", "adrfam": "IPv4", "traddr": "/run/vnvme/tgt", "trsvcid": ""}}}
+  ]}
+]}
+EOF
+
+vnvmed -c /tmp/target.json -r /run/vnvme/tgt.sock >/tmp/target.log 2>&1 &
+target=$!
+if wait_for -S /run/vnvme/tgt/cntrl $target; then
+  ok "target vnvmed listens on /run/vnvme/tgt/cntrl"
+else
+  not_ok "target vnvmed listens on /run/vnvme/tgt/cntrl"
+  sed 's/^/# /' /tmp/target.log
+fi
+
+# The host role: no target of its own, controllers attached through RPC as an operator would.
+echo '{"subsystems": []}' >/tmp/host.json
+vnvmed -c /tmp/host.json -r /run/vnvme/host.sock >/tmp/host.log 2>&1 &
+host=$!
+if wait_for -S /run/vnvme/host.sock $host; then
+  ok "host vnvmed serves RPC on /run/vnvme/host.sock"
+else
+  not_ok "host vnvmed serves RPC on /run/vnvme/host.sock"
+  sed 's/^/# /' /tmp/host.log
+fi
+check "bdev_nvme_attach_controller" \
+  vnvme -s /run/vnvme/host.sock rpc bdev_nvme_attach_controller \
+  '{"name": "Nvme0", "trtype": "vfiouser", "traddr": "/run/vnvme/tgt"}'
+check "bdev_nvme_cuse_register" vnvme -s /run/vnvme/host.sock rpc bdev_nvme_cuse_register '{"name": "Nvme0"}'
+
+for dev in nvme0 nvme0n1 nvme0n2; do
+  if wait_for -c /dev/vnvme/$dev $host; then
+    ok "/dev/vnvme/$dev exists"
+  else
+    not_ok "/dev/vnvme/$dev exists"
+  fi
+done
+
+ctrl=/dev/vnvme/nvme0
+ns1=/dev/vnvme/nvme0n1
+ns2=/dev/vnvme/nvme0n2
+
+check "nvme id-ctrl $ctrl" nvme id-ctrl $ctrl
+if grep -q '^mn *: vnvme guest e2e' /tmp/out.txt && grep -q '^sn *: VNVMEGUEST0001' /tmp/out.txt; then
+  ok "id-ctrl shows the target's model and serial"
+else
+  not_ok "id-ctrl shows the target's model and serial"; sed 's/^/# /' /tmp/out.txt
+fi
+
+check "nvme id-ns $ns1" nvme id-ns $ns1
+if grep -q '^nsze *: 0x200$' /tmp/out.txt; then
+  ok "id-ns $ns1: nsze 0x200 (512 blocks)"
+else
+  not_ok "id-ns $ns1: nsze 0x200 (512 blocks)"; sed 's/^/# /' /tmp/out.txt
+fi
+check "nvme id-ns $ns2" nvme id-ns $ns2
+if grep -q '^nsze *: 0x1000$' /tmp/out.txt && grep -q 'lbads:12 .*in use' /tmp/out.txt; then
+  ok "id-ns $ns2: nsze 0x1000 (4096 blocks) of 4 KiB"
+else
+  not_ok "id-ns $ns2: nsze 0x1000 (4096 blocks) of 4 KiB"; sed 's/^/# /' /tmp/out.txt
+fi
+
+check "nvme list-ns $ctrl" nvme list-ns $ctrl
+if grep -q '0x1$' /tmp/out.txt && grep -q '0x2$' /tmp/out.txt && [ "$(grep -c '0x' /tmp/out.txt)" -eq 2 ]; then
+  ok "list-ns lists nsid 1 and 2"
+else
+  not_ok "list-ns lists nsid 1 and 2"; sed 's/^/# /' /tmp/out.txt
+fi
+
+check "nvme smart-log $ctrl" nvme smart-log $ctrl
+if grep -q '^critical_warning[[:space:]]*: 0$' /tmp/out.txt && grep -q '^available_spare[[:space:]]*: 100%' /tmp/out.txt; then
+  ok "smart-log prints the health log"
+else
+  not_ok "smart-log prints the health log"; sed 's/^/# /' /tmp/out.txt
+fi
+
+# 4 KiB = blocks 8..15 of the 512-byte namespace (-c is zero-based).
+dd if=/dev/urandom of=/tmp/in.bin bs=4096 count=1 2>/dev/null
+check "nvme write 4 KiB to $ns1" nvme write $ns1 -s 8 -c 7 -z 4096 -d /tmp/in.bin
+check "nvme read 4 KiB from $ns1" nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/readback.bin
+check "read data equals written data" cmp /tmp/in.bin /tmp/readback.bin
+# The 4 KiB-block namespace: one block, and it must not see ns1's write before its own.
+check "nvme read block 2 of $ns2 before writing it" nvme read $ns2 -s 2 -c 0 -z 4096 -d /tmp/other.bin
+if cmp -s /tmp/in.bin /tmp/other.bin; then
+  not_ok "$ns2 does not hold $ns1's data"
+else
+  ok "$ns2 does not hold $ns1's data"
+fi
+dd if=/dev/urandom of=/tmp/in2.bin bs=4096 count=1 2>/dev/null
+check "nvme write one 4 KiB block to $ns2" nvme write $ns2 -s 2 -c 0 -z 4096 -d /tmp/in2.bin
+check "nvme read it back from $ns2" nvme read $ns2 -s 2 -c 0 -z 4096 -d /tmp/readback2.bin
+check "$ns2 read data equals written data" cmp /tmp/in2.bin /tmp/readback2.bin
+check "$ns1 still holds its data" sh -c "nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/readback.bin && cmp /tmp/in.bin /tmp/readback.bin"
+
+check "nvme flush $ns1" nvme flush $ns1
+check "nvme get-feature -f 7 $ctrl" nvme get-feature $ctrl -f 7
+if grep -q 'Current value:0x[0-9a-f]\{8\}' /tmp/out.txt; then
+  ok "get-feature 7 reports the number of queues"
+else
+  not_ok "get-feature 7 reports the number of queues"; sed 's/^/# /' /tmp/out.txt
+fi
+
+check "bdev_nvme_detach_controller" \
+  vnvme -s /run/vnvme/host.sock rpc bdev_nvme_detach_controller '{"name": "Nvme0"}'
+if [ ! -e $ctrl ] && [ ! -e $ns1 ]; then
+  ok "detach removed the CUSE devices"
+else
+  not_ok "detach removed the CUSE devices"; ls -l /dev/vnvme
+fi
+
+for pid in $host $target; do
+  kill $pid 2>/dev/null
+  wait $pid 2>/dev/null
+done
+if [ $failed -ne 0 ]; then
+  echo "# host vnvmed log:"; sed 's/^/# /' /tmp/host.log
+  echo "# target vnvmed log:"; sed 's/^/# /' /tmp/target.log
+fi
+exit $failed
