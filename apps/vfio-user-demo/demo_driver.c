@@ -35,31 +35,6 @@ int demo_reg_write64(struct demo_driver *drv, uint64_t off, uint64_t v)
     return vfio_user_client_region_write(drv->c, BAR0, off, &v, 8);
 }
 
-int demo_pci_find_cap(struct vfio_user_client *c, uint8_t cap_id)
-{
-    uint8_t ptr;
-    int rc = vfio_user_client_region_read(c, CONFIG, 0x34, &ptr, 1);
-    /* At most 48 capabilities fit in 256 bytes: a longer chain is a loop. */
-    for (int i = 0; rc == 0 && ptr >= 0x40 && i < 48; i++) {
-        uint8_t hdr[2];
-        rc = vfio_user_client_region_read(c, CONFIG, ptr & ~3u, hdr, 2);
-        if (rc == 0 && hdr[0] == cap_id)
-            return ptr & ~3u;
-        ptr = hdr[1];
-    }
-    return rc < 0 ? rc : 0;
-}
-
-static int config_update16(struct vfio_user_client *c, uint64_t off, uint16_t set)
-{
-    uint16_t v;
-    int rc = vfio_user_client_region_read(c, CONFIG, off, &v, 2);
-    if (rc)
-        return rc;
-    v |= set;
-    return vfio_user_client_region_write(c, CONFIG, off, &v, 2);
-}
-
 void demo_driver_close(struct demo_driver *drv)
 {
     if (drv->c)
@@ -83,7 +58,7 @@ int demo_driver_open(struct demo_driver *drv, const char *socket_path)
     if (!drv->c)
         return rc;
     /* Memory decoding + bus mastering, as a guest driver's pci_enable_device/set_master would. */
-    rc = config_update16(drv->c, 0x04, 0x0006);
+    rc = vfio_user_client_pci_set16(drv->c, 0x04, 0x0006);
     if (rc)
         goto fail;
     const struct vfio_user_client_region *r = vfio_user_client_region(drv->c, BAR0, &rc);
@@ -116,13 +91,13 @@ int demo_driver_open(struct demo_driver *drv, const char *socket_path)
                                    VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, &drv->irq_fd, NULL);
     if (rc)
         goto fail;
-    int msix = demo_pci_find_cap(drv->c, PCI_CAP_ID_MSIX);
-    if (msix <= 0) {
-        rc = msix < 0 ? msix : -ENODEV;
+    int msix = vfio_user_client_pci_find_cap(drv->c, PCI_CAP_ID_MSIX);
+    if (msix < 0) {
+        rc = msix;
         goto fail;
     }
     /* MSI-X enable; then unmask vector 0 in the table (vector control, bit 0). */
-    rc = config_update16(drv->c, (uint64_t)msix + 2, 0x8000);
+    rc = vfio_user_client_pci_set16(drv->c, (uint64_t)msix + 2, 0x8000);
     uint32_t ctrl = 0;
     if (rc == 0)
         rc = vfio_user_client_region_write(drv->c, VFIO_PCI_BAR4_REGION_INDEX, 12, &ctrl, 4);

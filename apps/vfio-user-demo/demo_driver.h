@@ -35,9 +35,6 @@ int demo_reg_write32(struct demo_driver *drv, uint64_t off, uint32_t v);
 int demo_reg_read64(struct demo_driver *drv, uint64_t off, uint64_t *v);
 int demo_reg_write64(struct demo_driver *drv, uint64_t off, uint64_t v);
 
-/* Offset of PCI capability id in config space, 0 when absent, -errno on failure. */
-int demo_pci_find_cap(struct vfio_user_client *c, uint8_t cap_id);
-
 /*
  * Run a command and wait (up to 2 s) for its MSI-X interrupt. Returns the
  * device's status (0 or an errno value) or -errno when the driver itself failed.

@@ -106,6 +106,11 @@ int vfio_user_client_set_irqs(struct vfio_user_client *c, uint32_t index, uint32
 
 int vfio_user_client_device_reset(struct vfio_user_client *c);
 
+/* PCI config space (region 7): offset of capability cap_id, -ENOENT when absent, or -errno. */
+int vfio_user_client_pci_find_cap(struct vfio_user_client *c, uint8_t cap_id);
+/* Set bits in a 16-bit config register (read-modify-write), e.g. the command register at 0x04. */
+int vfio_user_client_pci_set16(struct vfio_user_client *c, uint64_t offset, uint16_t bits);
+
 /*
  * Serve pending server requests (DMA_READ/DMA_WRITE) without blocking.
  * Returns the number served, or -errno (-ECONNRESET when the server left).

@@ -20,7 +20,6 @@
 #define PCI_COMMAND 0x04
 #define PCI_COMMAND_MEMORY 0x2u
 #define PCI_COMMAND_MASTER 0x4u
-#define PCI_CAP_PTR 0x34
 #define PCI_CAP_ID_MSIX 0x11
 #define MSIX_ENABLE 0x8000u
 
@@ -340,29 +339,23 @@ static const char *parse_trid(const char *trid, char *out, size_t out_len)
 
 static int find_msix(struct vnvme_ctrlr *c)
 {
-    uint8_t ptr;
-    int rc = cfg_access(c, CONFIG, PCI_CAP_PTR, &ptr, 1, false);
-    for (int i = 0; rc == 0 && ptr >= 0x40 && i < 48; i++) {
-        uint8_t hdr[2];
-        rc = cfg_access(c, CONFIG, ptr & ~3u, hdr, 2, false);
-        if (rc == 0 && hdr[0] == PCI_CAP_ID_MSIX)
-            return ptr & ~3u;
-        ptr = hdr[1];
-    }
-    return rc < 0 ? rc : -ENOENT;
+    pthread_mutex_lock(&c->client_lock);
+    int rc = vfio_user_client_pci_find_cap(c->client, PCI_CAP_ID_MSIX);
+    pthread_mutex_unlock(&c->client_lock);
+    if (rc < 0 && rc != -ENOENT)
+        vnvme_ctrlr_transport_error(c, rc);
+    return rc;
 }
 
 static int setup_pci(struct vnvme_ctrlr *c)
 {
-    uint16_t cmd;
-    int rc = cfg_access(c, CONFIG, PCI_COMMAND, &cmd, 2, false);
-    if (rc)
-        return rc;
-    cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-    rc = cfg_access(c, CONFIG, PCI_COMMAND, &cmd, 2, true);
-    if (rc)
-        return rc;
     pthread_mutex_lock(&c->client_lock);
+    int rc = vfio_user_client_pci_set16(c->client, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    if (rc) {
+        pthread_mutex_unlock(&c->client_lock);
+        vnvme_ctrlr_transport_error(c, rc);
+        return rc;
+    }
     /* Maps the sparse doorbell area when the server offers one; doorbells go by message otherwise. */
     if (!vfio_user_client_region(c->client, BAR0, &rc))
         VNVME_WARN(COMP, "%s: BAR0 region query failed (%d)", c->path, rc);

@@ -26,30 +26,6 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int find_cap(struct vfio_user_client *c, uint8_t id)
-{
-    uint8_t ptr;
-    int rc = vfio_user_client_region_read(c, CONFIG, 0x34, &ptr, 1);
-    for (int i = 0; rc == 0 && ptr >= 0x40 && i < 48; i++) {
-        uint8_t hdr[2];
-        rc = vfio_user_client_region_read(c, CONFIG, ptr & ~3u, hdr, 2);
-        if (rc == 0 && hdr[0] == id)
-            return ptr & ~3u;
-        ptr = hdr[1];
-    }
-    return rc < 0 ? rc : -ENOENT;
-}
-
-static int config_set16(struct vfio_user_client *c, uint64_t off, uint16_t bits)
-{
-    uint16_t v;
-    int rc = vfio_user_client_region_read(c, CONFIG, off, &v, 2);
-    if (rc)
-        return rc;
-    v |= bits;
-    return vfio_user_client_region_write(c, CONFIG, off, &v, 2);
-}
-
 static int setup_msix(struct nvme_guest *g)
 {
     for (unsigned v = 0; v < NG_VECTORS; v++) {
@@ -61,10 +37,10 @@ static int setup_msix(struct nvme_guest *g)
                                        g->irq_fds, NULL);
     if (rc)
         return rc;
-    g->msix_cap = find_cap(g->c, PCI_CAP_ID_MSIX);
+    g->msix_cap = vfio_user_client_pci_find_cap(g->c, PCI_CAP_ID_MSIX);
     if (g->msix_cap < 0)
         return g->msix_cap;
-    rc = config_set16(g->c, (uint64_t)g->msix_cap + 2, 0x8000); /* MSI-X Enable */
+    rc = vfio_user_client_pci_set16(g->c, (uint64_t)g->msix_cap + 2, 0x8000); /* MSI-X Enable */
     /* Table entries come out of reset masked: clear Vector Control's mask bit. */
     for (unsigned v = 0; rc == 0 && v < NG_VECTORS; v++) {
         uint32_t ctrl = 0;
@@ -83,7 +59,7 @@ int ng_open(struct nvme_guest *g, const char *socket_path, uint64_t mem_size)
     g->c = vfio_user_client_connect(socket_path, 5000, &rc);
     if (!g->c)
         return rc;
-    rc = config_set16(g->c, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    rc = vfio_user_client_pci_set16(g->c, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     if (rc)
         goto fail;
     if (!vfio_user_client_region(g->c, BAR0, &rc))
