@@ -68,6 +68,7 @@ struct vnvme_cuse_ioctl_dev {
     struct vnvme_cuse_ctrlr *cc;
     uint32_t nsid;
     struct vnvme_qpair *qp; /* lazily allocated by the using thread */
+    void *xfer;             /* VNVME_CUSE_RW_MAX bytes of DMA-pool memory for read()/write(), with qp */
 };
 
 /* Free the device's queue pair (from the thread that used it, or after it stopped). */
@@ -111,7 +112,10 @@ int vnvme_ioctl_plan(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, bool comp
 long vnvme_ioctl_exec(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, bool compat, void *arg, size_t arg_len,
                       void *data, size_t data_cap, void *meta, size_t meta_cap);
 
-/* read()/write() on a namespace device: LBA-aligned offset and size, else -EINVAL. Returns bytes or -errno. */
+/*
+ * read()/write() on a namespace device: LBA-aligned offset and size, else -EINVAL. Returns bytes or -errno.
+ * Data passes through d->xfer; a read with buf NULL leaves it there (the CUSE reply is sent from it).
+ */
 long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, size_t len, uint64_t off);
 
 /* ---- CUSE devices (cuse_dev.c) ---- */

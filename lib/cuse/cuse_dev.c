@@ -143,17 +143,12 @@ static void op_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_inf
     }
     if (size > VNVME_CUSE_RW_MAX)
         size = VNVME_CUSE_RW_MAX;
-    void *buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    long rc = vnvme_cuse_ns_rw(&d->io, false, buf, size, (uint64_t)off);
+    /* NULL: the data stays in the device's transfer buffer, and the reply is sent from there. */
+    long rc = vnvme_cuse_ns_rw(&d->io, false, NULL, size, (uint64_t)off);
     if (rc < 0)
         fuse_reply_err(req, (int)-rc);
     else
-        fuse_reply_buf(req, buf, (size_t)rc);
-    free(buf);
+        fuse_reply_buf(req, rc > 0 ? d->io.xfer : NULL, (size_t)rc);
 }
 
 static void op_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
