@@ -5,6 +5,8 @@
 #include <ftw.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,9 +147,47 @@ int vnvmed_harness_stop(struct vnvmed_harness *h)
     return -SIGKILL;
 }
 
+/* Whether every thread of pid is stopped: kill() returns before the signal has taken effect. */
+static bool all_threads_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return false;
+    bool stopped = true;
+    struct dirent *e;
+    while (stopped && (e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat_path[sizeof(path) + sizeof(e->d_name) + 8], buf[256];
+        snprintf(stat_path, sizeof(stat_path), "%s/%s/stat", path, e->d_name);
+        FILE *f = fopen(stat_path, "r");
+        if (f == NULL)
+            continue; /* the thread ended */
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* The state follows the command name, which is in parentheses and may hold spaces. */
+        const char *rp = strrchr(buf, ')');
+        stopped = rp != NULL && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+    }
+    closedir(dir);
+    return stopped;
+}
+
 int vnvmed_harness_pause(const struct vnvmed_harness *h)
 {
-    return h->pid > 0 ? kill(h->pid, SIGSTOP) : -1;
+    if (h->pid <= 0 || kill(h->pid, SIGSTOP) < 0)
+        return -1;
+    /* Tests rely on the daemon doing nothing more once this returns. */
+    uint64_t end = vnvmed_harness_now_ms() + 5000;
+    while (!all_threads_stopped(h->pid)) {
+        if (vnvmed_harness_now_ms() > end)
+            return -1;
+        usleep(1000);
+    }
+    return 0;
 }
 
 int vnvmed_harness_resume(const struct vnvmed_harness *h)
