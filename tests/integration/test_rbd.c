@@ -534,7 +534,7 @@ static void test_stalled_osd_times_out(void **state)
 
     pid_t osd = osd_pid();
     assert_true(osd > 0);
-    assert_int_equal(kill(osd, SIGSTOP), 0);
+    assert_int_equal(harness_stop_process(osd), 0);
     /*
      * Every command below needs the OSD: a Flush after a write that librbd's
      * cache accepted on ns 1, a FUA write there, and on ns 2 (no cache) a read

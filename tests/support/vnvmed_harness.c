@@ -176,18 +176,23 @@ static bool all_threads_stopped(pid_t pid)
     return stopped;
 }
 
-int vnvmed_harness_pause(const struct vnvmed_harness *h)
+int harness_stop_process(pid_t pid)
 {
-    if (h->pid <= 0 || kill(h->pid, SIGSTOP) < 0)
+    if (pid <= 0 || kill(pid, SIGSTOP) < 0)
         return -1;
-    /* Tests rely on the daemon doing nothing more once this returns. */
+    /* Tests rely on the process doing nothing more once this returns. */
     uint64_t end = vnvmed_harness_now_ms() + 5000;
-    while (!all_threads_stopped(h->pid)) {
+    while (!all_threads_stopped(pid)) {
         if (vnvmed_harness_now_ms() > end)
             return -1;
         usleep(1000);
     }
     return 0;
+}
+
+int vnvmed_harness_pause(const struct vnvmed_harness *h)
+{
+    return harness_stop_process(h->pid);
 }
 
 int vnvmed_harness_resume(const struct vnvmed_harness *h)

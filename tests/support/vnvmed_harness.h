@@ -52,6 +52,8 @@ int vnvmed_harness_start(struct vnvmed_harness *h, const struct vnvmed_start *ho
 int vnvmed_harness_stop(struct vnvmed_harness *h);
 
 /* A hung server: SIGSTOP / SIGCONT. kill()'s result. */
+/* SIGSTOP pid and wait until all its threads are stopped (kill() returns earlier). 0 or -1. */
+int harness_stop_process(pid_t pid);
 int vnvmed_harness_pause(const struct vnvmed_harness *h);
 int vnvmed_harness_resume(const struct vnvmed_harness *h);
 
