@@ -113,7 +113,8 @@ long vnvme_ioctl_exec(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, bool com
                       void *data, size_t data_cap, void *meta, size_t meta_cap);
 
 /*
- * read()/write() on a namespace device: LBA-aligned offset and size, else -EINVAL. Returns bytes or -errno.
+ * read()/write() on a namespace device at an LBA-aligned offset: the whole blocks of len (less than one
+ * block, or an unaligned offset: -EINVAL). Returns bytes or -errno.
  * Data passes through d->xfer; a read with buf NULL leaves it there (the CUSE reply is sent from it).
  */
 long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, size_t len, uint64_t off);

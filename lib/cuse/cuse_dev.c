@@ -122,48 +122,77 @@ static struct cuse_dev *req_dev(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+/*
+ * The kernel's CUSE sends every read and write at offset 0 and makes lseek a
+ * no-op (cuse.c: a local pos of 0, noop_llseek), so the device keeps the
+ * position of each open file itself: read()/write() stream through the
+ * namespace from LBA 0 the way they do on a block device opened fresh.
+ * pread/pwrite offsets never reach us; see the README.
+ */
+struct open_file {
+    uint64_t pos;
+};
+
 static void op_open(fuse_req_t req, struct fuse_file_info *fi)
 {
-    fuse_reply_open(req, fi);
+    struct open_file *of = calloc(1, sizeof(*of));
+    if (of == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)of;
+    if (fuse_reply_open(req, fi) != 0)
+        free(of); /* the opener is gone: no release will come */
 }
 
 static void op_release(fuse_req_t req, struct fuse_file_info *fi)
 {
-    (void)fi;
+    free((void *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
+}
+
+static struct open_file *req_file(struct fuse_file_info *fi)
+{
+    return (struct open_file *)(uintptr_t)fi->fh;
 }
 
 static void op_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    (void)fi;
+    (void)off;
     struct cuse_dev *d = req_dev(req);
-    if (d->io.nsid == 0 || off < 0) {
+    struct open_file *of = req_file(fi);
+    if (d->io.nsid == 0) {
         fuse_reply_err(req, EINVAL);
         return;
     }
     if (size > VNVME_CUSE_RW_MAX)
         size = VNVME_CUSE_RW_MAX;
     /* NULL: the data stays in the device's transfer buffer, and the reply is sent from there. */
-    long rc = vnvme_cuse_ns_rw(&d->io, false, NULL, size, (uint64_t)off);
-    if (rc < 0)
+    long rc = vnvme_cuse_ns_rw(&d->io, false, NULL, size, of->pos);
+    if (rc < 0) {
         fuse_reply_err(req, (int)-rc);
-    else
-        fuse_reply_buf(req, rc > 0 ? d->io.xfer : NULL, (size_t)rc);
+        return;
+    }
+    of->pos += (uint64_t)rc;
+    fuse_reply_buf(req, rc > 0 ? d->io.xfer : NULL, (size_t)rc);
 }
 
 static void op_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    (void)fi;
+    (void)off;
     struct cuse_dev *d = req_dev(req);
-    if (d->io.nsid == 0 || off < 0) {
+    struct open_file *of = req_file(fi);
+    if (d->io.nsid == 0) {
         fuse_reply_err(req, EINVAL);
         return;
     }
-    long rc = vnvme_cuse_ns_rw(&d->io, true, (void *)(uintptr_t)buf, size, (uint64_t)off);
-    if (rc < 0)
+    long rc = vnvme_cuse_ns_rw(&d->io, true, (void *)(uintptr_t)buf, size, of->pos);
+    if (rc < 0) {
         fuse_reply_err(req, (int)-rc);
-    else
-        fuse_reply_write(req, (size_t)rc);
+        return;
+    }
+    of->pos += (uint64_t)rc;
+    fuse_reply_write(req, (size_t)rc);
 }
 
 static size_t add_iov(struct iovec *v, size_t n, uint64_t addr, size_t len)

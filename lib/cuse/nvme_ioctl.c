@@ -489,8 +489,15 @@ long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, siz
         return rc;
     if (len == 0)
         return 0;
-    if (len > VNVME_CUSE_RW_MAX || off % f.block_size || len % f.block_size)
+    if (len > VNVME_CUSE_RW_MAX || off % f.block_size || len < f.block_size)
         return -EINVAL;
+    /*
+     * Whole blocks only, the rest is left for the next call: the kernel cuts a
+     * large read()/write() into pieces of at most 32 pages of the caller's
+     * buffer, which for a buffer not aligned to a page is not a whole number of
+     * blocks. A short count makes it (and the caller) carry on from there.
+     */
+    len -= len % f.block_size;
     uint64_t lba = off / f.block_size;
     if (lba >= f.num_blocks)
         return write ? -ENOSPC : 0;

@@ -147,6 +147,123 @@ else
   not_ok "get-feature 7 reports the number of queues"; sed 's/^/# /' /tmp/out.txt
 fi
 
+# same_file A B: cmp with the first differing bytes shown on failure.
+same() { cmp "$1" "$2" && return 0; od -An -tx1 "$2" | head -4; return 1; }
+tgt_rpc() { vnvme -s /run/vnvme/tgt.sock "$@"; }
+dd if=/dev/zero of=/tmp/zero.bin bs=4096 count=1 2>/dev/null
+
+check "nvme set-feature -f 4 -v 0x160 $ctrl" nvme set-feature $ctrl -f 4 -v 0x160
+check "nvme get-feature -f 4 $ctrl" nvme get-feature $ctrl -f 4
+if grep -q 'Current value:0x0*160' /tmp/out.txt; then
+  ok "get-feature reads back the temperature threshold set-feature wrote"
+else
+  not_ok "get-feature reads back the temperature threshold set-feature wrote"; sed 's/^/# /' /tmp/out.txt
+fi
+check "nvme error-log $ctrl" nvme error-log $ctrl -e 4
+if grep -q 'error_count' /tmp/out.txt; then
+  ok "error-log prints entries"
+else
+  not_ok "error-log prints entries"; sed 's/^/# /' /tmp/out.txt
+fi
+
+check "nvme write-zeroes $ns1 blocks 8-15" nvme write-zeroes $ns1 -s 8 -c 7
+check "read after write-zeroes gives zeroes" sh -c \
+  "nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/rz.bin && cmp /tmp/zero.bin /tmp/rz.bin"
+
+check "nvme write 4 KiB to $ns1 again" nvme write $ns1 -s 8 -c 7 -z 4096 -d /tmp/in.bin
+check "nvme compare with the same data succeeds" nvme compare $ns1 -s 8 -c 7 -z 4096 -d /tmp/in.bin
+if nvme compare $ns1 -s 8 -c 7 -z 4096 -d /tmp/in2.bin >/tmp/out.txt 2>&1; then
+  not_ok "nvme compare with other data fails"; sed 's/^/# /' /tmp/out.txt
+elif grep -qi 'compare' /tmp/out.txt; then
+  ok "nvme compare with other data fails with a compare failure"
+else
+  not_ok "nvme compare with other data fails with a compare failure"; sed 's/^/# /' /tmp/out.txt
+fi
+check "nvme dsm --ad deallocates blocks 8-15" nvme dsm $ns1 --ad -s 8 -b 8
+check "deallocated blocks read as zeroes" sh -c \
+  "nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/rz.bin && cmp /tmp/zero.bin /tmp/rz.bin"
+
+# Raw passthrough: Write (01h) and Read (02h) of blocks 32-39, Identify (06h) CNS 1.
+check "nvme io-passthru write" nvme io-passthru $ns1 -o 1 -n 1 --cdw10=32 --cdw12=7 -l 4096 -w -i /tmp/in.bin
+check "nvme io-passthru read" sh -c "nvme io-passthru $ns1 -o 2 -n 1 --cdw10=32 --cdw12=7 -l 4096 -r -b >/tmp/pt.bin"
+check "io-passthru read returns the io-passthru write" same /tmp/in.bin /tmp/pt.bin
+check "nvme admin-passthru identify" sh -c "nvme admin-passthru $ctrl -o 6 --cdw10=1 -l 4096 -r -b >/tmp/idc.bin"
+if [ "$(dd if=/tmp/idc.bin bs=1 skip=24 count=15 2>/dev/null)" = "vnvme guest e2e" ]; then
+  ok "admin-passthru identify carries the model number"
+else
+  not_ok "admin-passthru identify carries the model number"; od -c /tmp/idc.bin | head -4
+fi
+
+check "nvme reset $ctrl" nvme reset $ctrl
+check "I/O after reset" sh -c "nvme read $ns1 -s 32 -c 7 -z 4096 -d /tmp/pt2.bin && cmp /tmp/in.bin /tmp/pt2.bin"
+
+# A namespace added and removed on the target: the CUSE device follows (namespace-changed event,
+# and ns-rescan on demand).
+check "target: bdev malloc-create Malloc2" tgt_rpc bdev malloc-create Malloc2 1 4096
+check "target: ns add nsid 3" tgt_rpc ns add nqn.2026-11.io.vnvme:guest Malloc2 3
+check "nvme ns-rescan $ctrl" nvme ns-rescan $ctrl
+if wait_for -c /dev/vnvme/nvme0n3 $host; then
+  ok "/dev/vnvme/nvme0n3 appears"
+else
+  not_ok "/dev/vnvme/nvme0n3 appears"; ls -l /dev/vnvme
+fi
+check "nvme id-ns /dev/vnvme/nvme0n3" nvme id-ns /dev/vnvme/nvme0n3
+if grep -q '^nsze *: 0x100$' /tmp/out.txt; then
+  ok "nvme0n3 has 256 blocks of 4 KiB"
+else
+  not_ok "nvme0n3 has 256 blocks of 4 KiB"; sed 's/^/# /' /tmp/out.txt
+fi
+check "list-ns shows nsid 3" sh -c "nvme list-ns $ctrl | grep -q '0x3\$'"
+check "target: ns remove nsid 3" tgt_rpc ns remove nqn.2026-11.io.vnvme:guest 3
+check "nvme ns-rescan $ctrl after removal" nvme ns-rescan $ctrl
+tries=0
+while [ -e /dev/vnvme/nvme0n3 ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+if [ ! -e /dev/vnvme/nvme0n3 ] && [ -c $ns1 ] && [ -c $ns2 ]; then
+  ok "/dev/vnvme/nvme0n3 disappears, nvme0n1 and nvme0n2 stay"
+else
+  not_ok "/dev/vnvme/nvme0n3 disappears, nvme0n1 and nvme0n2 stay"; ls -l /dev/vnvme
+fi
+
+# read()/write() on the namespace devices: dd, cmp and hexdump like on a block device.
+dd if=/dev/urandom of=/tmp/img.bin bs=4096 count=64 2>/dev/null
+check "dd an image onto $ns1" dd if=/tmp/img.bin of=$ns1 bs=65536 conv=notrunc
+check "cmp the image with $ns1" same /tmp/img.bin $ns1
+check "dd reads the first 8 KiB back" sh -c "dd if=$ns1 of=/tmp/head.bin bs=4096 count=2 && dd if=/tmp/img.bin of=/tmp/imghead.bin bs=4096 count=2 && cmp /tmp/head.bin /tmp/imghead.bin"
+if [ "$(hexdump -C $ns1 | head -2)" = "$(hexdump -C /tmp/img.bin | head -2)" ]; then
+  ok "hexdump of $ns1 shows the image"
+else
+  not_ok "hexdump of $ns1 shows the image"
+fi
+check "nvme read sees what dd wrote" sh -c "nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/r8.bin && dd if=/tmp/img.bin of=/tmp/i8.bin bs=4096 skip=1 count=1 && cmp /tmp/i8.bin /tmp/r8.bin"
+
+# Every ioctl, directly (tests/guest/cuse_ioctl_test.c): its TAP lines join ours.
+cuse_ioctl_test $ctrl $ns1 $ns2 >/tmp/ioctl.txt 2>&1
+rc=$?
+while IFS= read -r line; do
+  case $line in
+    "ok "*) ok "ioctl: ${line#ok [0-9]* - }" ;;
+    "not ok "*) not_ok "ioctl: ${line#not ok [0-9]* - }" ;;
+    *) echo "$line" ;;
+  esac
+done </tmp/ioctl.txt
+[ $rc -eq 0 ] || not_ok "cuse_ioctl_test exits 0 (rc $rc)"
+
+# nvme-cli end to end: each read is a whole process (exec, open, ioctl), as users run it.
+elapsed_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
+for spec in "4096 0" "126976 30"; do
+  set -- $spec
+  start=$(elapsed_cs)
+  i=0
+  while [ $i -lt 20 ]; do
+    nvme read $ns2 -s 0 -c $2 -z $1 -d /tmp/perf.bin >/dev/null 2>&1 || break
+    i=$((i + 1))
+  done
+  cs=$(( $(elapsed_cs) - start ))
+  [ $cs -gt 0 ] || cs=1
+  echo "# rate nvme-cli read $1 bytes: $i reads in ${cs}0 ms: $((i * 100 / cs)) reads/s, $((i * $1 * 100 / cs / 1024)) KiB/s"
+  if [ $i -eq 20 ]; then ok "20 nvme-cli reads of $1 bytes"; else not_ok "20 nvme-cli reads of $1 bytes"; fi
+done
+
 check "bdev_nvme_detach_controller" \
   vnvme -s /run/vnvme/host.sock rpc bdev_nvme_detach_controller '{"name": "Nvme0"}'
 if [ ! -e $ctrl ] && [ ! -e $ns1 ]; then

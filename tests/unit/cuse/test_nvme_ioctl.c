@@ -399,6 +399,10 @@ static void test_read_write_syscalls(void **state)
     assert_int_equal(vnvme_cuse_ns_rw(&dev_n2, false, r, 4096, 512), -EINVAL);
     assert_int_equal(vnvme_cuse_ns_rw(&dev_n2, false, r, 1000, 0), -EINVAL);
     assert_int_equal(vnvme_cuse_ns_rw(&dev_n1, false, r, 512, 3 * 512), 512);
+    /* A piece the kernel cut from an unaligned buffer: the whole blocks in it. */
+    assert_int_equal(vnvme_cuse_ns_rw(&dev_n2, false, r, 16384 - 100, 8 * 4096), 12288);
+    assert_memory_equal(w, r, 12288);
+    assert_int_equal(vnvme_cuse_ns_rw(&dev_n1, true, w, 1000, 0), 512);
     /* At the end: short read, then EOF; writes past the end fail. */
     uint64_t end = (uint64_t)NS2_BLOCKS * 4096u;
     assert_int_equal(vnvme_cuse_ns_rw(&dev_n2, false, r, 8192, end - 4096), 4096);
