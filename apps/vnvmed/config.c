@@ -3,8 +3,9 @@
  * SPDK-shaped configuration files: {"subsystems":[{"subsystem":"bdev",
  * "config":[{"method":..., "params":{...}}, ...]}, ...]}. Loading replays the
  * method calls through rpc_dispatch (bdevs before nvmf, whatever the file's
- * order, since namespaces need their bdevs); saving emits the calls that
- * recreate the running state.
+ * order, since namespaces need their bdevs; the host role's bdev_nvme_* calls
+ * last, see load_phases); saving emits the calls that recreate the running
+ * state.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,24 @@
 #define CONFIG_MAX_SIZE (64u << 20)
 
 static const char *const load_order[] = {"bdev", "nvmf"};
+
+/*
+ * SPDK keeps bdev_nvme_attach_controller and bdev_nvme_cuse_register in the
+ * "bdev" subsystem, but the controller they attach may be served by this very
+ * daemon: they run after nvmf has created its subsystems and listeners.
+ * Nothing depends on them in turn (they create no bdevs that namespaces use).
+ */
+enum which_methods { ALL_METHODS, NOT_HOST_ROLE, ONLY_HOST_ROLE };
+static const struct load_phase {
+    const char *subsystem;
+    enum which_methods which;
+} load_phases[] = {{"bdev", NOT_HOST_ROLE}, {"nvmf", ALL_METHODS}, {"bdev", ONLY_HOST_ROLE}};
+
+static bool wanted(const char *method, enum which_methods which)
+{
+    bool host_role = strncmp(method, "bdev_nvme_", 10) == 0;
+    return which == ALL_METHODS || host_role == (which == ONLY_HOST_ROLE);
+}
 
 static char *read_file(const char *path, int *err)
 {
@@ -65,7 +84,7 @@ static int code_to_errno(int code)
     return code < 0 && code > -4096 ? code : -EINVAL;
 }
 
-static int run_subsystem(const char *path, const char *name, struct json_object *config)
+static int run_subsystem(const char *path, const char *name, struct json_object *config, enum which_methods which)
 {
     size_t n = json_object_array_length(config);
     for (size_t i = 0; i < n; i++) {
@@ -76,6 +95,8 @@ static int run_subsystem(const char *path, const char *name, struct json_object 
             VNVME_ERR("config", "%s: %s config[%zu]: not an object with a \"method\" string", path, name, i);
             return -EINVAL;
         }
+        if (!wanted(json_object_get_string(method), which))
+            continue;
         json_object_object_get_ex(entry, "params", &params);
         int code = 0;
         char *msg = NULL;
@@ -125,14 +146,15 @@ static int load(const char *path, struct json_object *root)
             VNVME_NOTICE("config", "%s: skipping subsystem %s (not used by vnvmed)", path,
                          json_object_get_string(name));
     }
-    for (size_t o = 0; o < sizeof(load_order) / sizeof(load_order[0]); o++) {
+    for (size_t o = 0; o < sizeof(load_phases) / sizeof(load_phases[0]); o++) {
+        const struct load_phase *ph = &load_phases[o];
         for (size_t i = 0; i < n; i++) {
             struct json_object *s = json_object_array_get_idx(subsystems, i), *name = NULL, *config = NULL;
             json_object_object_get_ex(s, "subsystem", &name);
-            if (strcmp(json_object_get_string(name), load_order[o]) != 0 ||
+            if (strcmp(json_object_get_string(name), ph->subsystem) != 0 ||
                 !json_object_object_get_ex(s, "config", &config) || config == NULL)
                 continue;
-            int rc = run_subsystem(path, load_order[o], config);
+            int rc = run_subsystem(path, ph->subsystem, config, ph->which);
             if (rc < 0)
                 return rc;
         }
@@ -184,6 +206,11 @@ static void add_call(struct json_object *config, const char *method, struct json
     if (params != NULL)
         json_object_object_add(o, "params", params);
     json_object_array_add(config, o);
+}
+
+void config_add_call(struct json_object *config, const char *method, struct json_object *params)
+{
+    add_call(config, method, params);
 }
 
 /* The uring filename lives only in the bdev's own description (driver_specific). */
@@ -259,6 +286,7 @@ static struct json_object *save_bdevs(void)
     json_object_put(clusters);
     for (struct vnvme_bdev *b = vnvme_bdev_first(); b != NULL; b = vnvme_bdev_next(b))
         save_bdev(config, b);
+    rpc_host_save_config(config);
     add_call(config, "bdev_wait_for_examine", NULL);
     return config;
 }

@@ -24,12 +24,15 @@
 struct host_ctrlr {
     char name[64];
     char traddr[256];
+    uint32_t num_io_queues; /* as asked (0: the driver's default), for save_config */
+    uint64_t cuse_seq;      /* registration order, for save_config: CUSE indices go in that order */
     struct vnvme_ctrlr *ctrlr;
     _Atomic(struct vnvme_cuse_set *) cuse; /* read by the AER callback on the CUSE poller thread */
     struct host_ctrlr *next;
 };
 
-static struct host_ctrlr *host_ctrlrs;
+static struct host_ctrlr *host_ctrlrs; /* newest first */
+static uint64_t cuse_seq_next = 1;
 
 static struct host_ctrlr *find(const char *name)
 {
@@ -56,7 +59,9 @@ static const struct rpc_param attach_params[] = {
     {"hdgst", RPC_IGNORED, false}, {"ddgst", RPC_IGNORED, false}, {"fabrics_connect_timeout_us", RPC_IGNORED, false},
     {"multipath", RPC_IGNORED, false}, {"num_io_queues", RPC_UINT32, false}, {"ctrlr_loss_timeout_sec", RPC_IGNORED, false},
     {"reconnect_delay_sec", RPC_IGNORED, false}, {"fast_io_fail_timeout_sec", RPC_IGNORED, false},
-    {"psk", RPC_IGNORED, false}, {"max_bdevs", RPC_IGNORED, false}, RPC_PARAMS_END,
+    /* Authentication of a fabrics connection; a local socket is guarded by its file permissions. */
+    {"psk", RPC_IGNORED, false}, {"dhchap_key", RPC_IGNORED, false}, {"dhchap_ctrlr_key", RPC_IGNORED, false},
+    {"max_bdevs", RPC_IGNORED, false}, RPC_PARAMS_END,
 };
 static const struct rpc_param name_params[] = {
     {"name", RPC_STRING, true},
@@ -99,9 +104,10 @@ static struct json_object *attach_controller(struct json_object *params, struct 
     }
     snprintf(h->name, sizeof(h->name), "%s", name);
     snprintf(h->traddr, sizeof(h->traddr), "%s", traddr);
+    h->num_io_queues = (uint32_t)rpc_get_u64(params, "num_io_queues", 0);
     char trid[300];
     snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", traddr);
-    struct vnvme_ctrlr_opts opts = {.num_io_queues = (uint32_t)rpc_get_u64(params, "num_io_queues", 0),
+    struct vnvme_ctrlr_opts opts = {.num_io_queues = h->num_io_queues,
                                     .aer_cb = on_aer, .aer_arg = h};
     int rc = vnvme_ctrlr_attach(trid, &opts, &h->ctrlr);
     if (rc) {
@@ -214,6 +220,7 @@ static struct json_object *cuse_register(struct json_object *params, struct rpc_
         rpc_set_error(e, rc, "cannot create CUSE devices: %s", strerror(-rc));
         return NULL;
     }
+    h->cuse_seq = cuse_seq_next++;
     atomic_store(&h->cuse, s);
     return json_object_new_boolean(1);
 }
@@ -228,6 +235,50 @@ static struct json_object *cuse_unregister(struct json_object *params, struct rp
     }
     vnvme_cuse_unregister(s);
     return json_object_new_boolean(1);
+}
+
+static struct json_object *name_param(const char *name)
+{
+    struct json_object *p = json_object_new_object();
+    json_object_object_add(p, "name", json_object_new_string(name));
+    return p;
+}
+
+static int by_cuse_seq(const void *a, const void *b)
+{
+    const struct host_ctrlr *x = *(struct host_ctrlr *const *)a, *y = *(struct host_ctrlr *const *)b;
+    return (x->cuse_seq > y->cuse_seq) - (x->cuse_seq < y->cuse_seq);
+}
+
+/*
+ * Attaches in attach order, then CUSE registrations in registration order:
+ * replayed, each controller gets its name back and, when the indices are
+ * free, the same /dev/vnvme/nvmeN.
+ */
+void rpc_host_save_config(struct json_object *config)
+{
+    size_t n = 0;
+    for (struct host_ctrlr *h = host_ctrlrs; h; h = h->next)
+        n++;
+    struct host_ctrlr **v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
+        return;
+    size_t i = n;
+    for (struct host_ctrlr *h = host_ctrlrs; h; h = h->next)
+        v[--i] = h; /* the list is newest first */
+    for (i = 0; i < n; i++) {
+        struct json_object *p = name_param(v[i]->name);
+        json_object_object_add(p, "trtype", json_object_new_string("VFIOUSER"));
+        json_object_object_add(p, "traddr", json_object_new_string(v[i]->traddr));
+        if (v[i]->num_io_queues)
+            json_object_object_add(p, "num_io_queues", json_object_new_uint64(v[i]->num_io_queues));
+        config_add_call(config, "bdev_nvme_attach_controller", p);
+    }
+    qsort(v, n, sizeof(*v), by_cuse_seq);
+    for (i = 0; i < n; i++)
+        if (atomic_load(&v[i]->cuse))
+            config_add_call(config, "bdev_nvme_cuse_register", name_param(v[i]->name));
+    free(v);
 }
 
 void rpc_host_shutdown(void)

@@ -90,6 +90,8 @@ extern const struct rpc_method rpc_app_methods[];
 extern const struct rpc_method rpc_host_methods[]; /* rpc_host.c: bdev_nvme_* (host role, CUSE) */
 /* rpc_host.c: detach every host-role controller (daemon exit). */
 void rpc_host_shutdown(void);
+/* rpc_host.c: append the calls that re-attach the controllers and re-register their CUSE devices. */
+void rpc_host_save_config(struct json_object *config);
 
 /* Iterate over every method of every table: call with *table = 0, *index = 0 first. */
 const struct rpc_method *rpc_method_next(int *table, int *index);
@@ -100,5 +102,7 @@ void rpc_nvmf_forget_hosts(const char *nqn); /* NULL: every subsystem's */
 
 /* config.c: one subsystem's config array ("bdev" or "nvmf"), NULL for an unknown name. */
 struct json_object *config_save_subsystem(const char *name);
+/* config.c: append {"method": method, "params": params (taken; NULL: none)} to a config array. */
+void config_add_call(struct json_object *config, const char *method, struct json_object *params);
 
 #endif

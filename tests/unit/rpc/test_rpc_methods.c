@@ -506,6 +506,58 @@ static void test_config_round_trip(void **state)
     free(path);
 }
 
+/* Every field SPDK's rpc.py sends passes the parameter check; the attach itself then fails on the missing socket. */
+static void test_attach_controller_params(void **state)
+{
+    (void)state;
+    err("bdev_nvme_attach_controller",
+        "{\"name\":\"Nvme0\",\"trtype\":\"VfioUser\",\"traddr\":\"/nonexistent/vnvme\",\"adrfam\":\"IPv4\","
+        "\"trsvcid\":\"\",\"priority\":0,\"subnqn\":\"nqn.a:b\",\"hostnqn\":\"nqn.h:1\",\"hostaddr\":\"\","
+        "\"hostsvcid\":\"\",\"prchk_reftag\":false,\"prchk_guard\":false,\"hdgst\":false,\"ddgst\":false,"
+        "\"fabrics_connect_timeout_us\":0,\"multipath\":\"failover\",\"num_io_queues\":4,"
+        "\"ctrlr_loss_timeout_sec\":0,\"reconnect_delay_sec\":0,\"fast_io_fail_timeout_sec\":0,\"psk\":\"key0\","
+        "\"max_bdevs\":128,\"dhchap_key\":\"k1\",\"dhchap_ctrlr_key\":\"k2\"}",
+        -ENOENT, "cannot attach /nonexistent/vnvme: No such file or directory");
+    err("bdev_nvme_attach_controller", "{\"name\":\"Nvme0\",\"trtype\":\"tcp\",\"traddr\":\"10.0.0.1\"}", -EINVAL,
+        "unsupported trtype tcp (only VFIOUSER)");
+    err("bdev_nvme_attach_controller", "{\"name\":\"Nvme0\",\"trtype\":\"vfiouser\"}", -32602, "traddr");
+    err("bdev_nvme_attach_controller",
+        "{\"name\":\"Nvme0\",\"trtype\":\"vfiouser\",\"traddr\":\"/x\",\"frobnicate\":1}", -32602, "frobnicate");
+    err("bdev_nvme_attach_controller", "{\"name\":\"Nvme0\",\"trtype\":\"vfiouser\",\"traddr\":\"/x\",\"num_io_queues\":\"4\"}",
+        -32602, "num_io_queues");
+    /* SPDK's detach may name the path too. */
+    err("bdev_nvme_detach_controller",
+        "{\"name\":\"Nvme0\",\"trtype\":\"VFIOUSER\",\"traddr\":\"/x\",\"adrfam\":\"IPv4\",\"trsvcid\":\"\","
+        "\"subnqn\":\"nqn.a:b\",\"hostaddr\":\"\",\"hostsvcid\":\"\"}",
+        -ENODEV, "No such device");
+    /* Nothing attached: the bdev section of the configuration has no host-role calls. */
+    struct json_object *cfg = ok("framework_get_config", "{\"name\":\"bdev\"}");
+    assert_null(strstr(json_object_to_json_string(cfg), "bdev_nvme_"));
+    json_object_put(cfg);
+}
+
+/*
+ * A configuration's host-role calls run after nvmf, wherever the file puts
+ * them (the controller may be this daemon's own): the failing attach below
+ * comes first in the file, yet the subsystem and the later bdev exist.
+ */
+static void test_config_host_role_runs_last(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text("{\"subsystems\": [\n"
+                               " {\"subsystem\": \"bdev\", \"config\": [\n"
+                               "  {\"method\": \"bdev_nvme_set_options\", \"params\": {}},\n"
+                               "  {\"method\": \"bdev_nvme_attach_controller\", \"params\": {\"name\": \"Nvme0\", "
+                               "\"trtype\": \"VFIOUSER\", \"traddr\": \"/nonexistent/vnvme\"}},\n"
+                               "  {\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"After\", "
+                               "\"num_blocks\": 8, \"block_size\": 512}}]},\n"
+                               " {\"subsystem\": \"nvmf\", \"config\": [\n"
+                               "  {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"" NQN "\"}}]}]}\n"),
+                     -ENOENT);
+    assert_non_null(vnvme_bdev_get("After"));
+    assert_non_null(tgt_subsystem_find(NQN));
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -527,6 +579,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_host_role_runs_last, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
