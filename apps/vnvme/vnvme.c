@@ -14,12 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rpc_client.h"
+#include "cli.h"
 #include "identify.h"
+#include "rpc_client.h"
 
 #define DEFAULT_SOCKET "/var/run/vnvme/rpc.sock"
 
-static const char *socket_path = DEFAULT_SOCKET;
+const char *socket_path = DEFAULT_SOCKET;
 
 static void usage(FILE *out)
 {
@@ -46,6 +47,19 @@ static void usage(FILE *out)
             "  listener add NQN DIR                serve a controller at DIR/cntrl\n"
             "  listener remove NQN DIR\n"
             "  config save                         print the running configuration (SPDK JSON format)\n"
+            "\n"
+            "Host role (NVMe controllers as CUSE devices):\n"
+            "  controller attach NAME DIR          attach the vfio-user NVMe controller at DIR/cntrl with\n"
+            "                                      vnvmed's userspace driver\n"
+            "  controller detach NAME\n"
+            "  controller list [NAME]              attached controllers, their state and CUSE devices\n"
+            "  cuse register NAME                  expose the controller as /dev/vnvme/nvmeN and nvmeNnM\n"
+            "                                      (prints the device paths)\n"
+            "  cuse unregister NAME\n"
+            "\n"
+            "Without vnvmed's socket:\n"
+            "  list [DIR]                          table of the CUSE namespaces in DIR (default /dev/vnvme),\n"
+            "                                      like `nvme list`, from the devices' own NVMe ioctls\n"
             "  identify -r 'trtype:VFIOUSER traddr:DIR'\n"
             "                                      attach to a controller directly (not through vnvmed's\n"
             "                                      RPC) and print its registers, Identify Controller and\n"
@@ -57,8 +71,7 @@ static void usage(FILE *out)
             DEFAULT_SOCKET);
 }
 
-/* Prints the result (pretty JSON) or the error; returns the exit status. */
-static int call_and_print(const char *method, struct json_object *params)
+int call_and_print(const char *method, struct json_object *params)
 {
     struct json_object *result = NULL;
     int code = 0;
@@ -93,14 +106,14 @@ static bool parse_u64(const char *s, const char *what, uint64_t *out)
     return true;
 }
 
-static struct json_object *obj_with(const char *key, const char *value)
+struct json_object *obj_with(const char *key, const char *value)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, key, json_object_new_string(value));
     return o;
 }
 
-static int need(int argc, int min, int max)
+int need(int argc, int min, int max)
 {
     if (argc < min || argc > max) {
         fprintf(stderr, "vnvme: wrong number of arguments (see vnvme --help)\n");
@@ -304,6 +317,12 @@ int main(int argc, char **argv)
         return cmd_ns(n, args);
     if (strcmp(cmd, "listener") == 0)
         return cmd_listener(n, args);
+    if (strcmp(cmd, "controller") == 0)
+        return cmd_controller(n, args);
+    if (strcmp(cmd, "cuse") == 0)
+        return cmd_cuse(n, args);
+    if (strcmp(cmd, "list") == 0)
+        return cmd_list(n, args);
     if (strcmp(cmd, "transport") == 0 && n == 1 && strcmp(args[0], "create") == 0)
         return call_and_print("nvmf_create_transport", obj_with("trtype", "VFIOUSER"));
     if (strcmp(cmd, "config") == 0 && n == 1 && strcmp(args[0], "save") == 0)
