@@ -435,7 +435,7 @@ static long op_io_cmd_read(int fd, void *buf, uint32_t len)
     return io_cmd(fd, OPC_READ, 2, 0, len / NS2_BLOCK, buf, len, NULL);
 }
 
-/* Reads stream through the namespace (the device keeps the position); at its end, open it again. */
+/* Reads stream through the namespace (the device keeps the position); near its end, open it again. */
 static const char *stream_path;
 static int stream_fd = -1;
 
@@ -445,7 +445,7 @@ static long op_read(int fd, void *buf, uint32_t len)
     if (stream_fd < 0)
         stream_fd = open_dev(stream_path);
     ssize_t n = read(stream_fd, buf, len);
-    if (n == 0) {
+    if (n >= 0 && n < (ssize_t)len) { /* the end, or short before it: from the start again */
         stream_fd = reopen(stream_fd, stream_path);
         n = read(stream_fd, buf, len);
     }
