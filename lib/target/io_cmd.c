@@ -74,6 +74,17 @@ static void set_bdev_error(struct nvmet_req *req, int status)
     case -ENODEV:
         nvmet_req_status(req, NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY, false);
         break;
+    case -ETIMEDOUT:
+        /*
+         * The backing store did not answer in time (an RBD cluster that
+         * stalled): the namespace is temporarily unreachable, not broken.
+         * Namespace Not Ready without DNR says exactly that, and hosts retry
+         * it (Linux requeues it up to its retry limit). Internal Error would
+         * blame the controller; Data Transfer Error would suggest the data
+         * moved wrongly between host and controller, when none moved at all.
+         */
+        nvmet_req_status(req, NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY, false);
+        break;
     default:
         nvmet_req_status(req, NVME_SCT_GENERIC, NVME_SC_INTERNAL, false);
         break;

@@ -553,18 +553,19 @@ static void test_stalled_osd_times_out(void **state)
     io_wait_done(c, qp, &read, 1);
     io_wait_done(c, qp, &nocache, 1);
     assert_int_equal(kill(osd, SIGCONT), 0);
-    /* -ETIMEDOUT from the bdev becomes Internal Error (generic status, retryable). */
-    const uint16_t internal = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
+    /* -ETIMEDOUT from the bdev becomes Namespace Not Ready without DNR: the host may retry. */
+    const uint16_t not_ready = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY);
     /*
      * The Flush and the FUA write's flush wait for the same writeback: librbd
      * hands its error to one of them and success to the other, which the bdev
      * turns into -EIO (Write Fault). Either way neither claims durability.
      */
     const uint16_t write_fault = NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
-    assert_true(flush.status == internal || flush.status == write_fault);
-    assert_true(fua.status == internal || fua.status == write_fault);
-    assert_int_equal(read.status, internal);
-    assert_int_equal(nocache.status, internal);
+    assert_true(flush.status == not_ready || flush.status == write_fault);
+    assert_true(fua.status == not_ready || fua.status == write_fault);
+    assert_int_equal(read.status, not_ready);
+    assert_int_equal(nocache.status, not_ready);
+    assert_false(read.dnr || nocache.dnr || flush.dnr || fua.dnr);
     assert_false(vnvme_ctrlr_is_failed(c));
 
     /* librados gave up by itself (its op timeout), so the reactor never had to abandon an I/O to librbd. */

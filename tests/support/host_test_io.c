@@ -27,6 +27,7 @@ void io_done_cb(void *arg, const struct nvme_cqe *cpl)
     struct io_done *d = arg;
     d->count++;
     d->status = vnvme_cpl_status(cpl) & 0x7ffu;
+    d->dnr = (vnvme_cpl_status(cpl) & NVME_STATUS_DNR) != 0;
     d->cdw0 = cpl->cdw0;
     d->timeouts += d->status == VNVME_HOST_SC_TIMEOUT;
     d->disconnects += d->status == VNVME_HOST_SC_ABORTED_DISCONNECT;

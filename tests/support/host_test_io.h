@@ -7,6 +7,7 @@
 #ifndef VNVME_TEST_HOST_TEST_IO_H
 #define VNVME_TEST_HOST_TEST_IO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vnvme/nvme_host.h"
@@ -24,6 +25,7 @@ struct vnvme_ctrlr *host_attach(const char *where, const struct vnvme_ctrlr_opts
 struct io_done {
     int count;
     uint16_t status; /* SCT/SC of the last completion */
+    bool dnr;        /* the last completion's Do Not Retry bit */
     uint32_t cdw0;
     int timeouts;    /* completions with VNVME_HOST_SC_TIMEOUT */
     int disconnects; /* completions with VNVME_HOST_SC_ABORTED_DISCONNECT */
