@@ -2,8 +2,10 @@
 /*
  * "rbd" bdev: a Ceph RBD image through librbd's asynchronous C API.
  *
- * Data moves straight between librbd and the caller's iovecs (reads and
- * writes); only Compare reads into a buffer of its own. librbd completes on
+ * Writes go straight from the caller's iovecs to librbd (which copies them at
+ * submission, see rbd_cluster.c); reads and Compare read into a buffer the
+ * request owns, and a read's data is copied to the caller's iovecs on the
+ * reactor once librbd has completed it (see "Timeouts" for why). librbd completes on
  * its own threads, so a completion is handed to the channel that submitted
  * it: the librbd thread pushes it on the channel's lock-free stack (a CAS
  * push; the reactor takes the whole stack with one exchange, so there is no
@@ -19,12 +21,19 @@
  *     timeout_ms is completed with -ETIMEDOUT anyway, so the controller never
  *     hangs on a librbd that does not honour (1). Its request struct becomes
  *     a zombie that waits for librbd's late completion, so the callback never
- *     touches freed memory. The price: a late READ still copies into the
- *     caller's buffers (librbd holds the buffer pointers; there is no cancel
- *     in the C API). Writes are safe (librbd copies the data at submission,
- *     rbd_disable_zero_copy_writes is forced on) and Compare reads into the
- *     zombie's own buffer. The read iovec array is copied into the request so
- *     a late read cannot follow a reused array into another command's memory.
+ *     touches freed memory, and librbd never held a pointer into the
+ *     caller's memory: reads land in the request's own buffer (there is no
+ *     cancel in the C API, so a read handed the caller's iovecs could write
+ *     them long after the host saw the error and reused or unmapped the
+ *     memory). Writes are safe too: librbd copies their data at submission
+ *     (rbd_disable_zero_copy_writes is forced on).
+ *     The buffer costs one memcpy per read on the reactor. librbd itself
+ *     assembles a read from its message buffers into the destination, so
+ *     reading straight into the caller's memory would save that copy only;
+ *     next to a network round trip it is small (see BENCHMARKS.md). Each
+ *     request keeps its buffer for reuse, so the memory held is the largest
+ *     transfer (at most the controller's MDTS) times the most requests that
+ *     were ever in flight at once; nothing is allocated per I/O once warm.
  */
 #include "vnvme/bdev_rbd.h"
 
@@ -56,6 +65,7 @@ struct rbd_bdev {
     uint32_t timeout_ms;
     uint64_t backstop_ns;
     _Atomic uint64_t abandoned; /* I/Os completed by the backstop */
+    _Atomic uint64_t abandoned_done; /* ... whose late librbd completion has arrived since */
     /*
      * Failed flushes so far. When writeback fails, librbd reports the error
      * to one of the flushes waiting for it and success to the others; a flush
@@ -95,9 +105,7 @@ struct rbd_req {
     uint64_t flush_epoch; /* flush_errors when the flush was submitted */
     struct rbd_req *done_next;
     struct rbd_req *prev, *next;
-    struct iovec *iov; /* READ: copy of the caller's array */
-    int iov_cap;
-    uint8_t *bounce;   /* COMPARE */
+    uint8_t *bounce;   /* READ and COMPARE: librbd reads here, never into the caller's memory */
     size_t bounce_cap;
 };
 
@@ -157,7 +165,6 @@ static void req_put(struct rbd_channel *ch, struct rbd_req *q)
 
 static void req_free(struct rbd_req *q)
 {
-    free(q->iov);
     free(q->bounce);
     free(q);
 }
@@ -186,18 +193,6 @@ static void done_cb(rbd_completion_t c, void *arg)
         atomic_fetch_add_explicit(&ch->signals, 1, memory_order_release);
     }
     atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
-}
-
-static bool ensure_iov(struct rbd_req *q, int n)
-{
-    if (q->iov_cap >= n)
-        return true;
-    struct iovec *v = realloc(q->iov, (size_t)n * sizeof(*v));
-    if (!v)
-        return false;
-    q->iov = v;
-    q->iov_cap = n;
-    return true;
 }
 
 static bool ensure_bounce(struct rbd_req *q, size_t n)
@@ -229,14 +224,6 @@ static int start(struct rbd_bdev *r, struct rbd_req *q)
         goto out;
     }
     switch (io->op) {
-    case VNVME_BDEV_READ:
-        if (!ensure_iov(q, io->iovcnt)) {
-            rc = -ENOMEM;
-            break;
-        }
-        memcpy(q->iov, io->iov, (size_t)io->iovcnt * sizeof(*q->iov));
-        rc = rbd_aio_readv(r->image, q->iov, io->iovcnt, off, q->comp);
-        break;
     case VNVME_BDEV_WRITE:
         rc = rbd_aio_writev(r->image, io->iov, io->iovcnt, off, q->comp);
         break;
@@ -249,8 +236,9 @@ static int start(struct rbd_bdev *r, struct rbd_req *q)
     case VNVME_BDEV_UNMAP:
         rc = rbd_aio_discard(r->image, off, len, q->comp);
         break;
+    case VNVME_BDEV_READ:
     case VNVME_BDEV_COMPARE:
-        /* A plain read and memcmp: rbd_aio_compare_and_write would also write. */
+        /* Compare is a plain read and memcmp: rbd_aio_compare_and_write would also write. */
         if (!ensure_bounce(q, len)) {
             rc = -ENOMEM;
             break;
@@ -268,6 +256,14 @@ out:
 }
 
 /* ---- reactor side ---- */
+
+static void copy_to_iov(const struct vnvme_bdev_io *io, const uint8_t *data)
+{
+    for (int i = 0; i < io->iovcnt; i++) {
+        memcpy(io->iov[i].iov_base, data, io->iov[i].iov_len);
+        data += io->iov[i].iov_len;
+    }
+}
 
 static int compare_iov(const struct vnvme_bdev_io *io, const uint8_t *data)
 {
@@ -289,7 +285,10 @@ static int io_status(struct rbd_bdev *r, struct rbd_req *q)
         return atomic_load_explicit(&r->flush_errors, memory_order_relaxed) == q->flush_epoch ? 0 : -EIO;
     switch (io->op) {
     case VNVME_BDEV_READ:
-        return (uint64_t)q->ret == len ? 0 : -EIO;
+        if ((uint64_t)q->ret != len)
+            return -EIO;
+        copy_to_iov(io, q->bounce);
+        return 0;
     case VNVME_BDEV_COMPARE:
         return (uint64_t)q->ret == len ? compare_iov(io, q->bounce) : -EIO;
     default:
@@ -306,6 +305,7 @@ static int on_done(struct rbd_channel *ch, struct rbd_req *q)
     if (!q->io) {
         list_remove(&ch->zombies, q);
         req_put(ch, q);
+        atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
         return 0;
     }
     struct vnvme_bdev_io *io = q->io;
@@ -496,8 +496,11 @@ static void rbd_dump_json(struct vnvme_bdev *b, struct json_object *obj)
             json_object_object_add(o, "config", json_object_get(r->conn.config));
     }
     json_object_object_add(o, "timeout_ms", json_object_new_int64(r->timeout_ms));
-    json_object_object_add(o, "abandoned_ios",
-                           json_object_new_uint64(atomic_load_explicit(&r->abandoned, memory_order_relaxed)));
+    uint64_t abandoned = atomic_load_explicit(&r->abandoned, memory_order_relaxed);
+    uint64_t late = atomic_load_explicit(&r->abandoned_done, memory_order_relaxed);
+    json_object_object_add(o, "abandoned_ios", json_object_new_uint64(abandoned));
+    /* Abandoned I/Os librbd still holds (their buffers are the bdev's, never the host's). */
+    json_object_object_add(o, "abandoned_ios_pending", json_object_new_uint64(abandoned - late));
     json_object_object_add(obj, "rbd", o);
 }
 
@@ -612,6 +615,7 @@ int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *o, struct vnvme_bd
     }
     r->backstop_ns = 2ull * r->timeout_ms * 1000000ull;
     atomic_init(&r->abandoned, 0);
+    atomic_init(&r->abandoned_done, 0);
     atomic_init(&r->flush_errors, 0);
 
     rc = rados_ioctx_create(r->rados, o->pool_name, &r->ioctx);

@@ -92,7 +92,8 @@ static int start_cluster(void)
         return -1;
     if (run("rbd -c %s create --size %u rbd/img0", ceph_conf, IMG0_MIB) != 0 ||
         run("rbd -c %s create --size %u rbd/img1", ceph_conf, IMG1_MIB) != 0 ||
-        run("rbd -c %s create --size 16 rbd/img2", ceph_conf) != 0)
+        run("rbd -c %s create --size 16 rbd/img2", ceph_conf) != 0 ||
+        run("rbd -c %s create --size 16 rbd/img3", ceph_conf) != 0)
         return -1;
     return 0;
 }
@@ -595,6 +596,98 @@ static void test_stalled_osd_times_out(void **state)
     vnvme_ctrlr_detach(c);
 }
 
+/* ---- a librbd that ignores its timeouts ---- */
+
+#define STALL_NSID 3u   /* Rbd3: rados_osd_op_timeout 0, so only the backstop ends a stalled I/O */
+#define STALL_TIMEOUT_MS 1000u
+
+/* A private connection whose librados never times out an OSD op, and no cache. */
+static void add_stall_namespaces(void)
+{
+    char params[768];
+    snprintf(params, sizeof(params),
+             "{\"name\": \"Rbd3\", \"pool_name\": \"rbd\", \"rbd_name\": \"img3\", \"block_size\": 4096,"
+             " \"timeout_ms\": %u, \"config\": {\"mon_host\": \"%s\", \"auth_client_required\": \"none\","
+             " \"rbd_cache\": \"false\", \"rados_osd_op_timeout\": \"0\"}}",
+             STALL_TIMEOUT_MS, mon_host);
+    assert_int_equal(rpc("bdev_rbd_create", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd3\", \"nsid\": %u}}", NQN,
+             STALL_NSID);
+    assert_int_equal(rpc("nvmf_subsystem_add_ns", params), 0);
+}
+
+static void remove_stall_namespaces(void)
+{
+    char params[256];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", NQN, STALL_NSID);
+    assert_int_equal(rpc("nvmf_subsystem_remove_ns", params), 0);
+    assert_int_equal(rpc("bdev_rbd_delete", "{\"name\": \"Rbd3\"}"), 0);
+}
+
+static uint64_t bdev_counter(const char *bdev, const char *key)
+{
+    struct json_object *b = bdev_info(bdev);
+    const char *v = JSTR(b, "driver_specific", "rbd", key);
+    assert_non_null(v);
+    uint64_t n = strtoull(v, NULL, 10);
+    json_object_put(b);
+    return n;
+}
+
+/*
+ * The backstop completes a read that librbd still holds; the host sees the
+ * error and reuses its buffer. When the OSD answers later, librbd's data must
+ * land in the bdev's memory, never in the host's.
+ */
+static void test_abandoned_read_stays_out_of_host_memory(void **state)
+{
+    (void)state;
+    add_stall_namespaces();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID);
+    assert_non_null(stall);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 77);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 4, 2, io_done_cb, &d, 0), &d), 0);
+    uint64_t abandoned = bdev_counter("Rbd3", "abandoned_ios");
+
+    pid_t osd = osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    memset(rd, 0, 8192);
+    struct io_done stalled = {0};
+    assert_int_equal(vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &stalled, 0), 0);
+    io_wait_done(c, qp, &stalled, 1);
+    assert_int_equal(stalled.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_false(stalled.dnr);
+    assert_int_equal(bdev_counter("Rbd3", "abandoned_ios"), abandoned + 1);
+    assert_int_equal(bdev_counter("Rbd3", "abandoned_ios_pending"), 1);
+
+    /* The host got its answer and uses the buffer for something else. */
+    memset(rd, 0xee, 8192);
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(50000);
+    }
+    for (size_t i = 0; i < 8192; i++)
+        if (rd[i] != 0xee)
+            fail_msg("byte %zu of the reused buffer changed after the read was abandoned", i);
+    /* The data itself was fine all along. */
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &d, 0), &d), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+    remove_stall_namespaces();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_rpc_lifecycle),
         cmocka_unit_test(test_save_config),
         cmocka_unit_test(test_stalled_osd_times_out),
+        cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
