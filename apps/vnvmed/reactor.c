@@ -14,6 +14,28 @@
  * bring work (a connection, a message, a call) wakes epoll, so the reactor
  * then sleeps IDLE_SLEEP_NO_CLIENT_MS at a time (the bound only matters for
  * bdev completions of a client that went away, which nobody waits for).
+ *
+ * Waiting on asynchronous bdevs: while commands are inside bdevs (an RBD
+ * I/O takes hundreds of microseconds to milliseconds) there is never 200 us
+ * without work, so the rule above would poll a whole core between
+ * completions; on a small machine that core is what librbd's threads and the
+ * cluster need. So when the only thing outstanding is bdev work, the reactor
+ * sleeps after BDEV_WAIT_SPIN_NS without work, with every bdev channel's fd
+ * in the epoll set: a completion wakes it at once. What cannot wake it is a
+ * doorbell, so such a sleep lasts at most BDEV_WAIT_MAX_NS:
+ *  - The spin first: after posting completions the reactor keeps polling
+ *    BDEV_WAIT_SPIN_NS, long enough for a polling host (or a guest that
+ *    answers its interrupt at once) to submit the next commands, so a
+ *    closed-loop workload does not pay the bound on every command.
+ *  - A command submitted during the sleep waits for the next bdev
+ *    completion or the bound, whichever comes first: at most ~200 us (plus
+ *    the kernel's timer slack, 50 us by default) on top of a command that
+ *    costs the cluster hundreds of microseconds or more, and the first
+ *    command for a RAM namespace sharing the reactor after a quiet stretch
+ *    pays it too. Shorter bounds cost wakeups: 5 000 per second at this one,
+ *    a few percent of a core.
+ *  - A bdev whose channel has no fd is only polled on these wakeups; every
+ *    asynchronous bdev here has one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,13 +59,23 @@
 #define IDLE_SLEEP_NS 200000ull  /* idle this long before sleeping */
 #define IDLE_SLEEP_MS 1
 #define IDLE_SLEEP_NO_CLIENT_MS 100 /* nothing but fds can bring work: sleep long */
+#define BDEV_WAIT_SPIN_NS 20000ull  /* commands inside bdevs, nothing else to do: poll this long ... */
+#define BDEV_WAIT_MAX_NS 200000ll   /* ... then sleep until a bdev fd fires, at most this long */
 #define MAX_EVENTS 32
 
 struct reactor_ctrlr {
     struct nvmet_vfio_user_ctrlr *vc;
+    struct nvmet_ctrlr *nvme;
     int listen_fd, conn_fd; /* as registered in the epoll set */
+    /* Bdev channel fds registered in the epoll set, as of the controller's chan_gen. */
+    int *chan_fds;
+    uint32_t nr_chan_fds, chan_fds_cap;
+    uint32_t chan_gen;
     struct reactor_ctrlr *next;
 };
+
+/* epoll data of bdev channel fds: their events only end a sleep, the poll does the work. */
+static char bdev_wakeup;
 
 struct reactor_call_msg {
     reactor_fn fn;
@@ -117,6 +149,35 @@ static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
     rc->conn_fd = cfd;
 }
 
+/*
+ * Register the controller's bdev channel fds. The old ones go first, all of
+ * them: a channel may have been replaced by one whose fd has the same number,
+ * and a closed fd's registration is already gone.
+ */
+static void sync_chan_fds(struct reactor *r, struct reactor_ctrlr *rc)
+{
+    for (uint32_t i = 0; i < rc->nr_chan_fds; i++)
+        epoll_unwatch(r, rc->chan_fds[i]);
+    rc->nr_chan_fds = 0;
+    rc->chan_gen = rc->nvme->chan_gen;
+    uint32_t n = nvmet_io_channel_fds(rc->nvme, rc->chan_fds, rc->chan_fds_cap);
+    if (n > rc->chan_fds_cap) {
+        int *fds = realloc(rc->chan_fds, n * sizeof(*fds));
+        if (!fds) {
+            /* Those channels are then polled on the sleep bound's wakeups only. */
+            VNVME_WARN(LOG_COMP, "reactor %d: out of memory watching bdev channels", r->index);
+            n = rc->chan_fds_cap;
+        } else {
+            rc->chan_fds = fds;
+            rc->chan_fds_cap = n;
+            n = nvmet_io_channel_fds(rc->nvme, rc->chan_fds, rc->chan_fds_cap);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        epoll_watch(r, rc->chan_fds[i], &bdev_wakeup);
+    rc->nr_chan_fds = n;
+}
+
 /* ---- controllers ---- */
 
 void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
@@ -127,6 +188,8 @@ void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
         return;
     }
     rc->vc = vc;
+    rc->nvme = nvmet_vfio_user_nvme(vc);
+    rc->chan_gen = rc->nvme->chan_gen - 1; /* registered before the first sleep */
     rc->listen_fd = rc->conn_fd = -1;
     rc->next = r->ctrlrs;
     r->ctrlrs = rc;
@@ -143,7 +206,10 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
             epoll_unwatch(r, rc->listen_fd);
         if (rc->conn_fd >= 0)
             epoll_unwatch(r, rc->conn_fd);
+        for (uint32_t i = 0; i < rc->nr_chan_fds; i++)
+            epoll_unwatch(r, rc->chan_fds[i]);
         *pp = rc->next;
+        free(rc->chan_fds);
         free(rc);
         return;
     }
@@ -214,11 +280,38 @@ static bool any_client(const struct reactor *r)
     return false;
 }
 
+/* Commands are inside bdevs; also brings the epoll set up to date with the bdev channels. */
+static bool waiting_on_bdevs(struct reactor *r)
+{
+    bool waiting = false;
+    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
+        if (rc->nvme->in_bdev == 0)
+            continue;
+        waiting = true;
+        if (rc->chan_gen != rc->nvme->chan_gen)
+            sync_chan_fds(r, rc);
+    }
+    return waiting;
+}
+
+static int wait_events(struct reactor *r, struct epoll_event *evs, int64_t timeout_ns)
+{
+    static atomic_bool no_pwait2; /* shared by the reactors; any of them may find out first */
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+        int n = epoll_pwait2(r->epfd, evs, MAX_EVENTS, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed); /* before Linux 5.11: whole ms, rounded up */
+    }
+    return epoll_wait(r->epfd, evs, MAX_EVENTS, (int)((timeout_ns + 999999) / 1000000));
+}
+
 /* Handle what epoll reports; returns the work done. Calls run last: they may remove controllers. */
-static int check_events(struct reactor *r, int timeout_ms)
+static int check_events(struct reactor *r, int64_t timeout_ns)
 {
     struct epoll_event evs[MAX_EVENTS];
-    int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
+    int n = wait_events(r, evs, timeout_ns);
     int work = 0;
     bool calls = false;
 
@@ -227,6 +320,8 @@ static int check_events(struct reactor *r, int timeout_ms)
             calls = true;
             continue;
         }
+        if (evs[i].data.ptr == &bdev_wakeup)
+            continue; /* the next data poll reaps the completions */
         work += poll_control(r, evs[i].data.ptr);
     }
     if (calls) {
@@ -249,10 +344,12 @@ static void *reactor_main(void *arg)
             work += nvmet_vfio_user_poll_data(rc->vc);
         iter++;
 
-        if (sleeping)
-            work += check_events(r, any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS);
-        else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0)
+        if (sleeping) {
+            int64_t ms = any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS;
+            work += check_events(r, waiting_on_bdevs(r) ? BDEV_WAIT_MAX_NS : ms * 1000000);
+        } else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0) {
             work += check_events(r, 0);
+        }
 
         if (work) {
             idle_iters = 0;
@@ -261,8 +358,9 @@ static void *reactor_main(void *arg)
         }
         if (idle_iters++ == 0) {
             idle_since = now_ns();
-        } else if (!sleeping && idle_iters % IDLE_CLOCK_EVERY == 0 && now_ns() - idle_since >= IDLE_SLEEP_NS) {
-            sleeping = true;
+        } else if (!sleeping && idle_iters % IDLE_CLOCK_EVERY == 0) {
+            uint64_t idle = now_ns() - idle_since;
+            sleeping = idle >= IDLE_SLEEP_NS || (idle >= BDEV_WAIT_SPIN_NS && waiting_on_bdevs(r));
         }
     }
     /* Calls queued while stopping must not leave their callers waiting. */

@@ -28,6 +28,7 @@ static struct vnvme_bdev_channel *channel(struct nvmet_ctrlr *c, struct nvmet_ns
         return NULL;
     c->channels[ns->nsid] = ch;
     c->chan_nsids[c->nr_chans++] = ns->nsid;
+    c->chan_gen++;
     return ch;
 }
 
@@ -48,12 +49,27 @@ void nvmet_io_release_channel(struct nvmet_ctrlr *c, uint32_t nsid)
         return;
     vnvme_bdev_channel_put(c->channels[nsid]);
     c->channels[nsid] = NULL;
+    c->chan_gen++;
     for (uint32_t i = 0; i < c->nr_chans; i++) {
         if (c->chan_nsids[i] == nsid) {
             c->chan_nsids[i] = c->chan_nsids[--c->nr_chans];
             break;
         }
     }
+}
+
+uint32_t nvmet_io_channel_fds(struct nvmet_ctrlr *c, int *fds, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nr_chans; i++) {
+        int fd = vnvme_bdev_channel_fd(c->channels[c->chan_nsids[i]]);
+        if (fd < 0)
+            continue;
+        if (n < max)
+            fds[n] = fd;
+        n++;
+    }
+    return n;
 }
 
 /* ---- status mapping and accounting ---- */

@@ -223,6 +223,7 @@ struct nvmet_ctrlr {
     uint32_t db_seen[2 * (NVMET_MAX_IO_QUEUES + 1)]; /* doorbell values already acted on */
     uint32_t chan_nsids[NVMET_MAX_NSID];             /* NSIDs with a channel, polled each round */
     uint32_t nr_chans;
+    uint32_t chan_gen;                                /* changes whenever a channel comes or goes */
     uint64_t sectors_read, sectors_written;           /* 512-byte units behind units_read/written */
     uint32_t polls;                                   /* keep alive is checked every 1024 polls */
     /*
@@ -297,6 +298,13 @@ uint16_t nvmet_req_map_data(struct nvmet_req *req, uint64_t len, uint32_t access
 /* io_cmd.c: poll the bdev channels of this controller; drop the channel of a removed namespace. */
 int nvmet_io_poll_channels(struct nvmet_ctrlr *c);
 void nvmet_io_release_channel(struct nvmet_ctrlr *c, uint32_t nsid);
+/*
+ * For a loop that sleeps while commands are inside bdevs (c->in_bdev): the
+ * fds that become readable when a channel has completions to poll (bdevs
+ * without one are left out). Fills up to max and returns how many there are
+ * in all; valid until c->chan_gen changes.
+ */
+uint32_t nvmet_io_channel_fds(struct nvmet_ctrlr *c, int *fds, uint32_t max);
 
 /* admin_*.c and io_cmd.c: execute a fetched command (complete it now or later). */
 void nvmet_admin_execute(struct nvmet_req *req);

@@ -599,9 +599,10 @@ static void test_stalled_osd_times_out(void **state)
 /* ---- a librbd that ignores its timeouts ---- */
 
 #define STALL_NSID 3u   /* Rbd3: rados_osd_op_timeout 0, so only the backstop ends a stalled I/O */
+#define MALLOC_NSID 4u  /* Mal0: a RAM namespace on the same controller */
 #define STALL_TIMEOUT_MS 1000u
 
-/* A private connection whose librados never times out an OSD op, and no cache. */
+/* A private connection whose librados never times out an OSD op, no cache, plus a RAM namespace. */
 static void add_stall_namespaces(void)
 {
     char params[768];
@@ -611,8 +612,12 @@ static void add_stall_namespaces(void)
              " \"rbd_cache\": \"false\", \"rados_osd_op_timeout\": \"0\"}}",
              STALL_TIMEOUT_MS, mon_host);
     assert_int_equal(rpc("bdev_rbd_create", params), 0);
+    assert_int_equal(rpc("bdev_malloc_create", "{\"name\": \"Mal0\", \"num_blocks\": 1024, \"block_size\": 4096}"), 0);
     snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd3\", \"nsid\": %u}}", NQN,
              STALL_NSID);
+    assert_int_equal(rpc("nvmf_subsystem_add_ns", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Mal0\", \"nsid\": %u}}", NQN,
+             MALLOC_NSID);
     assert_int_equal(rpc("nvmf_subsystem_add_ns", params), 0);
 }
 
@@ -621,7 +626,29 @@ static void remove_stall_namespaces(void)
     char params[256];
     snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", NQN, STALL_NSID);
     assert_int_equal(rpc("nvmf_subsystem_remove_ns", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", NQN, MALLOC_NSID);
+    assert_int_equal(rpc("nvmf_subsystem_remove_ns", params), 0);
     assert_int_equal(rpc("bdev_rbd_delete", "{\"name\": \"Rbd3\"}"), 0);
+    assert_int_equal(rpc("bdev_malloc_delete", "{\"name\": \"Mal0\"}"), 0);
+}
+
+/* utime + stime of every thread of pid, in ms. */
+static uint64_t process_cpu_ms(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    assert_non_null(p);
+    unsigned long long utime = 0, stime = 0;
+    /* After ") ": state is field 3; utime and stime are fields 14 and 15. */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+    return (utime + stime) * 1000ull / (uint64_t)sysconf(_SC_CLK_TCK);
 }
 
 static uint64_t bdev_counter(const char *bdev, const char *key)
@@ -632,6 +659,84 @@ static uint64_t bdev_counter(const char *bdev, const char *key)
     uint64_t n = strtoull(v, NULL, 10);
     json_object_put(b);
     return n;
+}
+
+/*
+ * While its only work is an I/O the cluster does not answer, the reactor
+ * sleeps instead of polling (vnvmed stays far below a core), yet a command
+ * for another namespace, whose doorbell write wakes nothing, is still seen
+ * within the reactor's bound (milliseconds at the very most, not when the
+ * stalled I/O ends).
+ */
+static void test_reactor_sleeps_while_cluster_stalls(void **state)
+{
+    (void)state;
+    add_stall_namespaces();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID), *ram = vnvme_ctrlr_ns(c, MALLOC_NSID);
+    assert_non_null(stall);
+    assert_non_null(ram);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    uint8_t *ram_buf = vnvme_dma_alloc(c, 4096, 4096);
+    fill_pattern(buf, 8192, 123);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 0, 2, io_done_cb, &d, 0), &d), 0);
+
+    pid_t osd = osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    struct io_done stalled = {0};
+    uint64_t t0 = vnvmed_harness_now_ms();
+    assert_int_equal(vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &stalled, 0), 0);
+    usleep(100000); /* the reactor settles into waiting */
+
+    uint64_t cpu0 = process_cpu_ms(vnvmed.pid), wall0 = vnvmed_harness_now_ms();
+    uint64_t worst_ram_ms = 0;
+    int ram_ios = 0;
+    while (vnvmed_harness_now_ms() - wall0 < 800) {
+        /* The host polls too, so what is measured is how soon the reactor sees the doorbell. */
+        struct io_done r = {0};
+        uint64_t s = vnvmed_harness_now_ms();
+        assert_int_equal(vnvme_ns_read(ram, qp, ram_buf, 7, 1, io_done_cb, &r, 0), 0);
+        while (r.count == 0)
+            assert_true(vnvme_qpair_process(qp, 0) >= 0);
+        assert_int_equal(r.status, 0);
+        uint64_t took = vnvmed_harness_now_ms() - s;
+        worst_ram_ms = took > worst_ram_ms ? took : worst_ram_ms;
+        ram_ios++;
+        usleep(20000); /* long enough for the reactor to go back to sleep */
+    }
+    uint64_t cpu_ms = process_cpu_ms(vnvmed.pid) - cpu0, wall_ms = vnvmed_harness_now_ms() - wall0;
+    assert_int_equal(stalled.count, 0); /* the measurement ran while the read was stalled */
+    fprintf(stderr, "test_rbd: while stalled: vnvmed used %llu ms CPU in %llu ms; %d RAM reads, slowest %llu ms\n",
+            (unsigned long long)cpu_ms, (unsigned long long)wall_ms, ram_ios, (unsigned long long)worst_ram_ms);
+    /* A polling reactor would use the whole window; sleeping, it uses a few percent. */
+    assert_true(cpu_ms * 100 < wall_ms * 30);
+    assert_true(worst_ram_ms < 100);
+
+    io_wait_done(c, qp, &stalled, 1);
+    assert_true(vnvmed_harness_now_ms() - t0 >= 2 * STALL_TIMEOUT_MS - 100);
+    assert_int_equal(stalled.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_int_equal(kill(osd, SIGCONT), 0);
+
+    /* The abandoned read finishes late inside the bdev; then the namespace works again. */
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(50000);
+    }
+    memset(rd, 0, 8192);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &d, 0), &d), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_dma_free(c, ram_buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+    remove_stall_namespaces();
 }
 
 /*
@@ -699,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_rpc_lifecycle),
         cmocka_unit_test(test_save_config),
         cmocka_unit_test(test_stalled_osd_times_out),
+        cmocka_unit_test(test_reactor_sleeps_while_cluster_stalls),
         cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
