@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "latency.h"
 #include "vnvme/nvme_host.h"
 
@@ -87,6 +88,7 @@ struct perf_worker {
     unsigned nns;
     uint64_t rng;
     uint64_t batch_ticks; /* timestamp shared by one completion batch, 0 = not taken yet */
+    struct perf_backoff backoff; /* polling mode: when to sleep between empty polls */
     uint64_t start_ticks, end_ticks;
     int phase_seen;
     bool submitting;

@@ -12,6 +12,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "perf.h"
@@ -230,8 +232,17 @@ static int poll_once(struct perf_worker *w)
         if (ctx->npending)
             retry_pending(ctx);
     }
-    if (total == 0 && w->cfg->interrupts)
+    if (total > 0) {
+        perf_backoff_work(&w->backoff);
+    } else if (w->cfg->interrupts) {
         wait_for_interrupt(w);
+    } else {
+        uint32_t ns = perf_backoff_empty(&w->backoff, ticks_now);
+        if (ns) {
+            struct timespec d = {.tv_sec = 0, .tv_nsec = ns};
+            nanosleep(&d, NULL);
+        }
+    }
     return total;
 }
 
@@ -286,6 +297,10 @@ void *perf_worker_main(void *arg)
 {
     struct perf_worker *w = arg;
     pin(w);
+    perf_backoff_init(&w->backoff, (uint64_t)(PERF_BACKOFF_SPIN_US * ticks_per_sec() / 1e6));
+    /* The backoff's pauses are a few microseconds: without this the kernel may stretch each by 50 us. */
+    if (prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0) != 0)
+        fprintf(stderr, "vnvme-perf: core %u: cannot shorten the timer slack\n", w->core);
     w->phase_seen = PHASE_FILL;
     if (w->cfg->fill)
         fill(w);
