@@ -254,6 +254,11 @@ static void save_bdev(struct json_object *config, struct vnvme_bdev *b)
         add_call(config, "bdev_uring_create", p);
         return;
     }
+    if (type != NULL && strcmp(type, "delay") == 0) {
+        json_object_put(p);
+        add_call(config, "bdev_delay_create", vnvme_bdev_delay_save(b));
+        return;
+    }
     if (type != NULL && strcmp(type, "rbd") == 0) {
         json_object_put(p);
         p = vnvme_bdev_rbd_save(b);

@@ -49,6 +49,17 @@ static const struct rpc_param rbd_get_clusters_params[] = {
     {"name", RPC_STRING, false},
     RPC_PARAMS_END,
 };
+static const struct rpc_param delay_create_params[] = {
+    {"name", RPC_STRING, true},          {"base_bdev_name", RPC_STRING, true},    {"avg_read_latency", RPC_UINT64, true},
+    {"p99_read_latency", RPC_UINT64, true}, {"avg_write_latency", RPC_UINT64, true}, {"p99_write_latency", RPC_UINT64, true},
+    {"uuid", RPC_STRING, false},         RPC_PARAMS_END,
+};
+static const struct rpc_param delay_update_params[] = {
+    {"delay_bdev_name", RPC_STRING, true},
+    {"latency_type", RPC_STRING, true},
+    {"latency_us", RPC_UINT64, true},
+    RPC_PARAMS_END,
+};
 static const struct rpc_param name_params[] = {
     {"name", RPC_STRING, true},
     RPC_PARAMS_END,
@@ -165,6 +176,52 @@ static struct json_object *bdev_null_delete(struct json_object *params, struct r
 static struct json_object *bdev_uring_delete(struct json_object *params, struct rpc_err *e)
 {
     return delete_of_type(params, "uring", e);
+}
+
+/* ---- delay ---- */
+
+static struct json_object *bdev_delay_create(struct json_object *params, struct rpc_err *e)
+{
+    uint8_t ubuf[16];
+    const uint8_t *uuid;
+    struct vnvme_bdev *b = NULL;
+    if (!parse_uuid_param(params, ubuf, &uuid, e))
+        return NULL;
+    uint64_t lat[4] = {rpc_get_u64(params, "avg_read_latency", 0), rpc_get_u64(params, "p99_read_latency", 0),
+                       rpc_get_u64(params, "avg_write_latency", 0), rpc_get_u64(params, "p99_write_latency", 0)};
+    const char *base = rpc_get_string(params, "base_bdev_name");
+    int rc = vnvme_bdev_delay_create(rpc_get_string(params, "name"), base, lat, uuid, &b);
+    if (rc == -ENODEV) {
+        rpc_set_error(e, rc, "no bdev named %s", base);
+        return NULL;
+    }
+    if (rc == -EINVAL) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "invalid name, or a p99 latency below its average");
+        return NULL;
+    }
+    return created(rc, b, e);
+}
+
+static struct json_object *bdev_delay_delete(struct json_object *params, struct rpc_err *e)
+{
+    return delete_of_type(params, "delay", e);
+}
+
+static struct json_object *bdev_delay_update_latency(struct json_object *params, struct rpc_err *e)
+{
+    const char *type = rpc_get_string(params, "latency_type");
+    int rc = vnvme_bdev_delay_update_latency(rpc_get_string(params, "delay_bdev_name"), type,
+                                             rpc_get_u64(params, "latency_us", 0));
+    if (rc == -EINVAL) {
+        rpc_set_error(e, RPC_INVALID_PARAMS,
+                      "latency_type %s: expected avg_read, p99_read, avg_write or p99_write, with p99 >= avg", type);
+        return NULL;
+    }
+    if (rc < 0) {
+        rpc_set_errno(e, rc);
+        return NULL;
+    }
+    return json_object_new_boolean(1);
 }
 
 /* ---- rbd ---- */
@@ -347,6 +404,9 @@ const struct rpc_method rpc_bdev_methods[] = {
     {"bdev_null_delete", bdev_null_delete, name_params},
     {"bdev_uring_create", bdev_uring_create, uring_create_params},
     {"bdev_uring_delete", bdev_uring_delete, name_params},
+    {"bdev_delay_create", bdev_delay_create, delay_create_params},
+    {"bdev_delay_delete", bdev_delay_delete, name_params},
+    {"bdev_delay_update_latency", bdev_delay_update_latency, delay_update_params},
     {"bdev_rbd_register_cluster", bdev_rbd_register_cluster, rbd_register_cluster_params},
     {"bdev_rbd_unregister_cluster", bdev_rbd_unregister_cluster, name_params},
     {"bdev_rbd_get_clusters_info", bdev_rbd_get_clusters_info, rbd_get_clusters_params},

@@ -65,6 +65,12 @@ struct vnvme_bdev_ops {
     int (*poll)(struct vnvme_bdev *b, void *ch_ctx);
     /* fd that becomes readable when poll has work, or -1 (for reactors that sleep). */
     int (*channel_fd)(struct vnvme_bdev *b, void *ch_ctx);
+    /*
+     * Optional: recall an I/O submitted on this channel and not finished. Returns 0
+     * when it was recalled (its cb has been called with -ECANCELED), -ENOENT when it
+     * is past recall (it completes normally).
+     */
+    int (*abort)(struct vnvme_bdev *b, void *ch_ctx, struct vnvme_bdev_io *io);
     /* Add type-specific fields ("driver_specific" in bdev_get_bdevs). */
     void (*dump_json)(struct vnvme_bdev *b, struct json_object *obj);
     void (*destroy)(struct vnvme_bdev *b);
@@ -100,6 +106,8 @@ void vnvme_bdev_channel_put(struct vnvme_bdev_channel *ch);
 int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io);
 int vnvme_bdev_channel_poll(struct vnvme_bdev_channel *ch);
 int vnvme_bdev_channel_fd(struct vnvme_bdev_channel *ch);
+/* Recall an in-flight I/O (see ops.abort): 0, -ENOENT, or -ENOTSUP for bdevs that cannot. */
+int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io);
 
 /* bdev_get_bdevs-shaped description. */
 struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b);
@@ -126,5 +134,15 @@ int vnvme_bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block
 /* File or block device through io_uring; block_size 0 = the device's logical block size (or 512 for files). */
 int vnvme_bdev_uring_create(const char *name, const char *filename, uint32_t block_size, const uint8_t *uuid,
                             struct vnvme_bdev **out);
+/*
+ * A base bdev with added latency (SPDK's bdev_delay): latency_us in the order avg_read, p99_read,
+ * avg_write, p99_write (microseconds; p99 >= avg). Claims the base. -ENODEV: no such base.
+ */
+int vnvme_bdev_delay_create(const char *name, const char *base_name, const uint64_t latency_us[4],
+                            const uint8_t *uuid, struct vnvme_bdev **out);
+/* latency_type: "avg_read", "p99_read", "avg_write" or "p99_write"; applies to I/O submitted from now on. */
+int vnvme_bdev_delay_update_latency(const char *name, const char *latency_type, uint64_t latency_us);
+/* bdev_delay_create params that recreate b, or NULL when b is not a delay bdev. */
+struct json_object *vnvme_bdev_delay_save(struct vnvme_bdev *b);
 
 #endif

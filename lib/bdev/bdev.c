@@ -112,6 +112,13 @@ int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
     return ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
 }
 
+int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
+{
+    if (!ch->bdev->ops->abort)
+        return -ENOTSUP;
+    return ch->bdev->ops->abort(ch->bdev, ch->ctx, io);
+}
+
 int vnvme_bdev_channel_poll(struct vnvme_bdev_channel *ch)
 {
     if (!ch->bdev->ops->poll)
