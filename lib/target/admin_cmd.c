@@ -7,29 +7,46 @@
 #include "nvmet.h"
 
 /*
- * Every command completes before the next one is fetched except AERs (and
- * I/O already handed to a bdev, which cannot be recalled), so an outstanding
- * AER is the only thing Abort can actually abort.
+ * Admin commands complete before the next one is fetched, except AERs; I/O
+ * commands can be recalled only while their bdev still holds them without
+ * having started them (see vnvme_bdev_ops.abort: the delay bdev can). Anything
+ * else is past recall, and Abort answers "not aborted" (cdw0 bit 0), which
+ * the spec allows for any command.
  */
+static bool abort_aer(struct nvmet_ctrlr *c, uint16_t cid)
+{
+    for (uint32_t i = 0; i < c->nr_aer_reqs; i++) {
+        struct nvmet_req *aer = c->aer_reqs[i];
+        if (aer->cmd.cid != cid)
+            continue;
+        nvmet_aer_cancel(c, aer);
+        nvmet_req_status(aer, NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST, false);
+        nvmet_req_complete(aer);
+        return true;
+    }
+    return false;
+}
+
+static bool abort_io(struct nvmet_ctrlr *c, uint16_t sqid, uint16_t cid)
+{
+    if (sqid > NVMET_MAX_IO_QUEUES || !c->sqs[sqid].created)
+        return false;
+    struct nvmet_sq *sq = &c->sqs[sqid];
+    for (uint32_t i = 0; i < sq->nr_reqs; i++) {
+        struct nvmet_req *r = &sq->reqs[i];
+        if (r->in_flight && r->cmd.cid == cid)
+            return nvmet_io_abort(r);
+    }
+    return false;
+}
+
 static void execute_abort(struct nvmet_req *req)
 {
     struct nvmet_ctrlr *c = nvmet_req_ctrlr(req);
     uint16_t sqid = (uint16_t)(req->cmd.cdw10 & 0xffff);
     uint16_t cid = (uint16_t)(req->cmd.cdw10 >> 16);
-
-    req->rsp.cdw0 = 1; /* bit 0 set: not aborted */
-    if (sqid == 0) {
-        for (uint32_t i = 0; i < c->nr_aer_reqs; i++) {
-            struct nvmet_req *aer = c->aer_reqs[i];
-            if (aer->cmd.cid != cid)
-                continue;
-            nvmet_aer_cancel(c, aer);
-            nvmet_req_status(aer, NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST, false);
-            nvmet_req_complete(aer);
-            req->rsp.cdw0 = 0;
-            break;
-        }
-    }
+    bool aborted = sqid == 0 ? abort_aer(c, cid) : abort_io(c, sqid, cid);
+    req->rsp.cdw0 = aborted ? 0 : 1; /* bit 0 set: not aborted */
     nvmet_req_complete(req);
 }
 

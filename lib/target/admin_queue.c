@@ -113,13 +113,21 @@ void nvmet_execute_delete_io_sq(struct nvmet_req *req)
     struct nvmet_sq *sq = &c->sqs[qid];
     if (sq->in_flight > 0) {
         /*
-         * Commands already handed to a bdev cannot be recalled: the delete
+         * Commands a bdev can still recall complete now, as aborted by the
+         * deletion. The rest have started and cannot be recalled: the delete
          * completes once they have (the queue code finishes delete_req when
          * in_flight drops to zero). Nothing more is fetched meanwhile.
+         * delete_req is set only after the recall, so that no completion
+         * inside the loop destroys the queue under it.
          */
         sq->deleting = true;
-        sq->delete_req = req;
-        return;
+        for (uint32_t i = 0; i < sq->nr_reqs && sq->in_flight; i++)
+            if (sq->reqs[i].in_flight)
+                nvmet_io_abort(&sq->reqs[i]);
+        if (sq->in_flight > 0) {
+            sq->delete_req = req;
+            return;
+        }
     }
     nvmet_sq_destroy(c, sq);
     nvmet_req_complete(req);

@@ -77,6 +77,19 @@ static uint32_t total_in_flight(struct nvmet_ctrlr *c)
     return n;
 }
 
+/* What bdevs can still recall need not be waited for (a delay bdev may hold I/O for minutes). */
+static void recall_from_bdevs(struct nvmet_ctrlr *c)
+{
+    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++) {
+        struct nvmet_sq *sq = &c->sqs[q];
+        if (!sq->created)
+            continue;
+        for (uint32_t i = 0; i < sq->nr_reqs && c->in_bdev; i++)
+            if (sq->reqs[i].in_flight)
+                nvmet_io_abort(&sq->reqs[i]);
+    }
+}
+
 /*
  * Completed requests still waiting for CQ room are dropped (their queues are
  * going away); requests still in a bdev are waited for, since they hold
@@ -100,6 +113,7 @@ static void drain(struct nvmet_ctrlr *c)
     memset(c->cq_overflow_map, 0, sizeof(c->cq_overflow_map));
     if (total_in_flight(c) == 0)
         return;
+    recall_from_bdevs(c);
     uint64_t deadline = nvmet_now_ms() + 10000;
     while (total_in_flight(c) && nvmet_now_ms() < deadline)
         nvmet_io_poll_channels(c);
@@ -440,6 +454,7 @@ void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
      * is answered, so let those commands finish while the mapping is valid;
      * their completions wait in the CQ overflow list if their CQ was quiesced.
      */
+    recall_from_bdevs(c);
     uint64_t deadline = nvmet_now_ms() + 10000;
     while (c->in_bdev && nvmet_now_ms() < deadline)
         nvmet_io_poll_channels(c);

@@ -86,6 +86,10 @@ static void set_bdev_error(struct nvmet_req *req, int status)
         else
             nvmet_req_status(req, NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT, false);
         break;
+    case -ECANCELED: /* recalled from the bdev: by Delete I/O SQ, Abort, or a reset (which discards it) */
+        nvmet_req_status(req, NVME_SCT_GENERIC,
+                         req->sq->deleting ? NVME_SC_ABORTED_SQ_DELETION : NVME_SC_ABORTED_BY_REQUEST, false);
+        break;
     case -ENXIO:
     case -ENODEV:
         nvmet_req_status(req, NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY, false);
@@ -142,6 +146,7 @@ static void rw_done(struct vnvme_bdev_io *io, int status)
 static void bdev_done(struct vnvme_bdev_io *io, int status)
 {
     struct nvmet_req *req = io->cb_arg;
+    req->in_bdev = false;
     nvmet_req_ctrlr(req)->in_bdev--;
     req->bdev_cb(io, status);
 }
@@ -159,12 +164,23 @@ static void submit(struct nvmet_req *req, vnvme_bdev_io_cb cb)
     req->bio.cb_arg = req;
     req->bio.next = NULL;
     c->in_bdev++;
+    req->in_bdev = true;
     int rc = vnvme_bdev_submit(ch, &req->bio);
     if (rc < 0) {
+        req->in_bdev = false;
         c->in_bdev--;
         set_bdev_error(req, rc);
         nvmet_req_complete(req);
     }
+}
+
+bool nvmet_io_abort(struct nvmet_req *req)
+{
+    struct nvmet_ctrlr *c = nvmet_req_ctrlr(req);
+    if (!req->in_bdev || !req->ns || req->ns->nsid > NVMET_MAX_NSID || !c->channels[req->ns->nsid])
+        return false;
+    /* On success the bdev has called bdev_done with -ECANCELED: the command is complete. */
+    return vnvme_bdev_abort(c->channels[req->ns->nsid], &req->bio) == 0;
 }
 
 /* ---- command parsing ---- */

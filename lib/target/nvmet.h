@@ -118,6 +118,7 @@ struct nvmet_req {
     struct nvmet_req *next_free;
     int iovcnt;
     bool in_flight;
+    bool in_bdev; /* handed to a bdev and not called back yet */
     uint64_t data_len;
     vnvme_bdev_io_cb bdev_cb; /* io_cmd.c's continuation; bio.cb counts commands inside bdevs first */
     struct vnvme_bdev_io bio;
@@ -298,6 +299,8 @@ uint16_t nvmet_req_map_data(struct nvmet_req *req, uint64_t len, uint32_t access
 /* io_cmd.c: poll the bdev channels of this controller; drop the channel of a removed namespace. */
 int nvmet_io_poll_channels(struct nvmet_ctrlr *c);
 void nvmet_io_release_channel(struct nvmet_ctrlr *c, uint32_t nsid);
+/* Recall a command from its bdev if the bdev can (it then completes as aborted); true when it did. */
+bool nvmet_io_abort(struct nvmet_req *req);
 /*
  * For a loop that sleeps while commands are inside bdevs (c->in_bdev): the
  * fds that become readable when a channel has completions to poll (bdevs

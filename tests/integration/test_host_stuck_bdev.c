@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A namespace whose reads never complete (a delay bdev with an hour of read
+ * latency) behind the built vnvmed, driven by the userspace NVMe driver:
+ * the driver's timeout sends Abort and the target recalls the command from
+ * the bdev (status Command Abort Requested, the controller stays healthy);
+ * a controller reset and a queue deletion do not wait for the stuck reads;
+ * the latency is changed over RPC and the namespace works again; and the
+ * other namespace of the same controller answers throughout.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "host_test_io.h"
+#include "vnvme/nvme_host.h"
+#include "vnvme/nvme_spec.h"
+#include "vnvmed_harness.h"
+
+#define NQN "nqn.2026-11.io.vnvme:stuck"
+#define BLOCK_SIZE 4096u
+#define NUM_BLOCKS 4096u
+#define HOUR_US "3600000000"
+#define STUCK 4u /* reads held at once */
+
+static struct vnvmed_harness vnvmed;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (vnvmed_harness_init(&vnvmed, "vnvme-stuck-test") != 0)
+        return -1;
+    int rc = vnvmed_harness_write_config(&vnvmed,
+            "{\"subsystems\": [\n"
+            "  {\"subsystem\": \"bdev\", \"config\": [\n"
+            "    {\"method\": \"bdev_malloc_create\",\n"
+            "     \"params\": {\"name\": \"Fast\", \"num_blocks\": %u, \"block_size\": %u}},\n"
+            "    {\"method\": \"bdev_malloc_create\",\n"
+            "     \"params\": {\"name\": \"Base\", \"num_blocks\": %u, \"block_size\": %u}},\n"
+            "    {\"method\": \"bdev_delay_create\",\n"
+            "     \"params\": {\"name\": \"Stuck\", \"base_bdev_name\": \"Base\", \"avg_read_latency\": " HOUR_US ",\n"
+            "                \"p99_read_latency\": " HOUR_US ", \"avg_write_latency\": 0, \"p99_write_latency\": 0}}]},\n"
+            "  {\"subsystem\": \"nvmf\", \"config\": [\n"
+            "    {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
+            "    {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"%s\", \"allow_any_host\": true}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_ns\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Fast\", \"nsid\": 1}}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_ns\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Stuck\", \"nsid\": 2}}},\n"
+            "    {\"method\": \"nvmf_subsystem_add_listener\",\n"
+            "     \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"traddr\": \"%s\"}}}]}]}\n",
+            NUM_BLOCKS, BLOCK_SIZE, NUM_BLOCKS, BLOCK_SIZE, NQN, NQN, NQN, NQN, vnvmed.listen_dir);
+    if (rc != 0)
+        return -1;
+    return vnvmed_harness_start(&vnvmed, NULL);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    vnvmed_harness_cleanup(&vnvmed);
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct vnvme_ctrlr *attach(uint32_t timeout_ms)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = timeout_ms};
+    return host_attach(vnvmed.trid, &opts);
+}
+
+/* Submit STUCK reads to the stuck namespace; they stay outstanding. */
+static void submit_stuck_reads(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint8_t *buf, struct io_done *d)
+{
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 2);
+    assert_non_null(ns);
+    for (uint32_t i = 0; i < STUCK; i++)
+        assert_int_equal(vnvme_ns_read(ns, qp, buf + i * BLOCK_SIZE, i, 1, io_done_cb, d, 0), 0);
+    for (int i = 0; i < 50; i++) {
+        vnvme_qpair_process(qp, 0);
+        usleep(1000);
+    }
+    assert_int_equal(d->count, 0);
+}
+
+/* A verified write + read on the fast namespace: the controller still works. */
+static void fast_ns_works(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint8_t *buf)
+{
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
+    struct io_done d = {0};
+    memset(buf, 0xa5, BLOCK_SIZE);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, buf, 9, 1, io_done_cb, &d, 0), &d), 0);
+    memset(buf, 0, BLOCK_SIZE);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, buf, 9, 1, io_done_cb, &d, 0), &d), 0);
+    assert_int_equal(buf[0], 0xa5);
+    assert_int_equal(buf[BLOCK_SIZE - 1], 0xa5);
+}
+
+static void test_timeout_abort_recalls_stuck_reads(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach(300);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
+    struct io_done d = {0};
+    submit_stuck_reads(c, qp, buf, &d);
+    uint64_t t0 = now_ms();
+    io_wait_done(c, qp, &d, (int)STUCK);
+    uint64_t took = now_ms() - t0;
+    /* Each read: its 300 ms deadline, then Abort, which the target honoured. */
+    assert_int_equal(d.count, (int)STUCK);
+    assert_int_equal(d.ok, 0);
+    assert_int_equal(d.timeouts, 0);
+    assert_int_equal(d.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST));
+    assert_true(took < 5000);
+    assert_false(vnvme_ctrlr_is_failed(c));
+    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
+    /* Writes to the stuck namespace have no latency. */
+    struct io_done w = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(vnvme_ctrlr_ns(c, 2), qp, buf, 0, 1, io_done_cb, &w, 0), &w), 0);
+    vnvme_dma_free(c, buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+static void test_reset_does_not_wait_for_stuck_reads(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach(0); /* default timeout: 30 s, longer than the test waits */
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
+    struct io_done d = {0};
+    submit_stuck_reads(c, qp, buf, &d);
+    uint64_t t0 = now_ms();
+    assert_int_equal(vnvme_ctrlr_reset(c), 0);
+    io_wait_done(c, qp, &d, (int)STUCK);
+    assert_true(now_ms() - t0 < 3000); /* the target recalled them instead of waiting up to 10 s */
+    assert_int_equal(d.ok, 0);
+    assert_false(vnvme_ctrlr_is_failed(c));
+    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
+    vnvme_dma_free(c, buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+static void test_queue_deletion_does_not_wait_for_stuck_reads(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach(0);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    uint8_t *buf = vnvme_dma_alloc(c, STUCK * BLOCK_SIZE, 4096);
+    struct io_done d = {0};
+    submit_stuck_reads(c, qp, buf, &d);
+    uint64_t t0 = now_ms();
+    vnvme_qpair_free(qp); /* Delete I/O SQ with the reads held by the bdev, then Delete I/O CQ */
+    assert_true(now_ms() - t0 < 3000);
+    assert_int_equal(d.count, (int)STUCK);
+    assert_int_equal(d.ok, 0);
+    assert_false(vnvme_ctrlr_is_failed(c));
+    qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    uint8_t *b2 = vnvme_dma_alloc(c, BLOCK_SIZE, 4096);
+    fast_ns_works(c, qp, b2);
+    vnvme_dma_free(c, b2);
+    vnvme_dma_free(c, buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+static void test_latency_update_over_rpc(void **state)
+{
+    (void)state;
+    struct json_object *res = NULL;
+    assert_int_equal(vnvmed_harness_rpc(&vnvmed, "bdev_delay_update_latency",
+                                        "{\"delay_bdev_name\": \"Stuck\", \"latency_type\": \"avg_read\","
+                                        " \"latency_us\": 20000}",
+                                        &res),
+                     0);
+    json_object_put(res);
+    /* A latency above p99 is refused. */
+    struct json_object *r2 = NULL;
+    int code = 0;
+    char *msg = NULL;
+    assert_int_equal(vnvmed_harness_call(&vnvmed, "bdev_delay_update_latency",
+                                         "{\"delay_bdev_name\": \"Stuck\", \"latency_type\": \"avg_write\","
+                                         " \"latency_us\": 5}",
+                                         &r2, &code, &msg),
+                     1);
+    free(msg);
+
+    struct vnvme_ctrlr *c = attach(0);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    uint8_t *buf = vnvme_dma_alloc(c, BLOCK_SIZE, 4096);
+    struct io_done d = {0};
+    uint64_t t0 = now_ms();
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(vnvme_ctrlr_ns(c, 2), qp, buf, 0, 1, io_done_cb, &d, 0), &d), 0);
+    uint64_t took = now_ms() - t0;
+    assert_true(took >= 20); /* the new read latency, 20 ms */
+    assert_true(took < 5000);
+
+    /* bdev_get_bdevs and save_config describe it. */
+    assert_int_equal(vnvmed_harness_rpc(&vnvmed, "save_config", NULL, &res), 0);
+    const char *text = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(strstr(text, "\"bdev_delay_create\""));
+    assert_non_null(strstr(text, "\"avg_read_latency\":20000"));
+    json_object_put(res);
+
+    assert_int_equal(vnvmed_harness_rpc(&vnvmed, "bdev_delay_update_latency",
+                                        "{\"delay_bdev_name\": \"Stuck\", \"latency_type\": \"avg_read\","
+                                        " \"latency_us\": " HOUR_US "}",
+                                        &res),
+                     0);
+    json_object_put(res);
+    vnvme_dma_free(c, buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timeout_abort_recalls_stuck_reads),
+        cmocka_unit_test(test_reset_does_not_wait_for_stuck_reads),
+        cmocka_unit_test(test_queue_deletion_does_not_wait_for_stuck_reads),
+        cmocka_unit_test(test_latency_update_over_rpc),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
