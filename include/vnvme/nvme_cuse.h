@@ -68,8 +68,15 @@ struct vnvme_cuse_ioctl_dev {
     struct vnvme_cuse_ctrlr *cc;
     uint32_t nsid;
     struct vnvme_qpair *qp; /* lazily allocated by the using thread */
-    void *xfer;             /* VNVME_CUSE_RW_MAX bytes of DMA-pool memory for read()/write(), with qp */
+    void *xfer;             /* VNVME_CUSE_RW_MAX bytes of DMA-pool memory: every transfer's data, lazily */
 };
+
+/*
+ * The device's transfer buffer (NULL when out of DMA memory): data placed there
+ * moves without a bounce in the driver, and no other user of the device sees it
+ * except through the same device.
+ */
+void *vnvme_cuse_xfer_buf(struct vnvme_cuse_ioctl_dev *d);
 
 /* Free the device's queue pair (from the thread that used it, or after it stopped). */
 void vnvme_cuse_ioctl_dev_fini(struct vnvme_cuse_ioctl_dev *d);

@@ -258,29 +258,49 @@ static void op_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *
         fuse_reply_ioctl_retry(req, nin ? in_iov : NULL, nin, nout ? out_iov : NULL, nout);
         return;
     }
-    /* Reply layout = the out iovecs in order: struct, data, metadata. */
-    uint8_t *out = malloc(need_out ? need_out : 1);
-    if (out == NULL) {
+    /*
+     * Data goes through the device's DMA-pool transfer buffer (the limits above
+     * keep it within VNVME_CUSE_RW_MAX), so the driver needs no bounce and
+     * nothing is allocated per ioctl but a metadata buffer. Data from the device
+     * starts zeroed: what the command does not fill must not show what an
+     * earlier one left there.
+     */
+    if (xfer > VNVME_CUSE_RW_MAX) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    void *data = NULL, *meta = NULL, *meta_out = NULL;
+    if (x.data_len && (data = vnvme_cuse_xfer_buf(&d->io)) == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    void *data, *meta;
     if (x.data_to_dev) {
-        data = (uint8_t *)(uintptr_t)in_buf + x.arg_in;
-        meta = (uint8_t *)data + x.data_len;
+        memcpy(data, (const uint8_t *)in_buf + x.arg_in, x.data_len);
+        meta = (uint8_t *)(uintptr_t)in_buf + x.arg_in + x.data_len;
     } else {
-        data = out + x.arg_out;
-        meta = (uint8_t *)data + x.data_len;
-        memset(data, 0, xfer);
+        if (data)
+            memset(data, 0, x.data_len);
+        if (x.meta_len && (meta = meta_out = calloc(1, x.meta_len)) == NULL) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
     }
     long ret = vnvme_ioctl_exec(&d->io, ucmd, compat, argbuf, sizeof(argbuf), data, x.data_len, meta, x.meta_len);
     if (ret < 0) {
         fuse_reply_err(req, (int)-ret);
+    } else if (need_out == 0) {
+        fuse_reply_ioctl(req, (int)ret, NULL, 0);
     } else {
-        memcpy(out, argbuf, x.arg_out);
-        fuse_reply_ioctl(req, (int)ret, need_out ? out : NULL, need_out);
+        /* Reply layout = the out iovecs in order: struct, data, metadata. */
+        struct iovec reply[3];
+        size_t n = add_iov(reply, 0, (uint64_t)(uintptr_t)argbuf, x.arg_out);
+        if (!x.data_to_dev) {
+            n = add_iov(reply, n, (uint64_t)(uintptr_t)data, x.data_len);
+            n = add_iov(reply, n, (uint64_t)(uintptr_t)meta_out, x.meta_len);
+        }
+        fuse_reply_ioctl_iov(req, (int)ret, reply, (int)n);
     }
-    free(out);
+    free(meta_out);
 }
 
 static const struct cuse_lowlevel_ops cuse_ops = {

@@ -45,14 +45,23 @@ int vnvme_cuse_ctrlr_poll(struct vnvme_cuse_ctrlr *cc)
 
 void vnvme_cuse_ioctl_dev_fini(struct vnvme_cuse_ioctl_dev *d)
 {
-    if (d->qp == NULL)
+    if (d->qp == NULL && d->xfer == NULL)
         return;
     pthread_rwlock_wrlock(&d->cc->lock);
-    vnvme_qpair_free(d->qp);
-    vnvme_dma_free(d->cc->ctrlr, d->xfer);
+    if (d->qp)
+        vnvme_qpair_free(d->qp);
+    if (d->xfer)
+        vnvme_dma_free(d->cc->ctrlr, d->xfer);
     pthread_rwlock_unlock(&d->cc->lock);
     d->qp = NULL;
     d->xfer = NULL;
+}
+
+void *vnvme_cuse_xfer_buf(struct vnvme_cuse_ioctl_dev *d)
+{
+    if (d->xfer == NULL)
+        d->xfer = vnvme_dma_alloc(d->cc->ctrlr, VNVME_CUSE_RW_MAX, 4096);
+    return d->xfer;
 }
 
 static bool is_ctrlr_dev(const struct vnvme_cuse_ioctl_dev *d)
@@ -258,12 +267,6 @@ static int ensure_qpair(struct vnvme_cuse_ioctl_dev *d)
     /* Creating the queues is an admin exchange: exclusive, like every admin command here. */
     pthread_rwlock_wrlock(&d->cc->lock);
     d->qp = vnvme_qpair_alloc(d->cc->ctrlr, 0);
-    /* read()/write() go through this pool buffer: the driver then needs no bounce per call. */
-    d->xfer = d->qp != NULL ? vnvme_dma_alloc(d->cc->ctrlr, VNVME_CUSE_RW_MAX, 4096) : NULL;
-    if (d->qp != NULL && d->xfer == NULL) {
-        vnvme_qpair_free(d->qp);
-        d->qp = NULL;
-    }
     pthread_rwlock_unlock(&d->cc->lock);
     return d->qp != NULL ? 0 : -ENOMEM;
 }
@@ -506,11 +509,13 @@ long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, siz
         nlb = f.num_blocks - lba; /* short transfer at the end, as on a block device */
     if ((rc = ensure_qpair(d)) != 0)
         return rc;
+    if (vnvme_cuse_xfer_buf(d) == NULL)
+        return -ENOMEM;
     struct nvme_sqe sqe = {.opc = write ? NVME_NVM_WRITE : NVME_NVM_READ, .nsid = d->nsid,
                            .cdw10 = (uint32_t)lba, .cdw11 = (uint32_t)(lba >> 32), .cdw12 = (uint32_t)(nlb - 1u)};
     struct nvme_cqe cpl = {0};
     uint32_t bytes = (uint32_t)(nlb * f.block_size);
-    if (write)
+    if (write && buf != d->xfer)
         memcpy(d->xfer, buf, bytes);
     pthread_rwlock_rdlock(&d->cc->lock);
     rc = vnvme_ctrlr_ns(d->cc->ctrlr, d->nsid) != NULL ? io_sync(d, &sqe, d->xfer, bytes, &cpl) : -ENODEV;
@@ -519,7 +524,7 @@ long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, siz
         return rc;
     if (vnvme_cpl_is_error(&cpl))
         return -EIO;
-    if (!write && buf != NULL)
+    if (!write && buf != NULL && buf != d->xfer)
         memcpy(buf, d->xfer, bytes);
     return (long)bytes;
 }

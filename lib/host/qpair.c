@@ -158,8 +158,12 @@ int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struc
             bounce = vnvme_dma_pool_alloc(&c->pool, len, VNVME_PAGE);
             if (!bounce)
                 return -ENOMEM;
-            if (NVME_OPC_XFER(cmd->opc) != NVME_XFER_FROM_CTRL)
-                memcpy(bounce, buf, len);
+            /*
+             * Also for data from the controller: the bounce is copied back whole, and
+             * bytes the command does not write must come back as the caller left them,
+             * never as whatever an earlier user of this pool memory left there.
+             */
+            memcpy(bounce, buf, len);
             iova = vnvme_dma_pool_iova(&c->pool, bounce, len);
         }
         uint32_t first = VNVME_PAGE - (uint32_t)(iova & (VNVME_PAGE - 1));

@@ -194,6 +194,28 @@ static void test_admin_identify_and_status(void **state)
     free(buf);
 }
 
+/*
+ * Bytes a command does not write come back as the caller left them (as with
+ * the kernel, which maps the caller's buffer), never as what an earlier
+ * command left in the driver's DMA memory.
+ */
+static void test_untouched_bytes_come_back(void **state)
+{
+    (void)state;
+    uint8_t *buf = malloc(8192);
+    fill(buf, 8192, 9);
+    assert_int_equal(submit_io(&dev_n1, NVME_NVM_WRITE, 64, 15, buf, 8192), 0);
+    assert_int_equal(submit_io(&dev_n1, NVME_NVM_READ, 64, 15, buf, 8192), 0); /* DMA memory now holds it */
+    memset(buf, 0xee, 8192);
+    struct nvme_passthru_cmd c = {.opcode = NVME_ADMIN_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL, .data_len = 8192,
+                                  .addr = (uint64_t)(uintptr_t)buf};
+    assert_int_equal(passthru(&dev_c, NVME_IOCTL_ADMIN_CMD, &c, buf), 0);
+    assert_memory_equal(((struct nvme_id_ctrl *)buf)->sn, "CUSETEST1", 9);
+    for (size_t i = 4096; i < 8192; i++)
+        assert_int_equal(buf[i], 0xee);
+    free(buf);
+}
+
 static void test_result_32_and_64(void **state)
 {
     (void)state;
@@ -589,6 +611,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ioctl_id),
         cmocka_unit_test(test_admin_identify_and_status),
+        cmocka_unit_test(test_untouched_bytes_come_back),
         cmocka_unit_test(test_result_32_and_64),
         cmocka_unit_test(test_io_passthru),
         cmocka_unit_test(test_passthru_limits),
