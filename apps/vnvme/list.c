@@ -155,7 +155,8 @@ static struct dev *scan(const char *dir, size_t *count, bool *failed)
             *failed = true;
     }
     closedir(dp);
-    qsort(devs, *count, sizeof(*devs), by_name_numbers);
+    if (*count > 1) /* qsort's array may not be NULL, even empty */
+        qsort(devs, *count, sizeof(*devs), by_name_numbers);
     return devs;
 }
 
