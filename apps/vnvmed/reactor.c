@@ -34,8 +34,10 @@
  *    command for a RAM namespace sharing the reactor after a quiet stretch
  *    pays it too. Shorter bounds cost wakeups: 5 000 per second at this one,
  *    a few percent of a core.
- *  - A bdev whose channel has no fd is only polled on these wakeups; every
- *    asynchronous bdev here has one.
+ *  - A bdev whose channel has no fd (a delay bdev over a RAM bdev, which
+ *    completes on a deadline) is polled only on these wakeups, so it may
+ *    complete up to the bound late; under the idle rule alone it could be
+ *    IDLE_SLEEP_MS late.
  */
 #include <errno.h>
 #include <pthread.h>
