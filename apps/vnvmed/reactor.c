@@ -15,6 +15,16 @@
  * then sleeps IDLE_SLEEP_NO_CLIENT_MS at a time (the bound only matters for
  * bdev completions of a client that went away, which nobody waits for).
  *
+ * How long to poll before sleeping adapts to the client (spin_ns, between
+ * IDLE_SLEEP_NS and IDLE_SPIN_MAX_NS): a sleep after which the very next poll
+ * finds a doorbell means a command waited for the wakeup, so the window
+ * doubles; a sleep that ends with nothing to do halves it. A client that
+ * submits one command at a time with gaps longer than 200 us between them
+ * (a CUSE ioctl: several FUSE round trips per command; much more under
+ * emulation) then keeps the reactor polling while it is active instead of
+ * paying up to a millisecond per command, and an idle client lets it decay
+ * back to the short window within a few sleeps, so idle CPU stays the same.
+ *
  * Waiting on asynchronous bdevs: while commands are inside bdevs (an RBD
  * I/O takes hundreds of microseconds to milliseconds) there is never 200 us
  * without work, so the rule above would poll a whole core between
@@ -58,7 +68,8 @@
 #define MAX_REACTORS 64
 #define EPOLL_CHECK_EVERY 64u    /* iterations between non-blocking event checks (power of two) */
 #define IDLE_CLOCK_EVERY 64u     /* idle iterations between clock reads */
-#define IDLE_SLEEP_NS 200000ull  /* idle this long before sleeping */
+#define IDLE_SLEEP_NS 200000ull  /* idle this long before sleeping (the shortest window) ... */
+#define IDLE_SPIN_MAX_NS 5000000ull /* ... up to this, for a client that a sleep keeps waiting */
 #define IDLE_SLEEP_MS 1
 #define IDLE_SLEEP_NO_CLIENT_MS 100 /* nothing but fds can bring work: sleep long */
 #define BDEV_WAIT_SPIN_NS 20000ull  /* commands inside bdevs, nothing else to do: poll this long ... */
@@ -336,8 +347,8 @@ static int check_events(struct reactor *r, int64_t timeout_ns)
 static void *reactor_main(void *arg)
 {
     struct reactor *r = arg;
-    uint64_t iter = 0, idle_iters = 0, idle_since = 0;
-    bool sleeping = false;
+    uint64_t iter = 0, idle_iters = 0, idle_since = 0, spin_ns = IDLE_SLEEP_NS;
+    bool sleeping = false, slept = false;
 
     VNVME_INFO(LOG_COMP, "reactor %d running on core %d", r->index, r->cpu);
     while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
@@ -345,10 +356,21 @@ static void *reactor_main(void *arg)
         for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
             work += nvmet_vfio_user_poll_data(rc->vc);
         iter++;
+        if (slept) {
+            /* Was a command kept waiting by the idle sleep that just ended? */
+            slept = false;
+            if (work)
+                spin_ns = spin_ns * 2 > IDLE_SPIN_MAX_NS ? IDLE_SPIN_MAX_NS : spin_ns * 2;
+            else
+                spin_ns = spin_ns / 2 < IDLE_SLEEP_NS ? IDLE_SLEEP_NS : spin_ns / 2;
+        }
 
         if (sleeping) {
+            bool bdev_wait = waiting_on_bdevs(r);
             int64_t ms = any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS;
-            work += check_events(r, waiting_on_bdevs(r) ? BDEV_WAIT_MAX_NS : ms * 1000000);
+            int ev = check_events(r, bdev_wait ? BDEV_WAIT_MAX_NS : ms * 1000000);
+            work += ev;
+            slept = ev == 0 && !bdev_wait && ms == IDLE_SLEEP_MS;
         } else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0) {
             work += check_events(r, 0);
         }
@@ -362,7 +384,7 @@ static void *reactor_main(void *arg)
             idle_since = now_ns();
         } else if (!sleeping && idle_iters % IDLE_CLOCK_EVERY == 0) {
             uint64_t idle = now_ns() - idle_since;
-            sleeping = idle >= IDLE_SLEEP_NS || (idle >= BDEV_WAIT_SPIN_NS && waiting_on_bdevs(r));
+            sleeping = idle >= spin_ns || (idle >= BDEV_WAIT_SPIN_NS && waiting_on_bdevs(r));
         }
     }
     /* Calls queued while stopping must not leave their callers waiting. */
