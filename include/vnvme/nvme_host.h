@@ -48,6 +48,7 @@ struct vnvme_ctrlr_opts {
     size_t dma_pool_size;      /* 0: 64 MiB of memfd for queues and buffers */
     uint32_t timeout_ms;       /* per command; 0: 30000. On expiry: Abort, then controller reset */
     bool io_interrupts;        /* I/O CQs with IEN=1 and an eventfd per qpair (else pure polling) */
+    bool prp_only;             /* PRPs even when the controller takes SGLs (else SGLs beyond two pages) */
     /* Asynchronous events (namespace changes, errors): called from vnvme_ctrlr_process_admin. */
     void (*aer_cb)(void *arg, uint32_t cdw0);
     void *aer_arg;
@@ -108,6 +109,8 @@ int vnvme_qpair_process(struct vnvme_qpair *qp, uint32_t max);
 /* Eventfd that becomes readable on completions (when opts.io_interrupts), else -1. */
 int vnvme_qpair_fd(const struct vnvme_qpair *qp);
 uint32_t vnvme_qpair_outstanding(const struct vnvme_qpair *qp);
+/* Whether transfers beyond two pages go out as one SGL data block (else as a PRP list). */
+bool vnvme_qpair_uses_sgl(const struct vnvme_qpair *qp);
 
 /*
  * I/O. buf: pool memory for zero copy (else it is bounced through the pool).

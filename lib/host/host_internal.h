@@ -77,6 +77,7 @@ struct vnvme_queue {
     uint32_t nr_prp_lists;
     int16_t *prp_free; /* stack of free list page indexes */
     uint32_t prp_free_top;
+    bool use_sgl; /* I/O queue of a controller with SGLs: one data block descriptor instead of a PRP list */
     /*
      * Clock as of the completion batch being processed: stamps the deadlines
      * of commands submitted from its callbacks. Submissions from outside

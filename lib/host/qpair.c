@@ -70,6 +70,9 @@ int vnvme_queue_init(struct vnvme_ctrlr *c, struct vnvme_queue *q, uint16_t qid,
     pthread_mutex_unlock(&c->client_lock);
     q->phase = 1;
     q->now_ms = vnvme_now_ms();
+    /* Admin commands over PCIe take PRPs only. SGLS 01b or 10b: data blocks (10b: dword aligned, as ours are). */
+    q->use_sgl = qid != 0 && !c->opts.prp_only && c->id != NULL && (c->id->sgls & 3u) != 0 &&
+                 (c->id->sgls & 3u) != 3u;
     return 0;
 }
 
@@ -178,6 +181,17 @@ int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struc
         } else if (len <= first + VNVME_PAGE) {
             sqe->dptr.prp1 = iova;
             sqe->dptr.prp2 = (iova & ~(uint64_t)(VNVME_PAGE - 1)) + VNVME_PAGE;
+        } else if (q->use_sgl) {
+            /*
+             * The pool is one range of IOVA space, so a buffer in it is one data
+             * block: the controller maps a single range instead of fetching and
+             * walking a list of pages, and no list page is written here.
+             */
+            sqe->flags |= (uint8_t)(NVME_PSDT_SGL_MPTR_CONTIG << NVME_SQE_PSDT_SHIFT);
+            sqe->dptr.sgl1.addr = iova;
+            sqe->dptr.sgl1.length = len;
+            memset(sqe->dptr.sgl1.rsvd, 0, sizeof(sqe->dptr.sgl1.rsvd));
+            sqe->dptr.sgl1.type = (uint8_t)(NVME_SGL_TYPE_DATA_BLOCK << 4 | NVME_SGL_SUBTYPE_ADDRESS);
         } else {
             if (q->prp_free_top == 0) {
                 vnvme_dma_pool_free(&c->pool, bounce);
@@ -505,6 +519,11 @@ int vnvme_qpair_fd(const struct vnvme_qpair *qp)
 uint32_t vnvme_qpair_outstanding(const struct vnvme_qpair *qp)
 {
     return qp->q.outstanding;
+}
+
+bool vnvme_qpair_uses_sgl(const struct vnvme_qpair *qp)
+{
+    return qp->q.use_sgl;
 }
 
 int vnvme_qpair_submit_raw(struct vnvme_qpair *qp, const struct nvme_sqe *cmd, void *buf, uint32_t len,

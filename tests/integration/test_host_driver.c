@@ -226,10 +226,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void test_two_threads_verified_io(void **state)
+/* 4 KiB to 128 KiB transfers: beyond two pages, SGL data blocks, or PRP lists with prp_only. */
+static void two_threads_verified_io(bool prp_only)
 {
-    (void)state;
-    struct vnvme_ctrlr *c = attach();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 32u << 20, .prp_only = prp_only};
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
     assert_non_null(ns);
     struct worker w[2];
@@ -238,6 +239,7 @@ static void test_two_threads_verified_io(void **state)
         w[i] = (struct worker){.c = c, .ns = ns, .base_lba = (uint64_t)i * 65536u, .seed = (uint32_t)i + 1};
         w[i].qp = vnvme_qpair_alloc(c, 64);
         assert_non_null(w[i].qp);
+        assert_int_equal(vnvme_qpair_uses_sgl(w[i].qp), !prp_only); /* vnvmed reports SGL support */
     }
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
@@ -250,6 +252,18 @@ static void test_two_threads_verified_io(void **state)
         vnvme_qpair_free(w[i].qp);
     }
     vnvme_ctrlr_detach(c);
+}
+
+static void test_two_threads_verified_io(void **state)
+{
+    (void)state;
+    two_threads_verified_io(false);
+}
+
+static void test_two_threads_verified_io_prp(void **state)
+{
+    (void)state;
+    two_threads_verified_io(true);
 }
 
 static void test_nvm_commands_and_raw(void **state)
@@ -529,6 +543,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attach_identify),
         cmocka_unit_test(test_two_threads_verified_io),
+        cmocka_unit_test(test_two_threads_verified_io_prp),
         cmocka_unit_test(test_nvm_commands_and_raw),
         cmocka_unit_test(test_namespace_hot_add_aer),
         cmocka_unit_test(test_reset_with_outstanding_io),
