@@ -3,30 +3,7 @@
 # two-namespace controller over vfio-user, a second vnvmed attaches it with the userspace
 # driver and exposes it through CUSE, and nvme-cli drives /dev/vnvme/* like a kernel device.
 # Prints numbered TAP lines; exits non-zero when a check failed.
-failed=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $*"; failed=1; }
-# check DESCRIPTION COMMAND...: runs COMMAND with its output in /tmp/out.txt, shown on failure.
-check() {
-  desc=$1
-  shift
-  if "$@" >/tmp/out.txt 2>&1; then
-    ok "$desc"
-  else
-    not_ok "$desc"
-    sed 's/^/# /' /tmp/out.txt
-  fi
-}
-# wait_for TEST PATH PID: up to 10 s for `test TEST PATH` while PID lives.
-wait_for() {
-  tries=0
-  while ! test "$1" "$2" && [ $tries -lt 100 ] && kill -0 "$3" 2>/dev/null; do
-    sleep 0.1
-    tries=$((tries + 1))
-  done
-  test "$1" "$2"
-}
+. /tests/tap.sh
 
 # vnvmed keeps its CUSE index locks in /var/tmp and its sockets where we say.
 mkdir -p /var/tmp /run/vnvme/tgt
@@ -199,12 +176,6 @@ check "I/O after reset" sh -c "nvme read $ns1 -s 32 -c 7 -z 4096 -d /tmp/pt2.bin
 
 # A namespace added and removed on the target: the CUSE device follows the namespace-changed
 # event on its own; ns-rescan (NVME_IOCTL_RESCAN) then finds the same list.
-# gone PATH: up to 10 s for PATH to disappear.
-gone() {
-  tries=0
-  while [ -e "$1" ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
-  [ ! -e "$1" ]
-}
 check "target: bdev malloc-create Malloc2" tgt_rpc bdev malloc-create Malloc2 1 4096
 check "target: ns add nsid 3" tgt_rpc ns add nqn.2026-11.io.vnvme:guest Malloc2 3
 if wait_for -c /dev/vnvme/nvme0n3 $host; then
