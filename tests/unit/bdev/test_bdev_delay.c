@@ -14,22 +14,12 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "bdev_done.h"
 #include "vnvme/bdev.h"
 
 #define BS 512u
 #define BLOCKS 1024u
 
-struct done {
-    int calls;
-    int status;
-};
-
-static void record(struct vnvme_bdev_io *io, int status)
-{
-    struct done *d = io->cb_arg;
-    d->calls++;
-    d->status = status;
-}
 
 static uint64_t now_ms(void)
 {

@@ -13,19 +13,9 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "bdev_done.h"
 #include "vnvme/bdev.h"
 
-struct done {
-    int calls;
-    int status;
-};
-
-static void record(struct vnvme_bdev_io *io, int status)
-{
-    struct done *d = io->cb_arg;
-    d->calls++;
-    d->status = status;
-}
 
 /* Submits and returns the completion status; these bdevs complete inside submit. */
 static int run_io(struct vnvme_bdev_channel *ch, enum vnvme_bdev_op op, uint64_t off, uint64_t nb, struct iovec *iov,

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <liburing.h>
 
+#include "bdev_done.h"
 #include "vnvme/bdev.h"
 
 #define FILE_SIZE (64ull << 20)
@@ -24,17 +25,6 @@
 static bool uring_available;
 static char path[64];
 
-struct done {
-    int calls;
-    int status;
-};
-
-static void record(struct vnvme_bdev_io *io, int status)
-{
-    struct done *d = io->cb_arg;
-    d->calls++;
-    d->status = status;
-}
 
 static void require_uring(void)
 {
