@@ -596,6 +596,97 @@ static void test_stalled_osd_times_out(void **state)
     vnvme_ctrlr_detach(c);
 }
 
+/* ---- a full cluster ---- */
+
+/* Set the cluster's nearfull/backfillfull/full ratios, in an order that keeps them ascending. */
+static int set_full_ratios(bool full)
+{
+    if (full)
+        return run("ceph -c %s osd set-nearfull-ratio 0.00001 >/dev/null 2>&1 && "
+                   "ceph -c %s osd set-backfillfull-ratio 0.00005 >/dev/null 2>&1 && "
+                   "ceph -c %s osd set-full-ratio 0.0001 >/dev/null 2>&1",
+                   ceph_conf, ceph_conf, ceph_conf);
+    return run("ceph -c %s osd set-full-ratio 0.95 >/dev/null 2>&1 && "
+               "ceph -c %s osd set-backfillfull-ratio 0.9 >/dev/null 2>&1 && "
+               "ceph -c %s osd set-nearfull-ratio 0.85 >/dev/null 2>&1",
+               ceph_conf, ceph_conf, ceph_conf);
+}
+
+/* Wait (up to 30 s) until the mon reports the OSD full, or no longer full. */
+static bool wait_osd_full(bool full)
+{
+    for (int i = 0; i < 300; i++) {
+        int st = system(full ? "ceph -c \"$CEPH_TEST_CONF\" health detail 2>/dev/null | grep -q OSD_FULL"
+                             : "! ceph -c \"$CEPH_TEST_CONF\" health detail 2>/dev/null | grep -q OSD_FULL");
+        if (st == 0)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+/*
+ * A full cluster blocks writes in librados until space comes back, which
+ * would be forever: the rbd bdev's timeout turns that into an error for the
+ * host, reads keep working, and writes work again once the cluster has room.
+ * "Full" is made by lowering the full ratio below what the OSD holds.
+ */
+static void test_full_cluster_fails_writes_then_recovers(void **state)
+{
+    (void)state;
+    setenv("CEPH_TEST_CONF", ceph_conf, 1);
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *ns2 = vnvme_ctrlr_ns(c, 2);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 123);
+    struct io_done w0 = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 20, 2, io_done_cb, &w0, 0), &w0), 0);
+
+    assert_int_equal(set_full_ratios(true), 0);
+    bool became_full = wait_osd_full(true);
+    struct io_done w = {0}, r = {0};
+    uint64_t t0 = vnvmed_harness_now_ms();
+    if (became_full) {
+        /* ns 2 has no write cache: the write must reach the (full) cluster. */
+        io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 40, 2, io_done_cb, &w, 0), &w);
+        io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 20, 2, io_done_cb, &r, 0), &r);
+    }
+    uint64_t took = vnvmed_harness_now_ms() - t0;
+    /* Room again before asserting, so a failure here cannot leave the cluster full for the tests after it. */
+    assert_int_equal(set_full_ratios(false), 0);
+    bool room_again = wait_osd_full(false);
+    assert_true(became_full);
+    assert_true(room_again);
+    assert_int_equal(w.count, 1);
+    assert_int_equal(w.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_false(w.dnr);
+    assert_true(took < 4u * RBD_TIMEOUT_MS + 5000u); /* an error after the timeout, not an eternal hang */
+    assert_int_equal(r.status, 0); /* a full cluster still serves reads */
+    assert_memory_equal(rd, buf, 8192);
+    assert_false(vnvme_ctrlr_is_failed(c));
+
+    /* Writes work again (the OSD map with room may take a moment to arrive). */
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    for (;;) {
+        struct io_done again = {0};
+        io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 40, 2, io_done_cb, &again, 0), &again);
+        if (again.status == 0)
+            break;
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(100000);
+    }
+    struct io_done r2 = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 40, 2, io_done_cb, &r2, 0), &r2), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
 /* ---- a librbd that ignores its timeouts ---- */
 
 #define STALL_NSID 3u   /* Rbd3: rados_osd_op_timeout 0, so only the backstop ends a stalled I/O */
@@ -804,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_rpc_lifecycle),
         cmocka_unit_test(test_save_config),
         cmocka_unit_test(test_stalled_osd_times_out),
+        cmocka_unit_test(test_full_cluster_fails_writes_then_recovers),
         cmocka_unit_test(test_reactor_sleeps_while_cluster_stalls),
         cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
     };
