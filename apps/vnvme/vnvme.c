@@ -177,6 +177,8 @@ static int bdev_delete(const char *name)
     const char *method = strcasestr(pn, "malloc") ? "bdev_malloc_delete"
                          : strcasestr(pn, "null") ? "bdev_null_delete"
                          : strcasestr(pn, "uring") ? "bdev_uring_delete"
+                         : strcasestr(pn, "delay") ? "bdev_delay_delete"
+                         : strcasestr(pn, "rbd")   ? "bdev_rbd_delete"
                                                    : NULL;
     if (method == NULL) {
         fprintf(stderr, "vnvme: bdev %s: do not know how to delete a \"%s\"\n", name, pn);

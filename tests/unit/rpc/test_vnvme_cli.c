@@ -194,6 +194,16 @@ static void test_cli_against_daemon(void **state)
 
     vnvme(&r, (const char *[]){"ns", "remove", NQN, "5", NULL});
     assert_int_equal(r.status, 0);
+    /* A delay bdev on M1: deleted by `bdev delete` like any other kind, after which M1 can go. */
+    vnvme(&r, (const char *[]){"rpc", "bdev_delay_create",
+                               "{\"name\": \"D1\", \"base_bdev_name\": \"M1\", \"avg_read_latency\": 10,"
+                               " \"p99_read_latency\": 20, \"avg_write_latency\": 10, \"p99_write_latency\": 20}",
+                               NULL});
+    assert_int_equal(r.status, 0);
+    vnvme(&r, (const char *[]){"bdev", "delete", "M1", NULL});
+    assert_int_equal(r.status, 1); /* claimed by D1 */
+    vnvme(&r, (const char *[]){"bdev", "delete", "D1", NULL});
+    assert_int_equal(r.status, 0);
     vnvme(&r, (const char *[]){"bdev", "delete", "M1", NULL});
     assert_int_equal(r.status, 0);
     vnvme(&r, (const char *[]){"bdev", "list", NULL});
