@@ -216,17 +216,30 @@ else
 fi
 check "nvme read sees what dd wrote" sh -c "nvme read $ns1 -s 8 -c 7 -z 4096 -d /tmp/r8.bin && dd if=/tmp/img.bin of=/tmp/i8.bin bs=4096 skip=1 count=1 && cmp /tmp/i8.bin /tmp/r8.bin"
 
-# Every ioctl, directly (tests/guest/cuse_ioctl_test.c): its TAP lines join ours.
-cuse_ioctl_test $ctrl $ns1 $ns2 >/tmp/ioctl.txt 2>&1
-rc=$?
-while IFS= read -r line; do
-  case $line in
-    "ok "*) ok "ioctl: ${line#ok [0-9]* - }" ;;
-    "not ok "*) not_ok "ioctl: ${line#not ok [0-9]* - }" ;;
-    *) echo "$line" ;;
-  esac
-done </tmp/ioctl.txt
-[ $rc -eq 0 ] || not_ok "cuse_ioctl_test exits 0 (rc $rc)"
+# run_tap LABEL PROGRAM ARGS...: a C test's TAP lines join ours, prefixed with LABEL.
+run_tap() {
+  label=$1
+  shift
+  "$@" >/tmp/tap.txt 2>&1
+  rc=$?
+  while IFS= read -r line; do
+    case $line in
+      "ok "*) ok "$label: ${line#ok [0-9]* - }" ;;
+      "not ok "*) not_ok "$label: ${line#not ok [0-9]* - }" ;;
+      *) echo "$line" ;;
+    esac
+  done </tmp/tap.txt
+  [ $rc -eq 0 ] || not_ok "$1 exits 0 (rc $rc)"
+}
+
+# Every ioctl, directly (tests/guest/cuse_ioctl_test.c).
+run_tap ioctl cuse_ioctl_test $ctrl $ns1 $ns2
+# The same devices from a 32-bit process (tests/guest/cuse_compat_test.c, a static -m32 build).
+if [ -x /bin/cuse_compat_test ]; then
+  run_tap compat cuse_compat_test $ctrl $ns2
+else
+  not_ok "a 32-bit build of cuse_compat_test is in the guest (gcc-multilib: scripts/install-deps)"
+fi
 
 # nvme-cli end to end: each read is a whole process (exec, open, ioctl), as users run it.
 elapsed_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
