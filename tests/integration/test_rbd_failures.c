@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RBD namespaces when the cluster fails (the cluster and daemon of
+ * tests/support/rbd_fixture.h): an OSD that stops answering (commands fail
+ * with a status instead of hanging, I/O works again once it is back), a full
+ * cluster, a librbd that ignores its timeouts (the reactor still sleeps, a RAM
+ * namespace on the same controller still answers, an abandoned read never
+ * reaches host memory). The tests share one cluster and one daemon and run in order.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "host_test_io.h"
+#include "rbd_fixture.h"
+#include "test_pattern.h"
+#include "vnvme/nvme_host.h"
+#include "vnvmed_harness.h"
+
+static void test_stalled_osd_times_out(void **state)
+{
+    (void)state;
+    /* The host waits longer than the target's rbd timeout, so the status seen is the target's. */
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1), *ns2 = vnvme_ctrlr_ns(c, 2);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 99);
+    /*
+     * First, with the cluster healthy: both images written, read and flushed
+     * once, so each holds its exclusive lock, the sessions with the OSD exist
+     * and librbd's cache on ns 1 has left its write-through start (it stays
+     * write-through until the first flush). What is measured below is I/O
+     * meeting a stalled OSD, not an image's first write waiting for its lock.
+     */
+    for (uint32_t nsid = 1; nsid <= 2; nsid++) {
+        struct io_done w = {0};
+        struct vnvme_ns *ns = vnvme_ctrlr_ns(c, nsid);
+        uint32_t nlb = 8192u / vnvme_ns_block_size(ns);
+        assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns, qp, buf, 0, nlb, io_done_cb, &w, 0), &w), 0);
+        assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, rd, 0, nlb, io_done_cb, &w, 0), &w), 0);
+        assert_int_equal(io_sync(c, qp, vnvme_ns_flush(ns, qp, io_done_cb, &w), &w), 0);
+    }
+
+    pid_t osd = rbd_osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    /*
+     * Every command below needs the OSD: a Flush after a write that librbd's
+     * cache accepted on ns 1, a FUA write there, and on ns 2 (no cache) a read
+     * of blocks written earlier (never-written ones are known to be zero from
+     * the object map) and a plain write. A plain write on ns 1 may complete
+     * from the cache, so it is not counted.
+     */
+    struct io_done cached = {0}, flush = {0}, fua = {0}, read = {0}, nocache = {0};
+    io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, io_done_cb, &cached, 0), &cached);
+    assert_int_equal(vnvme_ns_write(ns1, qp, buf, 300, 16, io_done_cb, &fua, VNVME_IO_FUA), 0);
+    assert_int_equal(vnvme_ns_flush(ns1, qp, io_done_cb, &flush), 0);
+    assert_int_equal(vnvme_ns_read(ns2, qp, rd, 0, 2, io_done_cb, &read, 0), 0);
+    assert_int_equal(vnvme_ns_write(ns2, qp, buf, 10, 2, io_done_cb, &nocache, 0), 0);
+    io_wait_done(c, qp, &flush, 1);
+    io_wait_done(c, qp, &fua, 1);
+    io_wait_done(c, qp, &read, 1);
+    io_wait_done(c, qp, &nocache, 1);
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    /* -ETIMEDOUT from the bdev becomes Namespace Not Ready without DNR: the host may retry. */
+    const uint16_t not_ready = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY);
+    /*
+     * The Flush and the FUA write's flush wait for the same writeback: librbd
+     * hands its error to one of them and success to the other, which the bdev
+     * turns into -EIO (Write Fault). Either way neither claims durability.
+     */
+    const uint16_t write_fault = NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
+    print_message("statuses: cached write 0x%x, FUA write 0x%x, flush 0x%x, read 0x%x, uncached write 0x%x\n",
+                  cached.status, fua.status, flush.status, read.status, nocache.status);
+    assert_true(flush.status == not_ready || flush.status == write_fault);
+    assert_true(fua.status == not_ready || fua.status == write_fault);
+    assert_int_equal(read.status, not_ready);
+    assert_int_equal(nocache.status, not_ready);
+    assert_false(read.dnr || nocache.dnr || flush.dnr || fua.dnr);
+    assert_false(vnvme_ctrlr_is_failed(c));
+
+    /* librados gave up by itself (its op timeout), so the reactor never had to abandon an I/O to librbd. */
+    struct json_object *b = rbd_bdev_info("Rbd0");
+    assert_string_equal(JSTR(b, "driver_specific", "rbd", "abandoned_ios"), "0");
+    json_object_put(b);
+
+    /* Back to normal once the OSD runs again (it may take a moment to be heard from). */
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    for (;;) {
+        struct io_done w = {0};
+        io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, io_done_cb, &w, 0), &w);
+        if (w.status == 0)
+            break;
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(100000);
+    }
+    struct io_done r = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns1, qp, rd, 100, 16, io_done_cb, &r, 0), &r), 0);
+    assert_memory_equal(rd, buf, 8192);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 10, 2, io_done_cb, &r, 0), &r), 0);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 10, 2, io_done_cb, &r, 0), &r), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+/* ---- a full cluster ---- */
+
+/* Set the cluster's nearfull/backfillfull/full ratios, in an order that keeps them ascending. */
+static int set_full_ratios(bool full)
+{
+    if (full)
+        return rbd_run("ceph -c %s osd set-nearfull-ratio 0.0000001 >/dev/null 2>&1 && "
+                   "ceph -c %s osd set-backfillfull-ratio 0.0000002 >/dev/null 2>&1 && "
+                   "ceph -c %s osd set-full-ratio 0.0000003 >/dev/null 2>&1",
+                   rbd_ceph_conf, rbd_ceph_conf, rbd_ceph_conf);
+    return rbd_run("ceph -c %s osd set-full-ratio 0.95 >/dev/null 2>&1 && "
+               "ceph -c %s osd set-backfillfull-ratio 0.9 >/dev/null 2>&1 && "
+               "ceph -c %s osd set-nearfull-ratio 0.85 >/dev/null 2>&1",
+               rbd_ceph_conf, rbd_ceph_conf, rbd_ceph_conf);
+}
+
+/* Wait (up to 30 s) until the mon reports the OSD full, or no longer full. */
+static bool wait_osd_full(bool full)
+{
+    for (int i = 0; i < 300; i++) {
+        int st = system(full ? "ceph -c \"$CEPH_TEST_CONF\" health detail 2>/dev/null | grep -q OSD_FULL"
+                             : "! ceph -c \"$CEPH_TEST_CONF\" health detail 2>/dev/null | grep -q OSD_FULL");
+        if (st == 0)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+/*
+ * A full cluster blocks writes in librados until space comes back, which
+ * would be forever: the rbd bdev's timeout turns that into an error for the
+ * host, reads keep working, and writes work again once the cluster has room.
+ * "Full" is made by lowering the full ratio below what the OSD holds.
+ */
+static void test_full_cluster_fails_writes_then_recovers(void **state)
+{
+    (void)state;
+    setenv("CEPH_TEST_CONF", rbd_ceph_conf, 1);
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *ns2 = vnvme_ctrlr_ns(c, 2);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 123);
+    struct io_done w0 = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 20, 2, io_done_cb, &w0, 0), &w0), 0);
+
+    assert_int_equal(set_full_ratios(true), 0);
+    bool became_full = wait_osd_full(true);
+    struct io_done w = {0}, r = {0};
+    uint64_t t0 = vnvmed_harness_now_ms();
+    if (became_full) {
+        /* ns 2 has no write cache: the write must reach the (full) cluster. */
+        io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 40, 2, io_done_cb, &w, 0), &w);
+        io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 20, 2, io_done_cb, &r, 0), &r);
+    }
+    uint64_t took = vnvmed_harness_now_ms() - t0;
+    /* Room again before asserting, so a failure here cannot leave the cluster full for the tests after it. */
+    assert_int_equal(set_full_ratios(false), 0);
+    bool room_again = wait_osd_full(false);
+    assert_true(became_full);
+    assert_true(room_again);
+    assert_int_equal(w.count, 1);
+    assert_int_equal(w.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_false(w.dnr);
+    assert_true(took < 4u * RBD_TIMEOUT_MS + 5000u); /* an error after the timeout, not an eternal hang */
+    assert_int_equal(r.status, 0); /* a full cluster still serves reads */
+    assert_memory_equal(rd, buf, 8192);
+    assert_false(vnvme_ctrlr_is_failed(c));
+
+    /* Writes work again (the OSD map with room may take a moment to arrive). */
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    for (;;) {
+        struct io_done again = {0};
+        io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 40, 2, io_done_cb, &again, 0), &again);
+        if (again.status == 0)
+            break;
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(100000);
+    }
+    struct io_done r2 = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 40, 2, io_done_cb, &r2, 0), &r2), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+}
+
+/* ---- a librbd that ignores its timeouts ---- */
+
+#define STALL_NSID 3u   /* Rbd3: rados_osd_op_timeout 0, so only the backstop ends a stalled I/O */
+#define MALLOC_NSID 4u  /* Mal0: a RAM namespace on the same controller */
+#define STALL_TIMEOUT_MS 1000u
+
+/* A private connection whose librados never times out an OSD op, no cache, plus a RAM namespace. */
+static void add_stall_namespaces(void)
+{
+    char params[768];
+    snprintf(params, sizeof(params),
+             "{\"name\": \"Rbd3\", \"pool_name\": \"rbd\", \"rbd_name\": \"img3\", \"block_size\": 4096,"
+             " \"timeout_ms\": %u, \"config\": {\"mon_host\": \"%s\", \"auth_client_required\": \"none\","
+             " \"rbd_cache\": \"false\", \"rados_osd_op_timeout\": \"0\"}}",
+             STALL_TIMEOUT_MS, rbd_mon_host);
+    assert_int_equal(rbd_rpc("bdev_rbd_create", params), 0);
+    assert_int_equal(rbd_rpc("bdev_malloc_create", "{\"name\": \"Mal0\", \"num_blocks\": 1024, \"block_size\": 4096}"), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd3\", \"nsid\": %u}}", RBD_NQN,
+             STALL_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_add_ns", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Mal0\", \"nsid\": %u}}", RBD_NQN,
+             MALLOC_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_add_ns", params), 0);
+}
+
+static void remove_stall_namespaces(void)
+{
+    char params[256];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", RBD_NQN, STALL_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_remove_ns", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", RBD_NQN, MALLOC_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_remove_ns", params), 0);
+    assert_int_equal(rbd_rpc("bdev_rbd_delete", "{\"name\": \"Rbd3\"}"), 0);
+    assert_int_equal(rbd_rpc("bdev_malloc_delete", "{\"name\": \"Mal0\"}"), 0);
+}
+
+/* utime + stime of every thread of pid, in ms. */
+static uint64_t process_cpu_ms(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    assert_non_null(p);
+    unsigned long long utime = 0, stime = 0;
+    /* After ") ": state is field 3; utime and stime are fields 14 and 15. */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+    return (utime + stime) * 1000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+}
+
+static uint64_t bdev_counter(const char *bdev, const char *key)
+{
+    struct json_object *b = rbd_bdev_info(bdev);
+    const char *v = JSTR(b, "driver_specific", "rbd", key);
+    assert_non_null(v);
+    uint64_t n = strtoull(v, NULL, 10);
+    json_object_put(b);
+    return n;
+}
+
+/*
+ * While its only work is an I/O the cluster does not answer, the reactor
+ * sleeps instead of polling (rbd_daemon stays far below a core), yet a command
+ * for another namespace, whose doorbell write wakes nothing, is still seen
+ * within the reactor's bound (milliseconds at the very most, not when the
+ * stalled I/O ends).
+ */
+static void test_reactor_sleeps_while_cluster_stalls(void **state)
+{
+    (void)state;
+    add_stall_namespaces();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID), *ram = vnvme_ctrlr_ns(c, MALLOC_NSID);
+    assert_non_null(stall);
+    assert_non_null(ram);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    uint8_t *ram_buf = vnvme_dma_alloc(c, 4096, 4096);
+    fill_pattern(buf, 8192, 123);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 0, 2, io_done_cb, &d, 0), &d), 0);
+
+    pid_t osd = rbd_osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    struct io_done stalled = {0};
+    uint64_t t0 = vnvmed_harness_now_ms();
+    assert_int_equal(vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &stalled, 0), 0);
+    usleep(100000); /* the reactor settles into waiting */
+
+    uint64_t cpu0 = process_cpu_ms(rbd_daemon.pid), wall0 = vnvmed_harness_now_ms();
+    uint64_t worst_ram_ms = 0;
+    int ram_ios = 0;
+    while (vnvmed_harness_now_ms() - wall0 < 800) {
+        /* The host polls too, so what is measured is how soon the reactor sees the doorbell. */
+        struct io_done r = {0};
+        uint64_t s = vnvmed_harness_now_ms();
+        assert_int_equal(vnvme_ns_read(ram, qp, ram_buf, 7, 1, io_done_cb, &r, 0), 0);
+        while (r.count == 0)
+            assert_true(vnvme_qpair_process(qp, 0) >= 0);
+        assert_int_equal(r.status, 0);
+        uint64_t took = vnvmed_harness_now_ms() - s;
+        worst_ram_ms = took > worst_ram_ms ? took : worst_ram_ms;
+        ram_ios++;
+        usleep(20000); /* long enough for the reactor to go back to sleep */
+    }
+    uint64_t cpu_ms = process_cpu_ms(rbd_daemon.pid) - cpu0, wall_ms = vnvmed_harness_now_ms() - wall0;
+    assert_int_equal(stalled.count, 0); /* the measurement ran while the read was stalled */
+    fprintf(stderr, "test_rbd_failures: while stalled: vnvmed used %llu ms CPU in %llu ms; %d RAM reads, slowest %llu ms\n",
+            (unsigned long long)cpu_ms, (unsigned long long)wall_ms, ram_ios, (unsigned long long)worst_ram_ms);
+    /* A polling reactor would use the whole window; sleeping, it uses a few percent. */
+    assert_true(cpu_ms * 100 < wall_ms * 30);
+    assert_true(worst_ram_ms < 100);
+
+    io_wait_done(c, qp, &stalled, 1);
+    assert_true(vnvmed_harness_now_ms() - t0 >= 2 * STALL_TIMEOUT_MS - 100);
+    assert_int_equal(stalled.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_int_equal(kill(osd, SIGCONT), 0);
+
+    /* The abandoned read finishes late inside the bdev; then the namespace works again. */
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(50000);
+    }
+    memset(rd, 0, 8192);
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &d, 0), &d), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_dma_free(c, ram_buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+    remove_stall_namespaces();
+}
+
+/*
+ * The backstop completes a read that librbd still holds; the host sees the
+ * error and reuses its buffer. When the OSD answers later, librbd's data must
+ * land in the bdev's memory, never in the host's.
+ */
+static void test_abandoned_read_stays_out_of_host_memory(void **state)
+{
+    (void)state;
+    add_stall_namespaces();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID);
+    assert_non_null(stall);
+    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
+    fill_pattern(buf, 8192, 77);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 4, 2, io_done_cb, &d, 0), &d), 0);
+    uint64_t abandoned = bdev_counter("Rbd3", "abandoned_ios");
+
+    pid_t osd = rbd_osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    memset(rd, 0, 8192);
+    struct io_done stalled = {0};
+    assert_int_equal(vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &stalled, 0), 0);
+    io_wait_done(c, qp, &stalled, 1);
+    assert_int_equal(stalled.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY));
+    assert_false(stalled.dnr);
+    assert_int_equal(bdev_counter("Rbd3", "abandoned_ios"), abandoned + 1);
+    assert_int_equal(bdev_counter("Rbd3", "abandoned_ios_pending"), 1);
+
+    /* The host got its answer and uses the buffer for something else. */
+    memset(rd, 0xee, 8192);
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(50000);
+    }
+    for (size_t i = 0; i < 8192; i++)
+        if (rd[i] != 0xee)
+            fail_msg("byte %zu of the reused buffer changed after the read was abandoned", i);
+    /* The data itself was fine all along. */
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &d, 0), &d), 0);
+    assert_memory_equal(rd, buf, 8192);
+    vnvme_dma_free(c, buf);
+    vnvme_dma_free(c, rd);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+    remove_stall_namespaces();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stalled_osd_times_out),
+        cmocka_unit_test(test_full_cluster_fails_writes_then_recovers),
+        cmocka_unit_test(test_reactor_sleeps_while_cluster_stalls),
+        cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
+    };
+    return cmocka_run_group_tests(tests, rbd_fixture_setup, rbd_fixture_teardown);
+}
