@@ -2,10 +2,22 @@
 /* Spin, then sleep with growing pauses: see backoff.h. */
 #include "backoff.h"
 
-void perf_backoff_init(struct perf_backoff *b, uint64_t spin_ticks)
+void perf_backoff_init(struct perf_backoff *b, uint64_t spin_ticks, uint64_t ticks_per_us)
 {
     b->spin_ticks = spin_ticks;
+    b->ticks_per_us = ticks_per_us;
+    b->lat_ewma = 0;
     perf_backoff_work(b);
+}
+
+uint32_t perf_backoff_pace(const struct perf_backoff *b)
+{
+    if (b->ticks_per_us == 0 || b->lat_ewma < (uint64_t)PERF_PACE_SLOW_US * b->ticks_per_us)
+        return 0;
+    uint64_t ns = b->lat_ewma * 1000u / b->ticks_per_us / PERF_PACE_DIV;
+    if (ns < PERF_PACE_MIN_NS)
+        ns = PERF_PACE_MIN_NS;
+    return (uint32_t)(ns < PERF_PACE_MAX_NS ? ns : PERF_PACE_MAX_NS);
 }
 
 uint32_t perf_backoff_check(struct perf_backoff *b, uint64_t now)

@@ -154,6 +154,7 @@ static void io_done(void *arg, const struct nvme_cqe *cpl)
                     ctx->nsid, t->is_read ? "read" : "write", (unsigned long long)t->lba, vnvme_cpl_status(cpl));
         t->verify_readback = false;
     } else if (w->phase_seen == PHASE_MEASURE) {
+        perf_backoff_latency(&w->backoff, now - t->submit_ticks);
         hist_add(&ctx->hist, now - t->submit_ticks);
         ctx->bytes += w->cfg->io_size;
     }
@@ -232,16 +233,20 @@ static int poll_once(struct perf_worker *w)
         if (ctx->npending)
             retry_pending(ctx);
     }
+    uint32_t ns = 0;
     if (total > 0) {
         perf_backoff_work(&w->backoff);
+        ns = perf_backoff_pace(&w->backoff);
     } else if (w->cfg->interrupts) {
         wait_for_interrupt(w);
     } else {
-        uint32_t ns = perf_backoff_empty(&w->backoff, ticks_now);
-        if (ns) {
-            struct timespec d = {.tv_sec = 0, .tv_nsec = ns};
-            nanosleep(&d, NULL);
-        }
+        ns = perf_backoff_pace(&w->backoff);
+        if (ns == 0)
+            ns = perf_backoff_empty(&w->backoff, ticks_now);
+    }
+    if (ns) {
+        struct timespec d = {.tv_sec = 0, .tv_nsec = ns};
+        nanosleep(&d, NULL);
     }
     return total;
 }
@@ -297,7 +302,8 @@ void *perf_worker_main(void *arg)
 {
     struct perf_worker *w = arg;
     pin(w);
-    perf_backoff_init(&w->backoff, (uint64_t)(PERF_BACKOFF_SPIN_US * ticks_per_sec() / 1e6));
+    perf_backoff_init(&w->backoff, (uint64_t)(PERF_BACKOFF_SPIN_US * ticks_per_sec() / 1e6),
+                      (uint64_t)(ticks_per_sec() / 1e6));
     /* The backoff's pauses are a few microseconds: without this the kernel may stretch each by 50 us. */
     if (prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0) != 0)
         fprintf(stderr, "vnvme-perf: core %u: cannot shorten the timer slack\n", w->core);

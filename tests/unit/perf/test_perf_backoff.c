@@ -10,6 +10,7 @@
 #include "backoff.h"
 
 #define SPIN_TICKS 1000u
+#define TICKS_PER_US 100u
 
 static uint64_t fake_now;
 static unsigned clock_reads;
@@ -23,7 +24,7 @@ static uint64_t fake_clock(void)
 static struct perf_backoff fresh(void)
 {
     struct perf_backoff b;
-    perf_backoff_init(&b, SPIN_TICKS);
+    perf_backoff_init(&b, SPIN_TICKS, TICKS_PER_US);
     fake_now = 5000;
     clock_reads = 0;
     return b;
@@ -92,9 +93,38 @@ static void a_completion_resets(void **state)
     assert_int_equal(ns, PERF_BACKOFF_SLEEP_MIN_NS);
 }
 
+/* Fast commands never pace; slow ones pace at a sixteenth of their latency, within bounds. */
+static void test_pace_follows_latency(void **state)
+{
+    (void)state;
+    struct perf_backoff b = fresh();
+    assert_int_equal(perf_backoff_pace(&b), 0);
+    for (int i = 0; i < 100; i++)
+        perf_backoff_latency(&b, 20u * TICKS_PER_US); /* 20 us: a RAM namespace under load */
+    assert_int_equal(perf_backoff_pace(&b), 0);
+    for (int i = 0; i < 100; i++)
+        perf_backoff_latency(&b, 1000u * TICKS_PER_US); /* 1 ms: RBD at queue depth 32 */
+    uint32_t ns = perf_backoff_pace(&b);
+    assert_in_range(ns, 60000u, 63000u); /* ~1 ms / 16, the EWMA just short of 1 ms */
+    for (int i = 0; i < 100; i++)
+        perf_backoff_latency(&b, 50000u * TICKS_PER_US); /* 50 ms: capped */
+    assert_int_equal(perf_backoff_pace(&b), PERF_PACE_MAX_NS);
+    for (int i = 0; i < 100; i++)
+        perf_backoff_latency(&b, 300u * TICKS_PER_US); /* just over the threshold: 300 us / 16 */
+    assert_in_range(perf_backoff_pace(&b), 18700u, 18800u);
+    for (int i = 0; i < 100; i++)
+        perf_backoff_latency(&b, 5u * TICKS_PER_US); /* fast again: the pacing stops */
+    assert_int_equal(perf_backoff_pace(&b), 0);
+    /* Without a known clock rate nothing is paced. */
+    perf_backoff_init(&b, SPIN_TICKS, 0);
+    perf_backoff_latency(&b, 1u << 30);
+    assert_int_equal(perf_backoff_pace(&b), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pace_follows_latency),
         cmocka_unit_test(completions_keep_it_spinning),
         cmocka_unit_test(sleeps_grow_to_the_cap),
         cmocka_unit_test(a_completion_resets),
