@@ -116,6 +116,20 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The backstop's clock: it stamps every I/O and is read on every poll while
+ * I/O is in flight, and it measures seconds. The coarse clock (the last tick,
+ * a few milliseconds) is a plain read where the precise one costs a clock
+ * source read; profiled on an RBD read run, the precise one was 14 % of the
+ * reactor's time.
+ */
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- lists ---- */
 
 static void list_append(struct req_list *l, struct rbd_req *q)
@@ -358,7 +372,7 @@ static int expire(struct rbd_channel *ch)
     struct rbd_bdev *r = ch->r;
     if (!ch->inflight.head)
         return 0;
-    uint64_t now = now_ns();
+    uint64_t now = coarse_ns();
     int n = 0;
     struct rbd_req *q;
     while ((q = ch->inflight.head) && now - q->submit_ns >= r->backstop_ns) {
@@ -399,7 +413,7 @@ static int rbd_submit(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
     if (!q)
         return -ENOMEM;
     q->io = io;
-    q->submit_ns = now_ns();
+    q->submit_ns = coarse_ns();
     /* Listed before librbd can complete it: the callback may run before start() returns. */
     list_append(&ch->inflight, q);
     ch->outstanding++;
