@@ -72,13 +72,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct vnvme_ctrlr *attach(uint32_t timeout_ms)
 {
     struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = timeout_ms};
@@ -121,9 +114,9 @@ static void test_timeout_abort_recalls_stuck_reads(void **state)
     uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
     struct io_done d = {0};
     submit_stuck_reads(c, qp, buf, &d);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = vnvmed_harness_now_ms();
     io_wait_done(c, qp, &d, (int)STUCK);
-    uint64_t took = now_ms() - t0;
+    uint64_t took = vnvmed_harness_now_ms() - t0;
     /* Each read: its 300 ms deadline, then Abort, which the target honoured. */
     assert_int_equal(d.count, (int)STUCK);
     assert_int_equal(d.ok, 0);
@@ -149,10 +142,10 @@ static void test_reset_does_not_wait_for_stuck_reads(void **state)
     uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
     struct io_done d = {0};
     submit_stuck_reads(c, qp, buf, &d);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = vnvmed_harness_now_ms();
     assert_int_equal(vnvme_ctrlr_reset(c), 0);
     io_wait_done(c, qp, &d, (int)STUCK);
-    assert_true(now_ms() - t0 < 3000); /* the target recalled them instead of waiting up to 10 s */
+    assert_true(vnvmed_harness_now_ms() - t0 < 3000); /* the target recalled them instead of waiting up to 10 s */
     assert_int_equal(d.ok, 0);
     assert_false(vnvme_ctrlr_is_failed(c));
     fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
@@ -170,9 +163,9 @@ static void test_queue_deletion_does_not_wait_for_stuck_reads(void **state)
     uint8_t *buf = vnvme_dma_alloc(c, STUCK * BLOCK_SIZE, 4096);
     struct io_done d = {0};
     submit_stuck_reads(c, qp, buf, &d);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = vnvmed_harness_now_ms();
     vnvme_qpair_free(qp); /* Delete I/O SQ with the reads held by the bdev, then Delete I/O CQ */
-    assert_true(now_ms() - t0 < 3000);
+    assert_true(vnvmed_harness_now_ms() - t0 < 3000);
     assert_int_equal(d.count, (int)STUCK);
     assert_int_equal(d.ok, 0);
     assert_false(vnvme_ctrlr_is_failed(c));
@@ -211,9 +204,9 @@ static void test_latency_update_over_rpc(void **state)
     struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
     uint8_t *buf = vnvme_dma_alloc(c, BLOCK_SIZE, 4096);
     struct io_done d = {0};
-    uint64_t t0 = now_ms();
+    uint64_t t0 = vnvmed_harness_now_ms();
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(vnvme_ctrlr_ns(c, 2), qp, buf, 0, 1, io_done_cb, &d, 0), &d), 0);
-    uint64_t took = now_ms() - t0;
+    uint64_t took = vnvmed_harness_now_ms() - t0;
     assert_true(took >= 20); /* the new read latency, 20 ms */
     assert_true(took < 5000);
 

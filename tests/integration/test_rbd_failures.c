@@ -30,6 +30,24 @@
 #include "vnvme/nvme_host.h"
 #include "vnvmed_harness.h"
 
+/*
+ * A cluster that is back (OSD resumed, room again) takes a moment to be
+ * heard from: retry a write until it succeeds, within the test's wait limit.
+ */
+static void write_until_accepted(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, struct vnvme_ns *ns,
+                                 const uint8_t *buf, uint64_t lba, uint32_t nlb)
+{
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    for (;;) {
+        struct io_done w = {0};
+        io_sync(c, qp, vnvme_ns_write(ns, qp, buf, lba, nlb, io_done_cb, &w, 0), &w);
+        if (w.status == 0)
+            return;
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(100000);
+    }
+}
+
 static void test_stalled_osd_times_out(void **state)
 {
     (void)state;
@@ -101,15 +119,7 @@ static void test_stalled_osd_times_out(void **state)
     json_object_put(b);
 
     /* Back to normal once the OSD runs again (it may take a moment to be heard from). */
-    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
-    for (;;) {
-        struct io_done w = {0};
-        io_sync(c, qp, vnvme_ns_write(ns1, qp, buf, 100, 16, io_done_cb, &w, 0), &w);
-        if (w.status == 0)
-            break;
-        assert_true(vnvmed_harness_now_ms() < end);
-        usleep(100000);
-    }
+    write_until_accepted(c, qp, ns1, buf, 100, 16);
     struct io_done r = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns1, qp, rd, 100, 16, io_done_cb, &r, 0), &r), 0);
     assert_memory_equal(rd, buf, 8192);
@@ -195,15 +205,7 @@ static void test_full_cluster_fails_writes_then_recovers(void **state)
     assert_false(vnvme_ctrlr_is_failed(c));
 
     /* Writes work again (the OSD map with room may take a moment to arrive). */
-    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
-    for (;;) {
-        struct io_done again = {0};
-        io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 40, 2, io_done_cb, &again, 0), &again);
-        if (again.status == 0)
-            break;
-        assert_true(vnvmed_harness_now_ms() < end);
-        usleep(100000);
-    }
+    write_until_accepted(c, qp, ns2, buf, 40, 2);
     struct io_done r2 = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 40, 2, io_done_cb, &r2, 0), &r2), 0);
     assert_memory_equal(rd, buf, 8192);
@@ -278,6 +280,16 @@ static uint64_t bdev_counter(const char *bdev, const char *key)
     return n;
 }
 
+/* Abandoned I/Os finish late inside the bdev once librbd gets its answers: wait until none is left. */
+static void wait_abandoned_drained(const char *bdev)
+{
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    while (bdev_counter(bdev, "abandoned_ios_pending") != 0) {
+        assert_true(vnvmed_harness_now_ms() < end);
+        usleep(50000);
+    }
+}
+
 /*
  * While its only work is an I/O the cluster does not answer, the reactor
  * sleeps instead of polling (rbd_daemon stays far below a core), yet a command
@@ -340,11 +352,7 @@ static void test_reactor_sleeps_while_cluster_stalls(void **state)
     assert_int_equal(kill(osd, SIGCONT), 0);
 
     /* The abandoned read finishes late inside the bdev; then the namespace works again. */
-    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
-    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
-        assert_true(vnvmed_harness_now_ms() < end);
-        usleep(50000);
-    }
+    wait_abandoned_drained("Rbd3");
     memset(rd, 0, 8192);
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(rd, buf, 8192);
@@ -392,11 +400,7 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     /* The host got its answer and uses the buffer for something else. */
     memset(rd, 0xee, 8192);
     assert_int_equal(kill(osd, SIGCONT), 0);
-    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
-    while (bdev_counter("Rbd3", "abandoned_ios_pending") != 0) {
-        assert_true(vnvmed_harness_now_ms() < end);
-        usleep(50000);
-    }
+    wait_abandoned_drained("Rbd3");
     for (size_t i = 0; i < 8192; i++)
         if (rd[i] != 0xee)
             fail_msg("byte %zu of the reused buffer changed after the read was abandoned", i);
