@@ -121,9 +121,7 @@ void nvmet_execute_delete_io_sq(struct nvmet_req *req)
          * inside the loop destroys the queue under it.
          */
         sq->deleting = true;
-        for (uint32_t i = 0; i < sq->nr_reqs && sq->in_flight; i++)
-            if (sq->reqs[i].in_flight)
-                nvmet_io_abort(&sq->reqs[i]);
+        nvmet_sq_recall(sq);
         if (sq->in_flight > 0) {
             sq->delete_req = req;
             return;

@@ -80,14 +80,9 @@ static uint32_t total_in_flight(struct nvmet_ctrlr *c)
 /* What bdevs can still recall need not be waited for (a delay bdev may hold I/O for minutes). */
 static void recall_from_bdevs(struct nvmet_ctrlr *c)
 {
-    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++) {
-        struct nvmet_sq *sq = &c->sqs[q];
-        if (!sq->created)
-            continue;
-        for (uint32_t i = 0; i < sq->nr_reqs && c->in_bdev; i++)
-            if (sq->reqs[i].in_flight)
-                nvmet_io_abort(&sq->reqs[i]);
-    }
+    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES && c->in_bdev; q++)
+        if (c->sqs[q].created)
+            nvmet_sq_recall(&c->sqs[q]);
 }
 
 /*

@@ -183,6 +183,13 @@ bool nvmet_io_abort(struct nvmet_req *req)
     return vnvme_bdev_abort(c->channels[req->ns->nsid], &req->bio) == 0;
 }
 
+void nvmet_sq_recall(struct nvmet_sq *sq)
+{
+    for (uint32_t i = 0; i < sq->nr_reqs && sq->in_flight; i++)
+        if (sq->reqs[i].in_flight)
+            nvmet_io_abort(&sq->reqs[i]);
+}
+
 /* ---- command parsing ---- */
 
 static struct nvmet_ns *lookup_ns(struct nvmet_ctrlr *c, uint32_t nsid)

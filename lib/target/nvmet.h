@@ -301,6 +301,8 @@ int nvmet_io_poll_channels(struct nvmet_ctrlr *c);
 void nvmet_io_release_channel(struct nvmet_ctrlr *c, uint32_t nsid);
 /* Recall a command from its bdev if the bdev can (it then completes as aborted); true when it did. */
 bool nvmet_io_abort(struct nvmet_req *req);
+/* nvmet_io_abort for every command of the SQ still in flight. */
+void nvmet_sq_recall(struct nvmet_sq *sq);
 /*
  * For a loop that sleeps while commands are inside bdevs (c->in_bdev): the
  * fds that become readable when a channel has completions to poll (bdevs
