@@ -141,8 +141,8 @@ static void op_open(fuse_req_t req, struct fuse_file_info *fi)
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)of;
-    if (fuse_reply_open(req, fi) != 0)
-        free(of); /* the opener is gone: no release will come */
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        free(of); /* the open was interrupted: libfuse says no release will come */
 }
 
 static void op_release(fuse_req_t req, struct fuse_file_info *fi)
