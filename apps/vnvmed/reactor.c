@@ -31,8 +31,11 @@
  * completions; on a small machine that core is what librbd's threads and the
  * cluster need. So when the only thing outstanding is bdev work, the reactor
  * sleeps after BDEV_WAIT_SPIN_NS without work, with every bdev channel's fd
- * in the epoll set: a completion wakes it at once. What cannot wake it is a
- * doorbell, so such a sleep lasts at most BDEV_WAIT_MAX_NS:
+ * in the epoll set: a completion wakes it at once. They are edge-triggered,
+ * since a signal may land after its completion was polled; level-triggered,
+ * such an fd would end every sleep at once and turn it into a busy loop of
+ * syscalls. What cannot wake the reactor is a doorbell, so such a sleep
+ * lasts at most BDEV_WAIT_MAX_NS:
  *  - The spin first: after posting completions the reactor keeps polling
  *    BDEV_WAIT_SPIN_NS, long enough for a polling host (or a guest that
  *    answers its interrupt at once) to submit the next commands, so a
@@ -125,9 +128,10 @@ static uint64_t now_ns(void)
 
 /* ---- epoll registrations ---- */
 
+/* Bdev channel fds are edge-triggered (see channel_fd in bdev.h): nobody reads them. */
 static void epoll_watch(struct reactor *r, int fd, void *ptr)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+    struct epoll_event ev = {.events = EPOLLIN | (ptr == &bdev_wakeup ? EPOLLET : 0), .data.ptr = ptr};
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
         VNVME_WARN(LOG_COMP, "reactor %d: epoll add fd %d: %s", r->index, fd, strerror(errno));
 }

@@ -63,7 +63,15 @@ struct vnvme_bdev_ops {
     int (*submit)(struct vnvme_bdev *b, void *ch_ctx, struct vnvme_bdev_io *io);
     /* Reap completions; returns how many completed. */
     int (*poll)(struct vnvme_bdev *b, void *ch_ctx);
-    /* fd that becomes readable when poll has work, or -1 (for reactors that sleep). */
+    /*
+     * For reactors that sleep: an fd that is signalled each time poll gets
+     * work, or -1. Signals are edges: wait for them edge-triggered (EPOLLET)
+     * and leave the fd alone. The bdev never clears it, so the fd may stay
+     * readable while there is nothing to poll: a signal can land after the
+     * poll that took its work (librbd's thread may be preempted between the
+     * two), and a level-triggered sleeper would then never sleep again.
+     * Such a late signal costs an edge-triggered sleeper one early wakeup.
+     */
     int (*channel_fd)(struct vnvme_bdev *b, void *ch_ctx);
     /*
      * Optional: recall an I/O submitted on this channel and not finished. Returns 0

@@ -10,7 +10,9 @@
  * it: the librbd thread pushes it on the channel's lock-free stack (a CAS
  * push; the reactor takes the whole stack with one exchange, so there is no
  * ABA) and, when the stack was empty, signals the channel's eventfd. poll()
- * runs the callbacks on the reactor thread. No lock is taken per I/O.
+ * runs the callbacks on the reactor thread. No lock is taken per I/O, and
+ * the reactor never reads the eventfd (its sleeps wait for edges, see
+ * channel_fd in bdev.h): no syscall on the reactor per completion.
  *
  * Timeouts, two layers:
  *  1. librados fails operations after timeout_ms (rbd_cluster.c sets its op
@@ -83,10 +85,8 @@ struct rbd_channel {
     struct rbd_bdev *r;
     /* Written by librbd threads. */
     _Atomic(struct rbd_req *) done;
-    _Atomic uint32_t signals;   /* eventfd writes made so far */
     _Atomic uint32_t in_callback; /* librbd threads inside done_cb (destroy waits for them) */
     /* Reactor only. */
-    uint32_t signals_seen;
     int efd;
     struct req_list inflight; /* submission order: the head is the oldest */
     struct req_list zombies;  /* given up on, waiting for librbd */
@@ -202,9 +202,8 @@ static void done_cb(rbd_completion_t c, void *arg)
     if (head == NULL) {
         uint64_t one = 1;
         if (write(ch->efd, &one, sizeof(one)) < 0) {
-            /* EAGAIN only at a counter near overflow: the fd is readable anyway. */
+            /* EAGAIN only with the counter at 2^64 - 2 signals: it is readable anyway. */
         }
-        atomic_fetch_add_explicit(&ch->signals, 1, memory_order_release);
     }
     atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
 }
@@ -341,14 +340,6 @@ static int on_done(struct rbd_channel *ch, struct rbd_req *q)
 
 static int drain(struct rbd_channel *ch)
 {
-    uint32_t s = atomic_load_explicit(&ch->signals, memory_order_acquire);
-    if (s != ch->signals_seen) {
-        /* Every write counted in s happened before it was counted, so this read clears them all. */
-        uint64_t v;
-        if (read(ch->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-            VNVME_DEBUG("rbd", "eventfd read: %s", strerror(errno));
-        ch->signals_seen = s;
-    }
     struct rbd_req *q = atomic_exchange_explicit(&ch->done, NULL, memory_order_acquire);
     /* The stack is newest first; complete in arrival order. */
     struct rbd_req *fifo = NULL;
@@ -394,8 +385,7 @@ static int rbd_poll(struct vnvme_bdev *b, void *ctx)
     (void)b;
     struct rbd_channel *ch = ctx;
     int n = 0;
-    if (atomic_load_explicit(&ch->done, memory_order_relaxed) ||
-        atomic_load_explicit(&ch->signals, memory_order_relaxed) != ch->signals_seen)
+    if (atomic_load_explicit(&ch->done, memory_order_relaxed))
         n = drain(ch);
     return n + expire(ch);
 }
@@ -440,7 +430,6 @@ static int rbd_channel_create(struct vnvme_bdev *b, void **out)
         return -ENOMEM;
     ch->r = b->ctx;
     atomic_init(&ch->done, NULL);
-    atomic_init(&ch->signals, 0);
     atomic_init(&ch->in_callback, 0);
     ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ch->efd < 0) {
@@ -464,6 +453,10 @@ static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
         return;
     uint64_t started = now_ns(), warned = started;
     while (ch->outstanding > 0) {
+        /* Cleared before the stack is taken: a push after the take makes it readable again. */
+        uint64_t v;
+        if (read(ch->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            VNVME_DEBUG("rbd", "eventfd read: %s", strerror(errno));
         if (drain(ch) > 0 || ch->outstanding == 0)
             continue;
         struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};

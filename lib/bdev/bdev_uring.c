@@ -69,7 +69,6 @@ struct uring_channel {
     struct io_list bounce_wait; /* compares waiting for the bounce buffer */
     uint8_t *bounce;
     struct vnvme_bdev_io *bounce_owner;
-    bool ev_dirty; /* reaped CQEs whose eventfd signal may have come after we cleared it */
     bool closing;
 };
 
@@ -316,7 +315,7 @@ static int on_cqe(struct uring_channel *ch, struct vnvme_bdev_io *io, int res)
     return reissue(ch, io); /* short transfer: the rest */
 }
 
-static int reap(struct uring_channel *ch, unsigned *reaped)
+static int reap(struct uring_channel *ch)
 {
     int completed = 0;
     for (;;) {
@@ -334,7 +333,6 @@ static int reap(struct uring_channel *ch, unsigned *reaped)
         }
         /* Release the CQ slots before callbacks run: they may queue more work. */
         io_uring_cq_advance(&ch->ring, n);
-        *reaped += n;
         for (unsigned i = 0; i < n; i++)
             completed += on_cqe(ch, got[i].io, got[i].res);
     }
@@ -356,20 +354,8 @@ static int uring_poll(struct vnvme_bdev *b, void *ctx)
     (void)b;
     struct uring_channel *ch = ctx;
 
-    /*
-     * Clear the eventfd before reaping, so a CQE posted after the clear either
-     * gets reaped now or leaves the fd readable. When we reaped something its
-     * signal may land after the clear, so the next poll clears once more;
-     * idle polls make no syscall.
-     */
-    if (ch->ev_dirty || io_uring_cq_ready(&ch->ring)) {
-        uint64_t v;
-        if (read(ch->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-            VNVME_DEBUG("bdev", "eventfd read: %s", strerror(errno));
-    }
-    unsigned reaped = 0;
-    int completed = reap(ch, &reaped);
-    ch->ev_dirty = reaped > 0;
+    /* The kernel signals the eventfd for every CQE; it is never read (see channel_fd in bdev.h). */
+    int completed = reap(ch);
     drain_overflow(ch);
     submit_prepared(ch);
     return completed;
@@ -471,8 +457,7 @@ static void uring_channel_destroy(struct vnvme_bdev *b, void *ctx)
             VNVME_ERR("bdev", "%s: draining channel: %s", ch->u->bdev.name, strerror(-rc));
             break;
         }
-        unsigned reaped = 0;
-        reap(ch, &reaped);
+        reap(ch);
     }
     io_uring_queue_exit(&ch->ring);
     close(ch->efd);

@@ -147,20 +147,24 @@ int vnvmed_harness_stop(struct vnvmed_harness *h)
     return -SIGKILL;
 }
 
-/* Whether every thread of pid is stopped: kill() returns before the signal has taken effect. */
-static bool all_threads_stopped(pid_t pid)
+/*
+ * Calls fn with each thread's /proc stat line, the part after the command
+ * name (which is in parentheses and may hold spaces: "S 1 ..." from the state
+ * on), until fn returns false. False when the process is gone.
+ */
+static bool for_each_thread_stat(pid_t pid, bool (*fn)(const char *comm, size_t comm_len, const char *rest, void *arg),
+                                 void *arg)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *dir = opendir(path);
     if (dir == NULL)
         return false;
-    bool stopped = true;
     struct dirent *e;
-    while (stopped && (e = readdir(dir)) != NULL) {
+    while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char stat_path[sizeof(path) + sizeof(e->d_name) + 8], buf[256];
+        char stat_path[sizeof(path) + sizeof(e->d_name) + 8], buf[512];
         snprintf(stat_path, sizeof(stat_path), "%s/%s/stat", path, e->d_name);
         FILE *f = fopen(stat_path, "r");
         if (f == NULL)
@@ -168,12 +172,55 @@ static bool all_threads_stopped(pid_t pid)
         size_t n = fread(buf, 1, sizeof(buf) - 1, f);
         fclose(f);
         buf[n] = '\0';
-        /* The state follows the command name, which is in parentheses and may hold spaces. */
-        const char *rp = strrchr(buf, ')');
-        stopped = rp != NULL && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+        const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+        if (lp == NULL || rp == NULL || rp < lp || rp[1] != ' ')
+            continue;
+        if (!fn(lp + 1, (size_t)(rp - lp - 1), rp + 2, arg))
+            break;
     }
     closedir(dir);
-    return stopped;
+    return true;
+}
+
+static bool thread_stopped(const char *comm, size_t comm_len, const char *rest, void *arg)
+{
+    (void)comm;
+    (void)comm_len;
+    bool *stopped = arg;
+    *stopped = rest[0] == 'T' || rest[0] == 't';
+    return *stopped;
+}
+
+/* Whether every thread of pid is stopped: kill() returns before the signal has taken effect. */
+static bool all_threads_stopped(pid_t pid)
+{
+    bool stopped = true;
+    return for_each_thread_stat(pid, thread_stopped, &stopped) && stopped;
+}
+
+struct thread_cpu {
+    const char *name;
+    long long ticks; /* utime + stime, or -1 */
+};
+
+static bool thread_cpu(const char *comm, size_t comm_len, const char *rest, void *arg)
+{
+    struct thread_cpu *t = arg;
+    if (comm_len != strlen(t->name) || memcmp(comm, t->name, comm_len) != 0)
+        return true;
+    /* rest starts at field 3 (state); utime and stime are fields 14 and 15. */
+    unsigned long long utime, stime;
+    if (sscanf(rest, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime, &stime) == 2)
+        t->ticks = (long long)(utime + stime);
+    return false;
+}
+
+int64_t vnvmed_harness_thread_cpu_ms(const struct vnvmed_harness *h, const char *name)
+{
+    struct thread_cpu t = {.name = name, .ticks = -1};
+    if (h->pid <= 0 || !for_each_thread_stat(h->pid, thread_cpu, &t) || t.ticks < 0)
+        return -1;
+    return t.ticks * 1000 / sysconf(_SC_CLK_TCK);
 }
 
 int harness_stop_process(pid_t pid)

@@ -62,6 +62,9 @@ int vnvmed_harness_kill(struct vnvmed_harness *h);
 
 bool vnvmed_harness_running(const struct vnvmed_harness *h);
 
+/* CPU time (user + system) the daemon's thread called name ("reactor_0") has used, in ms; -1 if none. */
+int64_t vnvmed_harness_thread_cpu_ms(const struct vnvmed_harness *h, const char *name);
+
 /* Stops the daemon if it still runs and removes the temp dir with all below it. */
 void vnvmed_harness_cleanup(struct vnvmed_harness *h);
 
