@@ -101,6 +101,25 @@ static void submit_stuck_reads(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, ui
     assert_int_equal(d->count, 0);
 }
 
+/* A controller (driver timeout timeout_ms, 0 = default) with STUCK reads held by the stuck namespace. */
+struct stuck {
+    struct vnvme_ctrlr *c;
+    struct vnvme_qpair *qp;
+    uint8_t *buf; /* STUCK blocks for the reads, then extra_blocks for the test */
+    struct io_done d;
+};
+
+static void stuck_start(struct stuck *s, uint32_t timeout_ms, uint32_t extra_blocks)
+{
+    memset(s, 0, sizeof(*s));
+    s->c = attach(timeout_ms);
+    s->qp = vnvme_qpair_alloc(s->c, 0);
+    assert_non_null(s->qp);
+    s->buf = vnvme_dma_alloc(s->c, (STUCK + extra_blocks) * BLOCK_SIZE, 4096);
+    assert_non_null(s->buf);
+    submit_stuck_reads(s->c, s->qp, s->buf, &s->d);
+}
+
 /* A verified write + read on the fast namespace: the controller still works. */
 static void fast_ns_works(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint8_t *buf)
 {
@@ -117,50 +136,43 @@ static void fast_ns_works(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, uint8_t
 static void test_timeout_abort_recalls_stuck_reads(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr *c = attach(300);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
-    uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
-    struct io_done d = {0};
-    submit_stuck_reads(c, qp, buf, &d);
+    struct stuck s;
+    stuck_start(&s, 300, 1);
     uint64_t t0 = vnvmed_harness_now_ms();
-    io_wait_done(c, qp, &d, (int)STUCK);
+    io_wait_done(s.c, s.qp, &s.d, (int)STUCK);
     uint64_t took = vnvmed_harness_now_ms() - t0;
     /* Each read: its 300 ms deadline, then Abort, which the target honoured. */
-    assert_int_equal(d.count, (int)STUCK);
-    assert_int_equal(d.ok, 0);
-    assert_int_equal(d.timeouts, 0);
-    assert_int_equal(d.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST));
+    assert_int_equal(s.d.count, (int)STUCK);
+    assert_int_equal(s.d.ok, 0);
+    assert_int_equal(s.d.timeouts, 0);
+    assert_int_equal(s.d.status, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST));
     assert_true(took < 5000);
-    assert_false(vnvme_ctrlr_is_failed(c));
-    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
+    assert_false(vnvme_ctrlr_is_failed(s.c));
+    fast_ns_works(s.c, s.qp, s.buf + STUCK * BLOCK_SIZE);
     /* Writes to the stuck namespace have no latency. */
     struct io_done w = {0};
-    assert_int_equal(io_sync(c, qp, vnvme_ns_write(vnvme_ctrlr_ns(c, 2), qp, buf, 0, 1, io_done_cb, &w, 0), &w), 0);
-    vnvme_dma_free(c, buf);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    assert_int_equal(
+        io_sync(s.c, s.qp, vnvme_ns_write(vnvme_ctrlr_ns(s.c, 2), s.qp, s.buf, 0, 1, io_done_cb, &w, 0), &w), 0);
+    vnvme_dma_free(s.c, s.buf);
+    vnvme_qpair_free(s.qp);
+    vnvme_ctrlr_detach(s.c);
 }
 
 static void test_reset_does_not_wait_for_stuck_reads(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr *c = attach(0); /* default timeout: 30 s, longer than the test waits */
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
-    uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
-    struct io_done d = {0};
-    submit_stuck_reads(c, qp, buf, &d);
+    struct stuck s;
+    stuck_start(&s, 0, 1); /* default timeout: 30 s, longer than the test waits */
     uint64_t t0 = vnvmed_harness_now_ms();
-    assert_int_equal(vnvme_ctrlr_reset(c), 0);
-    io_wait_done(c, qp, &d, (int)STUCK);
+    assert_int_equal(vnvme_ctrlr_reset(s.c), 0);
+    io_wait_done(s.c, s.qp, &s.d, (int)STUCK);
     assert_true(vnvmed_harness_now_ms() - t0 < 3000); /* the target recalled them instead of waiting up to 10 s */
-    assert_int_equal(d.ok, 0);
-    assert_false(vnvme_ctrlr_is_failed(c));
-    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
-    vnvme_dma_free(c, buf);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    assert_int_equal(s.d.ok, 0);
+    assert_false(vnvme_ctrlr_is_failed(s.c));
+    fast_ns_works(s.c, s.qp, s.buf + STUCK * BLOCK_SIZE);
+    vnvme_dma_free(s.c, s.buf);
+    vnvme_qpair_free(s.qp);
+    vnvme_ctrlr_detach(s.c);
 }
 
 /*
@@ -172,12 +184,8 @@ static void test_reset_does_not_wait_for_stuck_reads(void **state)
 static void test_reactor_sleeps_while_reads_are_stuck(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr *c = attach(0);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
-    uint8_t *buf = vnvme_dma_alloc(c, STUCK * BLOCK_SIZE, 4096);
-    struct io_done d = {0};
-    submit_stuck_reads(c, qp, buf, &d);
+    struct stuck s;
+    stuck_start(&s, 0, 0);
     int64_t cpu0 = vnvmed_harness_thread_cpu_ms(&vnvmed, "reactor_0");
     uint64_t t0 = vnvmed_harness_now_ms();
     assert_true(cpu0 >= 0);
@@ -188,36 +196,32 @@ static void test_reactor_sleeps_while_reads_are_stuck(void **state)
                   (unsigned long long)wall);
     /* Sleeping, its wakeups at the bound cost a few percent; spinning, all of it. */
     assert_true(cpu * 2 < (int64_t)wall);
-    assert_int_equal(d.count, 0);
-    vnvme_qpair_free(qp); /* recalls them */
-    assert_int_equal(d.count, (int)STUCK);
-    vnvme_dma_free(c, buf);
-    vnvme_ctrlr_detach(c);
+    assert_int_equal(s.d.count, 0);
+    vnvme_qpair_free(s.qp); /* recalls them */
+    assert_int_equal(s.d.count, (int)STUCK);
+    vnvme_dma_free(s.c, s.buf);
+    vnvme_ctrlr_detach(s.c);
 }
 
 static void test_queue_deletion_does_not_wait_for_stuck_reads(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr *c = attach(0);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
-    uint8_t *buf = vnvme_dma_alloc(c, STUCK * BLOCK_SIZE, 4096);
-    struct io_done d = {0};
-    submit_stuck_reads(c, qp, buf, &d);
+    struct stuck s;
+    stuck_start(&s, 0, 0);
     uint64_t t0 = vnvmed_harness_now_ms();
-    vnvme_qpair_free(qp); /* Delete I/O SQ with the reads held by the bdev, then Delete I/O CQ */
+    vnvme_qpair_free(s.qp); /* Delete I/O SQ with the reads held by the bdev, then Delete I/O CQ */
     assert_true(vnvmed_harness_now_ms() - t0 < 3000);
-    assert_int_equal(d.count, (int)STUCK);
-    assert_int_equal(d.ok, 0);
-    assert_false(vnvme_ctrlr_is_failed(c));
-    qp = vnvme_qpair_alloc(c, 0);
+    assert_int_equal(s.d.count, (int)STUCK);
+    assert_int_equal(s.d.ok, 0);
+    assert_false(vnvme_ctrlr_is_failed(s.c));
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(s.c, 0);
     assert_non_null(qp);
-    uint8_t *b2 = vnvme_dma_alloc(c, BLOCK_SIZE, 4096);
-    fast_ns_works(c, qp, b2);
-    vnvme_dma_free(c, b2);
-    vnvme_dma_free(c, buf);
+    uint8_t *b2 = vnvme_dma_alloc(s.c, BLOCK_SIZE, 4096);
+    fast_ns_works(s.c, qp, b2);
+    vnvme_dma_free(s.c, b2);
+    vnvme_dma_free(s.c, s.buf);
     vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    vnvme_ctrlr_detach(s.c);
 }
 
 static void test_latency_update_over_rpc(void **state)
