@@ -48,16 +48,46 @@ static void write_until_accepted(struct vnvme_ctrlr *c, struct vnvme_qpair *qp, 
     }
 }
 
+/*
+ * A host on the daemon: the controller (the host waits longer than the
+ * target's rbd timeout, so the statuses seen are the target's), one I/O
+ * queue pair and two 8 KiB buffers.
+ */
+struct rbd_host {
+    struct vnvme_ctrlr *c;
+    struct vnvme_qpair *qp;
+    uint8_t *buf, *rd;
+};
+
+static void rbd_host_open(struct rbd_host *h)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
+    h->c = host_attach(rbd_daemon.trid, &opts);
+    h->qp = vnvme_qpair_alloc(h->c, 0);
+    assert_non_null(h->qp);
+    h->buf = vnvme_dma_alloc(h->c, 8192, 4096);
+    h->rd = vnvme_dma_alloc(h->c, 8192, 4096);
+    assert_non_null(h->buf);
+    assert_non_null(h->rd);
+}
+
+static void rbd_host_close(struct rbd_host *h)
+{
+    vnvme_dma_free(h->c, h->buf);
+    vnvme_dma_free(h->c, h->rd);
+    vnvme_qpair_free(h->qp);
+    vnvme_ctrlr_detach(h->c);
+}
+
 static void test_stalled_osd_times_out(void **state)
 {
     (void)state;
-    /* The host waits longer than the target's rbd timeout, so the status seen is the target's. */
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
-    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ctrlr *c = h.c;
+    struct vnvme_qpair *qp = h.qp;
+    uint8_t *buf = h.buf, *rd = h.rd;
     struct vnvme_ns *ns1 = vnvme_ctrlr_ns(c, 1), *ns2 = vnvme_ctrlr_ns(c, 2);
-    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
     fill_pattern(buf, 8192, 99);
     /*
      * First, with the cluster healthy: both images written, read and flushed
@@ -126,10 +156,7 @@ static void test_stalled_osd_times_out(void **state)
     assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 10, 2, io_done_cb, &r, 0), &r), 0);
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 10, 2, io_done_cb, &r, 0), &r), 0);
     assert_memory_equal(rd, buf, 8192);
-    vnvme_dma_free(c, buf);
-    vnvme_dma_free(c, rd);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    rbd_host_close(&h);
 }
 
 /* ---- a full cluster ---- */
@@ -171,12 +198,12 @@ static void test_full_cluster_fails_writes_then_recovers(void **state)
 {
     (void)state;
     setenv("CEPH_TEST_CONF", rbd_ceph_conf, 1);
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
-    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ctrlr *c = h.c;
+    struct vnvme_qpair *qp = h.qp;
+    uint8_t *buf = h.buf, *rd = h.rd;
     struct vnvme_ns *ns2 = vnvme_ctrlr_ns(c, 2);
-    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
     fill_pattern(buf, 8192, 123);
     struct io_done w0 = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_write(ns2, qp, buf, 20, 2, io_done_cb, &w0, 0), &w0), 0);
@@ -209,10 +236,7 @@ static void test_full_cluster_fails_writes_then_recovers(void **state)
     struct io_done r2 = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns2, qp, rd, 40, 2, io_done_cb, &r2, 0), &r2), 0);
     assert_memory_equal(rd, buf, 8192);
-    vnvme_dma_free(c, buf);
-    vnvme_dma_free(c, rd);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    rbd_host_close(&h);
 }
 
 /* ---- a librbd that ignores its timeouts ---- */
@@ -301,14 +325,14 @@ static void test_reactor_sleeps_while_cluster_stalls(void **state)
 {
     (void)state;
     add_stall_namespaces();
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
-    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ctrlr *c = h.c;
+    struct vnvme_qpair *qp = h.qp;
+    uint8_t *buf = h.buf, *rd = h.rd;
     struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID), *ram = vnvme_ctrlr_ns(c, MALLOC_NSID);
     assert_non_null(stall);
     assert_non_null(ram);
-    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
     uint8_t *ram_buf = vnvme_dma_alloc(c, 4096, 4096);
     fill_pattern(buf, 8192, 123);
     struct io_done d = {0};
@@ -356,11 +380,8 @@ static void test_reactor_sleeps_while_cluster_stalls(void **state)
     memset(rd, 0, 8192);
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 0, 2, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(rd, buf, 8192);
-    vnvme_dma_free(c, buf);
-    vnvme_dma_free(c, rd);
     vnvme_dma_free(c, ram_buf);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    rbd_host_close(&h);
     remove_stall_namespaces();
 }
 
@@ -373,13 +394,13 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
 {
     (void)state;
     add_stall_namespaces();
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 60000};
-    struct vnvme_ctrlr *c = host_attach(rbd_daemon.trid, &opts);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ctrlr *c = h.c;
+    struct vnvme_qpair *qp = h.qp;
+    uint8_t *buf = h.buf, *rd = h.rd;
     struct vnvme_ns *stall = vnvme_ctrlr_ns(c, STALL_NSID);
     assert_non_null(stall);
-    uint8_t *buf = vnvme_dma_alloc(c, 8192, 4096), *rd = vnvme_dma_alloc(c, 8192, 4096);
     fill_pattern(buf, 8192, 77);
     struct io_done d = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 4, 2, io_done_cb, &d, 0), &d), 0);
@@ -407,10 +428,7 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     /* The data itself was fine all along. */
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(rd, buf, 8192);
-    vnvme_dma_free(c, buf);
-    vnvme_dma_free(c, rd);
-    vnvme_qpair_free(qp);
-    vnvme_ctrlr_detach(c);
+    rbd_host_close(&h);
     remove_stall_namespaces();
 }
 
