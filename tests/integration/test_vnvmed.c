@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vnvmed end to end: the built daemon started from a JSON config, driven by
- * a guest NVMe driver over the vfio-user client exactly as a VMM would let a
- * guest drive it (config space, BAR0 registers, mmapped doorbells, MSI-X
- * eventfds, DMA into shared guest RAM).
+ * vnvmed end to end, the device and the daemon: the built daemon started from
+ * a JSON config (tests/support/vnvmed_fixture.h), driven by a guest NVMe
+ * driver over the vfio-user client exactly as a VMM would let a guest drive
+ * it (config space, BAR0 registers, mmapped doorbells, MSI-X eventfds, DMA
+ * into shared guest RAM): PCI function, enable/disable/shutdown/reset, bus
+ * mastering, a client killed mid-I/O, every bdev type, two subsystems on two
+ * reactors, SIGTERM. The NVM commands and queue handling are test_vnvmed_nvm.
  *
- * The tests share one daemon (two reactors) and run in order; the
- * SIGTERM test stops it and only the uring file check runs after it.
- *
- * Config: subsystem NQN at nvme0 with NSIDs 1 (malloc, 512 B blocks),
- * 2 (malloc, 4 KiB blocks), 3 (null), 4 (uring on a temp file); subsystem
- * NQN2 at nvme1 with NSID 1 (malloc), on the other reactor.
+ * The tests share one daemon and run in order; the SIGTERM test stops it and
+ * only the uring file check runs after it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -27,138 +26,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <json-c/json.h>
 
 #include "nvme_guest.h"
 #include "test_pattern.h"
-#include "vnvmed_harness.h"
-
-#define NQN "nqn.2026-11.io.vnvme:itest"
-#define NQN2 "nqn.2026-11.io.vnvme:itest2"
-#define SERIAL "VNVMEITEST0001"
-#define MODEL "vnvme integration test"
-#define BLOCK_SIZE 512u
-#define NUM_BLOCKS 131072u /* 64 MiB */
-#define GUEST_RAM (16u << 20)
-#define VENDOR_ID 0x4e56
-#define DEVICE_ID 0x0001
-#define NSID_MALLOC 1u
-#define NSID_MALLOC_4K 2u
-#define NSID_NULL 3u
-#define NSID_URING 4u
-#define NSID_HOT 5u
-#define MALLOC_4K_BLOCKS 4096u /* 16 MiB */
-#define NULL_BLOCKS 262144u
-#define URING_FILE_SIZE (8u << 20)
-#define URING_LBA 1000u
-#define URING_LEN (16u << 10)
-#define URING_SEED 99u
-
-static struct vnvmed_harness vnvmed;
-static char listen_dir2[96];
-static char sock_path2[128];
-static char uring_path[128];
-
-/* ---- daemon ---- */
-
-static int write_config(void)
-{
-    return vnvmed_harness_write_config(&vnvmed,
-            "{\n"
-            "  \"subsystems\": [\n"
-            "    {\"subsystem\": \"bdev\", \"config\": [\n"
-            "      {\"method\": \"bdev_malloc_create\",\n"
-            "       \"params\": {\"name\": \"Malloc0\", \"num_blocks\": %u, \"block_size\": %u}},\n"
-            "      {\"method\": \"bdev_malloc_create\",\n"
-            "       \"params\": {\"name\": \"Malloc4K\", \"num_blocks\": %u, \"block_size\": 4096}},\n"
-            "      {\"method\": \"bdev_null_create\",\n"
-            "       \"params\": {\"name\": \"Null0\", \"num_blocks\": %u, \"block_size\": 512}},\n"
-            "      {\"method\": \"bdev_uring_create\",\n"
-            "       \"params\": {\"name\": \"Uring0\", \"filename\": \"%s\"}},\n"
-            "      {\"method\": \"bdev_malloc_create\",\n"
-            "       \"params\": {\"name\": \"Malloc2\", \"num_blocks\": 8192, \"block_size\": 512}}\n"
-            "    ]},\n"
-            "    {\"subsystem\": \"nvmf\", \"config\": [\n"
-            "      {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
-            "      {\"method\": \"nvmf_create_subsystem\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"serial_number\": \"%s\", \"model_number\": \"%s\",\n"
-            "                  \"allow_any_host\": true}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Malloc0\", \"nsid\": 1}}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Malloc4K\", \"nsid\": 2}}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Null0\", \"nsid\": 3}}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Uring0\", \"nsid\": 4}}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_listener\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
-            "                  \"traddr\": \"%s\", \"trsvcid\": \"\"}}},\n"
-            "      {\"method\": \"nvmf_create_subsystem\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"serial_number\": \"VNVMEITEST0002\", \"allow_any_host\": true}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_ns\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Malloc2\", \"nsid\": 1}}},\n"
-            "      {\"method\": \"nvmf_subsystem_add_listener\",\n"
-            "       \"params\": {\"nqn\": \"%s\", \"listen_address\": {\"trtype\": \"VFIOUSER\", \"adrfam\": \"IPv4\",\n"
-            "                  \"traddr\": \"%s\", \"trsvcid\": \"\"}}}\n"
-            "    ]}\n"
-            "  ]\n"
-            "}\n",
-            NUM_BLOCKS, BLOCK_SIZE, MALLOC_4K_BLOCKS, NULL_BLOCKS, uring_path,
-            NQN, SERIAL, MODEL, NQN, NQN, NQN, NQN, NQN, vnvmed.listen_dir,
-            NQN2, NQN2, NQN2, listen_dir2);
-}
-
-/* A sparse file for the uring bdev. */
-static int create_uring_file(void)
-{
-    FILE *f = fopen(uring_path, "w");
-    if (!f)
-        return -1;
-    int rc = ftruncate(fileno(f), URING_FILE_SIZE);
-    return fclose(f) | rc;
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (vnvmed_harness_init(&vnvmed, "vnvmed-test") != 0 ||
-        vnvmed_harness_path(&vnvmed, "nvme1", listen_dir2, sizeof(listen_dir2)) != 0 ||
-        vnvmed_harness_path(&vnvmed, "nvme1/cntrl", sock_path2, sizeof(sock_path2)) != 0 ||
-        vnvmed_harness_path(&vnvmed, "uring.img", uring_path, sizeof(uring_path)) != 0)
-        return -1;
-    if (create_uring_file() != 0 || write_config() != 0)
-        return -1;
-    /* Two reactors: the second subsystem runs on the other one. */
-    const struct vnvmed_start how = {.core_mask = "0x3", .second_socket = sock_path2};
-    return vnvmed_harness_start(&vnvmed, &how);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    vnvmed_harness_cleanup(&vnvmed);
-    return 0;
-}
-
-/* ---- helpers ---- */
-
-static void open_enabled(struct nvme_guest *g)
-{
-    assert_int_equal(ng_open_retry(g, vnvmed.sock_path, GUEST_RAM, 5000), 0);
-    assert_int_equal(ng_enable(g, 32), 0);
-}
-
-/* Write len bytes of pattern seed at slba through qid, read them back into a fresh buffer, compare. */
-static void write_read_verify(struct nvme_guest *g, uint16_t qid, uint64_t slba, uint32_t len, uint32_t seed)
-{
-    uint64_t wbuf = ng_alloc(g, len, NG_PAGE);
-    uint64_t rbuf = ng_alloc(g, len, NG_PAGE);
-    fill_pattern(ng_ptr(g, wbuf), len, seed);
-    assert_int_equal(ng_rw(g, qid, NVME_NVM_WRITE, 1, slba, len / BLOCK_SIZE, wbuf, len), 0);
-    assert_int_equal(ng_rw(g, qid, NVME_NVM_READ, 1, slba, len / BLOCK_SIZE, rbuf, len), 0);
-    assert_memory_equal(ng_ptr(g, wbuf), ng_ptr(g, rbuf), len);
-}
+#include "vnvmed_fixture.h"
 
 /* ---- tests ---- */
 
@@ -389,129 +260,6 @@ static void test_killed_client_then_reconnect(void **state)
     ng_close(&g);
 }
 
-/* ---- more helpers ---- */
-
-/* One JSON-RPC call to vnvmed; params as JSON text (or NULL). 0, the error code or -errno. */
-static int rpc(const char *method, const char *params_json, struct json_object **result)
-{
-    return vnvmed_harness_rpc(&vnvmed, method, params_json, result);
-}
-
-static int sc_of(int status)
-{
-    return status & 0x7ff;
-}
-
-/* Like write_read_verify, on any namespace with its block size. */
-static void wrv_ns(struct nvme_guest *g, uint16_t qid, uint32_t nsid, uint32_t bs, uint64_t slba, uint32_t len,
-                   uint32_t seed)
-{
-    uint64_t wbuf = ng_alloc(g, len, NG_PAGE);
-    uint64_t rbuf = ng_alloc(g, len, NG_PAGE);
-    fill_pattern(ng_ptr(g, wbuf), len, seed);
-    assert_int_equal(ng_rw(g, qid, NVME_NVM_WRITE, nsid, slba, len / bs, wbuf, len), 0);
-    assert_int_equal(ng_rw(g, qid, NVME_NVM_READ, nsid, slba, len / bs, rbuf, len), 0);
-    assert_memory_equal(ng_ptr(g, wbuf), ng_ptr(g, rbuf), len);
-}
-
-static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
-{
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != v)
-            return false;
-    return true;
-}
-
-/* Read len bytes at slba of nsid into a buffer pre-filled with 0xa5 and check they are all zero. */
-static void read_expect_zeroes(struct nvme_guest *g, uint16_t qid, uint32_t nsid, uint32_t bs, uint64_t slba,
-                               uint32_t len)
-{
-    uint64_t buf = ng_alloc(g, len, NG_PAGE);
-    memset(ng_ptr(g, buf), 0xa5, len);
-    assert_int_equal(ng_rw(g, qid, NVME_NVM_READ, nsid, slba, len / bs, buf, len), 0);
-    assert_true(all_bytes(ng_ptr(g, buf), len, 0));
-}
-
-static int get_log_page(struct nvme_guest *g, uint8_t lid, uint64_t buf, uint32_t len)
-{
-    struct nvme_sqe sqe = {.opc = NVME_ADMIN_GET_LOG_PAGE, .nsid = 0xffffffffu,
-                           .cdw10 = ((len / 4 - 1) << 16) | lid};
-    sqe.dptr.prp1 = buf;
-    return ng_cmd(g, 0, &sqe, NULL);
-}
-
-static int set_feature(struct nvme_guest *g, uint8_t fid, uint32_t cdw11)
-{
-    struct nvme_sqe sqe = {.opc = NVME_ADMIN_SET_FEATURES, .cdw10 = fid, .cdw11 = cdw11};
-    return ng_cmd(g, 0, &sqe, NULL);
-}
-
-/* ---- more tests ---- */
-
-/* Guests of the tests below: closed by close_slots even when an assertion ends a test early. */
-static struct nvme_guest slots[2];
-
-static int close_slots(void **state)
-{
-    (void)state;
-    for (unsigned i = 0; i < 2; i++)
-        if (slots[i].c)
-            ng_close(&slots[i]);
-    return 0;
-}
-
-
-/* Two I/O SQs completing into one CQ: every CQE names the SQ and command it belongs to. */
-static void test_shared_cq(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_set_num_queues(gp, 2, 2, NULL), 0);
-    assert_int_equal(ng_create_io_cq(gp, 1, 64, 1), 0);
-    assert_int_equal(ng_create_io_sq(gp, 1, 32, 1), 0);
-    assert_int_equal(ng_create_io_sq(gp, 2, 32, 1), 0);
-
-    enum { PER_SQ = 12, LEN = 4096 };
-    uint64_t buf[2][PER_SQ];
-    uint16_t cids[2][PER_SQ];
-    bool seen[2][PER_SQ] = {{false}};
-    for (unsigned i = 0; i < PER_SQ; i++) {
-        for (unsigned s = 0; s < 2; s++) {
-            buf[s][i] = ng_alloc(gp, LEN, NG_PAGE);
-            fill_pattern(ng_ptr(gp, buf[s][i]), LEN, 1000 + s * 100 + i);
-            uint64_t slba = 30000 + (s * PER_SQ + i) * (LEN / BLOCK_SIZE);
-            struct nvme_sqe sqe = {.opc = NVME_NVM_WRITE, .nsid = 1, .cdw10 = (uint32_t)slba,
-                                   .cdw12 = LEN / BLOCK_SIZE - 1};
-            ng_set_prps(gp, &sqe, buf[s][i], LEN);
-            cids[s][i] = ng_submit(gp, (uint16_t)(s + 1), &sqe);
-        }
-    }
-    for (unsigned n = 0; n < 2 * PER_SQ; n++) {
-        struct nvme_cqe cqe;
-        assert_int_equal(ng_wait_cqe(gp, 1, &cqe, 5000), 0);
-        assert_int_equal(cqe.status >> 1, 0);
-        assert_true(cqe.sqid == 1 || cqe.sqid == 2);
-        unsigned s = cqe.sqid - 1u, found = PER_SQ;
-        for (unsigned i = 0; i < PER_SQ; i++)
-            if (cids[s][i] == cqe.cid)
-                found = i;
-        assert_true(found < PER_SQ);
-        assert_false(seen[s][found]);
-        seen[s][found] = true;
-        assert_true(cqe.sqhd < 32);
-    }
-    /* Each write landed where its own SQ's command said: read back through the other SQ. */
-    for (unsigned s = 0; s < 2; s++)
-        for (unsigned i = 0; i < PER_SQ; i++) {
-            uint64_t slba = 30000 + (s * PER_SQ + i) * (LEN / BLOCK_SIZE);
-            uint64_t rbuf = ng_alloc(gp, LEN, NG_PAGE);
-            assert_int_equal(ng_rw(gp, (uint16_t)(2 - s), NVME_NVM_READ, 1, slba, LEN / BLOCK_SIZE, rbuf, LEN), 0);
-            assert_memory_equal(ng_ptr(gp, rbuf), ng_ptr(gp, buf[s][i]), LEN);
-        }
-    ng_close(gp);
-}
-
 static void test_bdev_types(void **state)
 {
     (void)state;
@@ -544,239 +292,6 @@ static void test_bdev_types(void **state)
     wrv_ns(gp, 1, NSID_URING, 512, URING_LBA, URING_LEN, URING_SEED);
     struct nvme_sqe flush = {.opc = NVME_NVM_FLUSH, .nsid = NSID_URING};
     assert_int_equal(ng_cmd(gp, 1, &flush, NULL), 0);
-    ng_close(gp);
-}
-
-static void test_dsm_write_zeroes_compare(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_create_io_queues(gp, 1, 64, 1), 0);
-
-    /* Deallocate, then read: zeroes. */
-    wrv_ns(gp, 1, 1, 512, 20000, 4096, 31);
-    uint64_t rng = ng_alloc(gp, NG_PAGE, NG_PAGE);
-    struct nvme_dsm_range *r = ng_ptr(gp, rng);
-    r->slba = 20000;
-    r->nlb = 8;
-    struct nvme_sqe dsm = {.opc = NVME_NVM_DATASET_MANAGEMENT, .nsid = 1, .cdw10 = 0, .cdw11 = 1u << 2};
-    dsm.dptr.prp1 = rng;
-    assert_int_equal(ng_cmd(gp, 1, &dsm, NULL), 0);
-    read_expect_zeroes(gp, 1, 1, 512, 20000, 4096);
-
-    /* Write Zeroes the middle 16 of 32 written blocks: the rest keeps its data. */
-    uint64_t wbuf = ng_alloc(gp, 16384, NG_PAGE);
-    fill_pattern(ng_ptr(gp, wbuf), 16384, 32);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_WRITE, 1, 21000, 32, wbuf, 16384), 0);
-    struct nvme_sqe wz = {.opc = NVME_NVM_WRITE_ZEROES, .nsid = 1, .cdw10 = 21008, .cdw12 = 15};
-    assert_int_equal(ng_cmd(gp, 1, &wz, NULL), 0);
-    uint64_t rbuf = ng_alloc(gp, 16384, NG_PAGE);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_READ, 1, 21000, 32, rbuf, 16384), 0);
-    const uint8_t *rd = ng_ptr(gp, rbuf), *wr = ng_ptr(gp, wbuf);
-    assert_memory_equal(rd, wr, 4096);
-    assert_true(all_bytes(rd + 4096, 8192, 0));
-    assert_memory_equal(rd + 12288, wr + 12288, 4096);
-
-    /* Compare: match, then one byte off -> Compare Failure (media errors). */
-    uint64_t cbuf = ng_alloc(gp, 4096, NG_PAGE);
-    fill_pattern(ng_ptr(gp, cbuf), 4096, 33);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_WRITE, 1, 22000, 8, cbuf, 4096), 0);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_COMPARE, 1, 22000, 8, cbuf, 4096), 0);
-    ((uint8_t *)ng_ptr(gp, cbuf))[4000] ^= 0x40;
-    assert_int_equal(sc_of(ng_rw(gp, 1, NVME_NVM_COMPARE, 1, 22000, 8, cbuf, 4096)),
-                     NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILURE));
-    ng_close(gp);
-}
-
-/* The AER for a namespace change: notice / namespace attribute changed / log page 04h. */
-static void expect_ns_notice(struct nvme_guest *g, uint16_t aer_cid)
-{
-    struct nvme_cqe cqe;
-    assert_int_equal(ng_wait_cqe(g, 0, &cqe, 5000), 0);
-    assert_int_equal(cqe.cid, aer_cid);
-    assert_int_equal(cqe.status >> 1, 0);
-    assert_int_equal(cqe.cdw0 & 0x7, NVME_AER_TYPE_NOTICE);
-    assert_int_equal((cqe.cdw0 >> 8) & 0xff, 0);
-    assert_int_equal((cqe.cdw0 >> 16) & 0xff, NVME_LOG_CHANGED_NS_LIST);
-}
-
-static void expect_changed_ns(struct nvme_guest *g, uint32_t nsid)
-{
-    uint64_t buf = ng_alloc(g, NG_PAGE, NG_PAGE);
-    assert_int_equal(get_log_page(g, NVME_LOG_CHANGED_NS_LIST, buf, NG_PAGE), 0);
-    const uint32_t *list = ng_ptr(g, buf);
-    assert_int_equal(list[0], nsid);
-    assert_int_equal(list[1], 0);
-    /* Reading it (RAE clear) empties the list. */
-    assert_int_equal(get_log_page(g, NVME_LOG_CHANGED_NS_LIST, buf, NG_PAGE), 0);
-    assert_int_equal(list[0], 0);
-}
-
-static void expect_active_ns(struct nvme_guest *g, const uint32_t *expect, unsigned n)
-{
-    uint64_t buf = ng_alloc(g, NG_PAGE, NG_PAGE);
-    assert_int_equal(ng_identify(g, NVME_ID_CNS_ACTIVE_NS_LIST, 0, buf), 0);
-    const uint32_t *list = ng_ptr(g, buf);
-    for (unsigned i = 0; i < n; i++)
-        assert_int_equal(list[i], expect[i]);
-    assert_int_equal(list[n], 0);
-}
-
-static void test_ns_hot_add_remove(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_create_io_queues(gp, 1, 64, 1), 0);
-    assert_int_equal(rpc("bdev_malloc_create", "{\"name\": \"Hot0\", \"num_blocks\": 2048, \"block_size\": 512}",
-                         NULL),
-                     0);
-    assert_int_equal(set_feature(gp, NVME_FEAT_ASYNC_EVENT_CONFIGURATION, 1u << 8), 0);
-
-    struct nvme_sqe aer = {.opc = NVME_ADMIN_ASYNC_EVENT_REQUEST};
-    uint16_t aer_cid = ng_submit(gp, 0, &aer);
-    char params[256];
-    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Hot0\", \"nsid\": %u}}", NQN,
-             NSID_HOT);
-    assert_int_equal(rpc("nvmf_subsystem_add_ns", params, NULL), 0);
-    expect_ns_notice(gp, aer_cid);
-    expect_changed_ns(gp, NSID_HOT);
-    const uint32_t with_hot[] = {1, 2, 3, 4, NSID_HOT};
-    expect_active_ns(gp, with_hot, 5);
-    wrv_ns(gp, 1, NSID_HOT, 512, 100, 8192, 41);
-
-    struct nvme_sqe aer2 = {.opc = NVME_ADMIN_ASYNC_EVENT_REQUEST};
-    aer_cid = ng_submit(gp, 0, &aer2);
-    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", NQN, NSID_HOT);
-    assert_int_equal(rpc("nvmf_subsystem_remove_ns", params, NULL), 0);
-    expect_ns_notice(gp, aer_cid);
-    expect_changed_ns(gp, NSID_HOT);
-    const uint32_t without_hot[] = {1, 2, 3, 4};
-    expect_active_ns(gp, without_hot, 4);
-    uint64_t buf = ng_alloc(gp, 4096, NG_PAGE);
-    assert_int_equal(sc_of(ng_rw(gp, 1, NVME_NVM_READ, NSID_HOT, 0, 8, buf, 4096)),
-                     NVME_SC_INVALID_NAMESPACE_OR_FORMAT);
-    /* No longer claimed by a namespace: the bdev can go. */
-    assert_int_equal(rpc("bdev_malloc_delete", "{\"name\": \"Hot0\"}", NULL), 0);
-    ng_close(gp);
-}
-
-static void test_delete_queues(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_set_num_queues(gp, 2, 2, NULL), 0);
-    assert_int_equal(ng_create_io_queues(gp, 1, 16, 1), 0);
-    assert_int_equal(ng_create_io_queues(gp, 2, 16, 2), 0);
-    wrv_ns(gp, 2, 1, 512, 40000, 4096, 51);
-
-    assert_int_equal(sc_of(ng_delete_io_cq(gp, 2)),
-                     NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_DELETION));
-    assert_int_equal(ng_delete_io_sq(gp, 2), 0);
-    assert_int_equal(ng_delete_io_cq(gp, 2), 0);
-    assert_int_equal(sc_of(ng_delete_io_sq(gp, 2)),
-                     NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER));
-    assert_int_equal(sc_of(ng_delete_io_cq(gp, 2)),
-                     NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER));
-    /* Queue 2 can be created again, and queue 1 never noticed. */
-    assert_int_equal(ng_create_io_queues(gp, 2, 16, 2), 0);
-    wrv_ns(gp, 2, 1, 512, 40008, 4096, 52);
-    wrv_ns(gp, 1, 1, 512, 40016, 4096, 53);
-    ng_close(gp);
-}
-
-/* Guest memory holding live queues goes away and comes back: the queues resume. */
-static void test_dma_unmap_live_queues(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_create_io_queues(gp, 1, 16, 1), 0);
-    wrv_ns(gp, 1, 1, 512, 50000, 4096, 61);
-    uint64_t wbuf = ng_alloc(gp, 4096, NG_PAGE);
-    fill_pattern(ng_ptr(gp, wbuf), 4096, 62);
-
-    assert_int_equal(vfio_user_client_dma_unmap(gp->c, NG_MEM_IOVA, gp->mem_size), 0);
-    /* Doorbells rung while the rings are unmapped: nothing can be fetched, nothing posted. */
-    struct nvme_sqe wr = {.opc = NVME_NVM_WRITE, .nsid = 1, .cdw10 = 50008, .cdw12 = 7};
-    ng_set_prps(gp, &wr, wbuf, 4096);
-    uint16_t io_cid = ng_submit(gp, 1, &wr);
-    uint64_t idbuf = ng_alloc(gp, NG_PAGE, NG_PAGE);
-    struct nvme_sqe id = {.opc = NVME_ADMIN_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL};
-    id.dptr.prp1 = idbuf;
-    uint16_t admin_cid = ng_submit(gp, 0, &id);
-    struct nvme_cqe cqe;
-    assert_int_equal(ng_wait_cqe(gp, 1, &cqe, 200), -ETIMEDOUT);
-    assert_int_equal(ng_wait_cqe(gp, 0, &cqe, 10), -ETIMEDOUT);
-    uint32_t csts;
-    assert_int_equal(ng_read32(gp, NVME_REG_CSTS, &csts), 0);
-    assert_int_equal(csts & NVME_CSTS_CFS, 0);
-
-    /* Same IOVA, same memfd: the commands rung in the meantime run, the queues go on. */
-    assert_int_equal(vfio_user_client_dma_map(gp->c, NG_MEM_IOVA, gp->mem_size,
-                                              VFIO_USER_DMA_F_READ | VFIO_USER_DMA_F_WRITE, gp->memfd, 0, gp->mem),
-                     0);
-    assert_int_equal(ng_wait_cqe(gp, 1, &cqe, 5000), 0);
-    assert_int_equal(cqe.cid, io_cid);
-    assert_int_equal(cqe.status >> 1, 0);
-    assert_int_equal(ng_wait_cqe(gp, 0, &cqe, 5000), 0);
-    assert_int_equal(cqe.cid, admin_cid);
-    assert_int_equal(cqe.status >> 1, 0);
-    assert_int_equal(((const struct nvme_id_ctrl *)ng_ptr(gp, idbuf))->vid, VENDOR_ID);
-    uint64_t rbuf = ng_alloc(gp, 4096, NG_PAGE);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_READ, 1, 50008, 8, rbuf, 4096), 0);
-    assert_memory_equal(ng_ptr(gp, rbuf), ng_ptr(gp, wbuf), 4096);
-    wrv_ns(gp, 1, 1, 512, 50016, 8192, 63);
-    ng_close(gp);
-}
-
-static void test_sgl_and_bad_prp(void **state)
-{
-    (void)state;
-    struct nvme_guest *gp = &slots[0];
-    open_enabled(gp);
-    assert_int_equal(ng_create_io_queues(gp, 1, 16, 1), 0);
-
-    /* SGL: PSDT=01b with one Data Block descriptor in the command. */
-    uint64_t wbuf = ng_alloc(gp, 4096, NG_PAGE), rbuf = ng_alloc(gp, 4096, NG_PAGE);
-    fill_pattern(ng_ptr(gp, wbuf), 4096, 71);
-    struct nvme_sqe w = {.opc = NVME_NVM_WRITE, .nsid = 1, .cdw10 = 60000, .cdw12 = 7,
-                         .flags = NVME_PSDT_SGL_MPTR_CONTIG << NVME_SQE_PSDT_SHIFT};
-    w.dptr.sgl1 = (struct nvme_sgl_desc){.addr = wbuf, .length = 4096, .type = NVME_SGL_TYPE_DATA_BLOCK << 4};
-    assert_int_equal(ng_cmd(gp, 1, &w, NULL), 0);
-    struct nvme_sqe r = w;
-    r.opc = NVME_NVM_READ;
-    r.dptr.sgl1.addr = rbuf;
-    assert_int_equal(ng_cmd(gp, 1, &r, NULL), 0);
-    assert_memory_equal(ng_ptr(gp, rbuf), ng_ptr(gp, wbuf), 4096);
-    /* And the PRP path sees what the SGL path wrote. */
-    uint64_t pbuf = ng_alloc(gp, 4096, NG_PAGE);
-    assert_int_equal(ng_rw(gp, 1, NVME_NVM_READ, 1, 60000, 8, pbuf, 4096), 0);
-    assert_memory_equal(ng_ptr(gp, pbuf), ng_ptr(gp, wbuf), 4096);
-
-    /* A PRP list whose entries point outside the shared memory: Data Transfer Error. */
-    uint64_t buf = ng_alloc(gp, 16384, NG_PAGE);
-    uint64_t list_iova = ng_alloc(gp, NG_PAGE, NG_PAGE);
-    uint64_t *list = ng_ptr(gp, list_iova);
-    for (unsigned i = 0; i < 3; i++)
-        list[i] = 0x10000 + i * NG_PAGE;
-    struct nvme_sqe bad = {.opc = NVME_NVM_WRITE, .nsid = 1, .cdw10 = 61000, .cdw12 = 31};
-    bad.dptr.prp1 = buf;
-    bad.dptr.prp2 = list_iova;
-    assert_int_equal(sc_of(ng_cmd(gp, 1, &bad, NULL)), NVME_SC_DATA_TRANSFER_ERROR);
-    bad.opc = NVME_NVM_READ;
-    assert_int_equal(sc_of(ng_cmd(gp, 1, &bad, NULL)), NVME_SC_DATA_TRANSFER_ERROR);
-    /* The PRP list itself outside the shared memory. */
-    bad.dptr.prp2 = 0x20000;
-    assert_int_equal(sc_of(ng_cmd(gp, 1, &bad, NULL)), NVME_SC_DATA_TRANSFER_ERROR);
-
-    /* vnvmed keeps serving this controller. */
-    uint32_t csts;
-    assert_int_equal(ng_read32(gp, NVME_REG_CSTS, &csts), 0);
-    assert_int_equal(csts & (NVME_CSTS_RDY | NVME_CSTS_CFS), NVME_CSTS_RDY);
-    wrv_ns(gp, 1, 1, 512, 61000, 16384, 72);
     ng_close(gp);
 }
 
@@ -824,6 +339,17 @@ static void test_two_subsystems(void **state)
     ng_close(&g[1]);
 }
 
+static void test_sigterm_exits_cleanly(void **state)
+{
+    (void)state;
+    assert_int_equal(vnvmed_harness_stop(&vnvmed), 0);
+    struct stat st;
+    assert_int_not_equal(stat(vnvmed.sock_path, &st), 0);
+    assert_int_equal(errno, ENOENT);
+    assert_int_not_equal(stat(sock_path2, &st), 0);
+    assert_int_equal(errno, ENOENT);
+}
+
 /* After vnvmed stopped: the uring bdev's file holds what the guest wrote, where it wrote it. */
 static void test_uring_file_after_stop(void **state)
 {
@@ -843,17 +369,6 @@ static void test_uring_file_after_stop(void **state)
     free(expect);
 }
 
-static void test_sigterm_exits_cleanly(void **state)
-{
-    (void)state;
-    assert_int_equal(vnvmed_harness_stop(&vnvmed), 0);
-    struct stat st;
-    assert_int_not_equal(stat(vnvmed.sock_path, &st), 0);
-    assert_int_equal(errno, ENOENT);
-    assert_int_not_equal(stat(sock_path2, &st), 0);
-    assert_int_equal(errno, ENOENT);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -863,16 +378,10 @@ int main(void)
         cmocka_unit_test(test_device_reset),
         cmocka_unit_test(test_bus_master_gates_queues),
         cmocka_unit_test(test_killed_client_then_reconnect),
-        cmocka_unit_test_teardown(test_shared_cq, close_slots),
         cmocka_unit_test_teardown(test_bdev_types, close_slots),
-        cmocka_unit_test_teardown(test_dsm_write_zeroes_compare, close_slots),
-        cmocka_unit_test_teardown(test_ns_hot_add_remove, close_slots),
-        cmocka_unit_test_teardown(test_delete_queues, close_slots),
-        cmocka_unit_test_teardown(test_dma_unmap_live_queues, close_slots),
-        cmocka_unit_test_teardown(test_sgl_and_bad_prp, close_slots),
         cmocka_unit_test_teardown(test_two_subsystems, close_slots),
         cmocka_unit_test(test_sigterm_exits_cleanly),
         cmocka_unit_test(test_uring_file_after_stop),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, vnvmed_fixture_setup, vnvmed_fixture_teardown);
 }
