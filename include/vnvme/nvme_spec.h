@@ -425,6 +425,7 @@ _Static_assert(__builtin_offsetof(struct nvme_id_ctrl, psd) == 2048, "PSD0 at 20
 #define NVME_CTRL_LPA_CMD_EFFECTS (1u << 1)
 #define NVME_CTRL_LPA_EXTENDED (1u << 2)
 #define NVME_CTRL_OAES_NS_ATTR (1u << 8)
+#define NVME_CTRL_OACS_DBBUF (1u << 8) /* Doorbell Buffer Config */
 #define NVME_CTRL_SGLS_SUPPORTED (1u << 0) /* byte-aligned contiguous physical buffers */
 #define NVME_CTRL_VWC_PRESENT (1u << 0)
 #define NVME_CTRL_VWC_NSID_FFFFFFFF (3u << 1) /* Flush with NSID FFFFFFFFh supported */

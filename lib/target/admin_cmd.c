@@ -111,6 +111,9 @@ void nvmet_admin_execute(struct nvmet_req *req)
     case NVME_ADMIN_KEEP_ALIVE:
         execute_keep_alive(req);
         break;
+    case NVME_ADMIN_DOORBELL_BUFFER_CONFIG:
+        nvmet_execute_doorbell_buffer_config(req);
+        break;
     default:
         nvmet_req_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE, true);
         nvmet_req_complete(req);

@@ -43,7 +43,7 @@ static void build_id_ctrl(const struct nvmet_ctrlr *c, struct nvme_id_ctrl *id)
     id->oaes = NVME_CTRL_OAES_NS_ATTR;
     id->cntrltype = 1; /* I/O controller */
 
-    id->oacs = 0;          /* no namespace management, format, firmware download, doorbell buffer */
+    id->oacs = NVME_CTRL_OACS_DBBUF; /* Doorbell Buffer Config; no namespace management, format, firmware */
     id->acl = 3;           /* 0's based: 4 concurrent Aborts */
     id->aerl = NVMET_AERL; /* 0's based */
     id->frmw = 0x03;       /* one slot, slot 1 read-only */

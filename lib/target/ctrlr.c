@@ -145,6 +145,7 @@ void nvmet_ctrlr_reset(struct nvmet_ctrlr *c)
     c->masked_event_types = 0;
     c->keep_alive_deadline_ms = 0;
     c->ka_activity = false;
+    nvmet_dbbuf_reset(c);
     if (c->csts != old_csts)
         status_changed(c);
 }
@@ -443,6 +444,7 @@ void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
         if (cq->created && cq->iova < end && iova < cq->iova + (uint64_t)cq->size * sizeof(struct nvme_cqe))
             cq->ring = NULL;
     }
+    nvmet_dbbuf_memory_removed(c, iova, size);
     /*
      * A bdev may still be transferring into the window (asynchronous bdevs:
      * io_uring). The spec requires every reference released before the unmap
@@ -465,4 +467,5 @@ void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c)
         if (c->cqs[q].created && !c->cqs[q].ring)
             nvmet_cq_map(c, &c->cqs[q]);
     }
+    nvmet_dbbuf_memory_added(c);
 }

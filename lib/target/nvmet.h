@@ -21,6 +21,7 @@
  *   admin_log.c      Get Log Page: error, SMART, firmware slot, changed NS list, command effects
  *   admin_features.c Get/Set Features
  *   aer.c            Asynchronous Event Requests and event queueing
+ *   doorbell_buffer.c Doorbell Buffer Config: shadow doorbells and EventIdx (waking a sleeping reactor)
  *   io_cmd.c         NVM command set: Read, Write, Flush, Write Zeroes, DSM, Compare -> bdev
  *   subsystem.c      subsystems and namespaces (hot add/remove, namespace-changed notices)
  */
@@ -46,9 +47,19 @@
 #define NVMET_ERROR_LOG_ENTRIES 64u
 #define NVMET_CHANGED_NS_MAX 1024u
 #define NVMET_QMAP_WORDS ((NVMET_MAX_IO_QUEUES + 1 + 63) / 64) /* 64-bit words of a queue id bitmap */
+#define NVMET_DB_SLOTS (2 * (NVMET_MAX_IO_QUEUES + 1)) /* doorbells: SQ y tail at [2y], CQ y head at [2y+1] */
 
 struct nvmet_ctrlr;
 struct nvmet_req;
+
+/* doorbell_buffer.c: the host's shadow doorbell and EventIdx pages (I/O queues only). */
+struct nvmet_dbbuf {
+    bool on;                 /* configured since the last reset */
+    uint64_t dbs_iova, eis_iova;
+    volatile uint32_t *dbs;  /* shadow doorbells (host writes); NULL while its memory is unmapped */
+    volatile uint32_t *eis;  /* EventIdx (we write); NULL while unmapped */
+    uint32_t seen[NVMET_DB_SLOTS]; /* shadow values already acted on */
+};
 
 /* What the core needs from a transport. */
 struct nvmet_transport_ops {
@@ -221,7 +232,8 @@ struct nvmet_ctrlr {
     uint32_t in_bdev; /* commands whose data transfer a bdev may still be doing */
 
     /* Data path bookkeeping (ctrlr.c, queue.c, io_cmd.c). */
-    uint32_t db_seen[2 * (NVMET_MAX_IO_QUEUES + 1)]; /* doorbell values already acted on */
+    uint32_t db_seen[NVMET_DB_SLOTS]; /* doorbell register values already acted on */
+    struct nvmet_dbbuf dbbuf;
     uint32_t chan_nsids[NVMET_MAX_NSID];             /* NSIDs with a channel, polled each round */
     uint32_t nr_chans;
     uint32_t chan_gen;                                /* changes whenever a channel comes or goes */
@@ -292,6 +304,23 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
+/* Act on the value of doorbell slot (register or shadow) as a write of v. */
+void nvmet_doorbell_write(struct nvmet_ctrlr *c, uint32_t slot, uint32_t v);
+
+/* doorbell_buffer.c */
+void nvmet_execute_doorbell_buffer_config(struct nvmet_req *req);
+void nvmet_dbbuf_reset(struct nvmet_ctrlr *c);
+void nvmet_dbbuf_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size);
+void nvmet_dbbuf_memory_added(struct nvmet_ctrlr *c);
+/*
+ * Before a sleep that only a doorbell write could end early: ask the host
+ * for a doorbell write on its next submission to any I/O SQ (EventIdx).
+ * NVMET_DB_ARMED: done, nothing new yet; NVMET_DB_PENDING: a submission is
+ * already in the shadow page (poll instead of sleeping); NVMET_DB_UNARMED:
+ * no doorbell buffer, the host writes doorbells without notice.
+ */
+enum { NVMET_DB_UNARMED, NVMET_DB_ARMED, NVMET_DB_PENDING };
+int nvmet_ctrlr_arm_doorbells(struct nvmet_ctrlr *c);
 
 /* data_ptr.c: map the command's PRP/SGL for len bytes into req->iov; returns an NVMe status (0 = ok). */
 uint16_t nvmet_req_map_data(struct nvmet_req *req, uint64_t len, uint32_t access);

@@ -8,7 +8,6 @@
 #include "nvmet.h"
 #include "vnvme/vfio_user_dma.h"
 
-#define NR_DB_SLOTS (2 * (NVMET_MAX_IO_QUEUES + 1))
 
 static void *map_ring(struct nvmet_ctrlr *c, uint64_t iova, uint64_t len, uint32_t access)
 {
@@ -35,6 +34,7 @@ static void reset_doorbell(struct nvmet_ctrlr *c, uint32_t slot)
 {
     c->doorbells[slot] = 0;
     c->db_seen[slot] = 0;
+    c->dbbuf.seen[slot] = 0; /* a new queue starts at 0: a shadow value other than that is a host write */
 }
 
 int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
@@ -192,17 +192,45 @@ static void cq_doorbell(struct nvmet_ctrlr *c, uint32_t qid, uint32_t v)
         cq->head = v;
 }
 
-/* Act on slot's value if it changed since last time; a bad value is reported once, not on every poll. */
+void nvmet_doorbell_write(struct nvmet_ctrlr *c, uint32_t slot, uint32_t v)
+{
+    if ((slot & 1) == 0)
+        sq_doorbell(c, slot / 2, v);
+    else
+        cq_doorbell(c, slot / 2, v);
+}
+
+/* An I/O queue whose doorbell lives in the host's shadow page (doorbell_buffer.c). */
+static inline bool shadowed(const struct nvmet_ctrlr *c, uint32_t slot)
+{
+    if (!c->dbbuf.on || slot < 2)
+        return false;
+    return (slot & 1) == 0 ? c->sqs[slot / 2].created : c->cqs[slot / 2].created;
+}
+
+/* Act on slot's register value if it changed since last time; a bad value is reported once, not on every poll. */
 static inline bool check_slot(struct nvmet_ctrlr *c, uint32_t slot)
 {
     uint32_t v = __atomic_load_n(&c->doorbells[slot], __ATOMIC_ACQUIRE);
     if (v == c->db_seen[slot])
         return false;
     c->db_seen[slot] = v;
-    if ((slot & 1) == 0)
-        sq_doorbell(c, slot / 2, v);
-    else
-        cq_doorbell(c, slot / 2, v);
+    /* With a shadow page the register write is only a wakeup: its value may be older than the shadow's. */
+    if (!shadowed(c, slot))
+        nvmet_doorbell_write(c, slot, v);
+    return true;
+}
+
+static inline bool check_shadow_slot(struct nvmet_ctrlr *c, uint32_t slot)
+{
+    struct nvmet_dbbuf *d = &c->dbbuf;
+    if (!d->dbs)
+        return false; /* its memory is unmapped: the queue waits, like one whose ring is */
+    uint32_t v = __atomic_load_n(&d->dbs[slot], __ATOMIC_ACQUIRE);
+    if (v == d->seen[slot])
+        return false;
+    d->seen[slot] = v;
+    nvmet_doorbell_write(c, slot, v);
     return true;
 }
 
@@ -212,8 +240,10 @@ static inline bool check_queue_slots(struct nvmet_ctrlr *c, const uint64_t *map,
     bool changed = false;
     for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++) {
         /* A copy of the word is enough: handling a doorbell never creates or deletes a queue. */
-        for (uint64_t bits = map[w]; bits; bits &= bits - 1)
-            changed |= check_slot(c, 2 * (w * 64 + (uint32_t)__builtin_ctzll(bits)) + odd);
+        for (uint64_t bits = map[w]; bits; bits &= bits - 1) {
+            uint32_t slot = 2 * (w * 64 + (uint32_t)__builtin_ctzll(bits)) + odd;
+            changed |= c->dbbuf.on && slot >= 2 ? check_shadow_slot(c, slot) : check_slot(c, slot);
+        }
     }
     return changed;
 }
@@ -239,7 +269,7 @@ void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c)
     /* The page is shared with the client; a torn view only sends us to the exact per-slot scan. */
     if (memcmp((const void *)(uintptr_t)c->doorbells, c->db_seen, sizeof(c->db_seen)) == 0)
         return;
-    for (uint32_t slot = 0; slot < NR_DB_SLOTS; slot++)
+    for (uint32_t slot = 0; slot < NVMET_DB_SLOTS; slot++)
         (void)check_slot(c, slot);
 }
 

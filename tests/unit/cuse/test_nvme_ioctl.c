@@ -175,7 +175,7 @@ static void test_admin_identify_and_status(void **state)
     assert_int_equal(((struct nvme_id_ns *)buf)->nsze, NS2_BLOCKS);
 
     /* A failing command returns its status field (positive), not -errno, and still writes result. */
-    struct nvme_passthru_cmd bad = {.opcode = 0x7c, .result = 0x12345678};
+    struct nvme_passthru_cmd bad = {.opcode = NVME_ADMIN_FORMAT_NVM, .result = 0x12345678};
     long st = passthru(&dev_c, NVME_IOCTL_ADMIN_CMD, &bad, NULL);
     assert_true(st > 0);
     assert_int_equal(st & 0x7ff, NVME_SC_INVALID_OPCODE);

@@ -50,7 +50,7 @@ static void identify_controller(void **state)
     assert_int_equal(id->ver, NVME_VS(2, 0, 0));
     assert_int_equal(id->oaes, NVME_CTRL_OAES_NS_ATTR);
     assert_int_equal(id->cntrltype, 1);
-    assert_int_equal(id->oacs, 0);
+    assert_int_equal(id->oacs, NVME_CTRL_OACS_DBBUF);
     assert_int_equal(id->acl, 3);
     assert_int_equal(id->aerl, NVMET_AERL);
     assert_int_equal(id->frmw, 0x03);

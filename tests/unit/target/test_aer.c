@@ -281,7 +281,7 @@ static void dispatch_rules(void **state)
     assert_int_equal(((uint8_t *)ft_ptr(ft, buf))[0], 0); /* nothing transferred */
 
     /* Unsupported opcodes: Invalid Opcode, do not retry. */
-    const uint8_t unsupported[] = {NVME_ADMIN_FORMAT_NVM, NVME_ADMIN_NS_MANAGEMENT, NVME_ADMIN_DOORBELL_BUFFER_CONFIG,
+    const uint8_t unsupported[] = {NVME_ADMIN_FORMAT_NVM, NVME_ADMIN_NS_MANAGEMENT, NVME_ADMIN_SANITIZE,
                                    NVME_ADMIN_FIRMWARE_COMMIT, 0x03, 0xff};
     for (size_t i = 0; i < sizeof(unsupported); i++) {
         sqe_init(&sqe, unsupported[i]);
