@@ -42,6 +42,7 @@ static void usage(FILE *out)
             "  -c, --core-mask MASK     hex mask: one pinned worker per core (default 0x1)\n"
             "  -n, --nsid NSID          only this namespace (default: every active one)\n"
             "  -I, --interrupts         sleep on completion interrupts instead of polling\n"
+            "      --doorbell-buffer    shadow doorbells (Doorbell Buffer Config) when the controller has it\n"
             "      --verify             write a pattern, read it back and compare (not a throughput run)\n"
             "      --fill               write every namespace once, sequentially, before the run\n"
             "      --json               print the results as JSON\n"
@@ -98,7 +99,7 @@ static const char *display_addr(const char *trid)
 
 static int parse_args(int argc, char **argv, struct perf_config *cfg)
 {
-    enum { OPT_VERIFY = 256, OPT_JSON, OPT_FILL, OPT_IDLE };
+    enum { OPT_VERIFY = 256, OPT_JSON, OPT_FILL, OPT_IDLE, OPT_DBBUF };
     static const struct option options[] = {
         {"transport-id", required_argument, NULL, 'r'}, {"io-depth", required_argument, NULL, 'q'},
         {"io-size", required_argument, NULL, 'o'},      {"io-pattern", required_argument, NULL, 'w'},
@@ -107,6 +108,7 @@ static int parse_args(int argc, char **argv, struct perf_config *cfg)
         {"nsid", required_argument, NULL, 'n'},         {"interrupts", no_argument, NULL, 'I'},
         {"verify", no_argument, NULL, OPT_VERIFY},      {"json", no_argument, NULL, OPT_JSON},
         {"fill", no_argument, NULL, OPT_FILL},          {"idle", no_argument, NULL, OPT_IDLE},
+        {"doorbell-buffer", no_argument, NULL, OPT_DBBUF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -165,6 +167,9 @@ static int parse_args(int argc, char **argv, struct perf_config *cfg)
             break;
         case OPT_VERIFY:
             cfg->verify = true;
+            break;
+        case OPT_DBBUF:
+            cfg->doorbell_buffer = true;
             break;
         case OPT_JSON:
             cfg->json = true;
@@ -332,6 +337,7 @@ int main(int argc, char **argv)
         .num_io_queues = nworkers * PERF_MAX_NS,
         .dma_pool_size = per_qp * nworkers * PERF_MAX_NS / 8 + (64u << 20),
         .io_interrupts = cfg.interrupts,
+        .doorbell_buffer = cfg.doorbell_buffer,
     };
     struct vnvme_ctrlr *c = NULL;
     int rc = vnvme_ctrlr_attach(cfg.trid, &opts, &c);

@@ -34,6 +34,7 @@ struct perf_config {
     uint32_t nsid; /* 0: all active */
     bool json;
     bool interrupts;
+    bool doorbell_buffer;
     bool verify;
     bool fill; /* write the whole namespace once before the timed run */
     bool idle; /* attach, create the queue pairs, then do nothing for the run time */

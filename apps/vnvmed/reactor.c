@@ -311,6 +311,21 @@ static bool waiting_on_bdevs(struct reactor *r)
     return waiting;
 }
 
+/*
+ * Before a sleep: controllers whose host keeps a doorbell buffer are asked
+ * for a doorbell write on the next submission (EventIdx). A host whose
+ * doorbell writes reach us as messages then wakes the reactor at once; for
+ * the others (a store into the mmapped page wakes nothing) the sleep bounds
+ * still apply. True when a submission already came in: poll, do not sleep.
+ */
+static bool arm_doorbells(struct reactor *r)
+{
+    bool pending = false;
+    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
+        pending |= nvmet_ctrlr_arm_doorbells(rc->nvme) == NVMET_DB_PENDING;
+    return pending;
+}
+
 static int wait_events(struct reactor *r, struct epoll_event *evs, int64_t timeout_ns)
 {
     static atomic_bool no_pwait2; /* shared by the reactors; any of them may find out first */
@@ -369,7 +384,9 @@ static void *reactor_main(void *arg)
                 spin_ns = spin_ns / 2 < IDLE_SLEEP_NS ? IDLE_SLEEP_NS : spin_ns / 2;
         }
 
-        if (sleeping) {
+        if (sleeping && arm_doorbells(r)) {
+            work++;
+        } else if (sleeping) {
             bool bdev_wait = waiting_on_bdevs(r);
             int64_t ms = any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS;
             int ev = check_events(r, bdev_wait ? BDEV_WAIT_MAX_NS : ms * 1000000);

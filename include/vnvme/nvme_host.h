@@ -49,6 +49,13 @@ struct vnvme_ctrlr_opts {
     uint32_t timeout_ms;       /* per command; 0: 30000. On expiry: Abort, then controller reset */
     bool io_interrupts;        /* I/O CQs with IEN=1 and an eventfd per qpair (else pure polling) */
     bool prp_only;             /* PRPs even when the controller takes SGLs (else SGLs beyond two pages) */
+    /*
+     * Doorbell Buffer Config when the controller has it: I/O queue doorbells
+     * go to a shadow page, and the register is written, as a message, only
+     * when the controller asks (a sleeping vnvmed reactor does, so the message
+     * wakes it). See lib/host/qpair.c and BENCHMARKS.md for what it costs.
+     */
+    bool doorbell_buffer;
     /* Asynchronous events (namespace changes, errors): called from vnvme_ctrlr_process_admin. */
     void (*aer_cb)(void *arg, uint32_t cdw0);
     void *aer_arg;
@@ -111,6 +118,10 @@ int vnvme_qpair_fd(const struct vnvme_qpair *qp);
 uint32_t vnvme_qpair_outstanding(const struct vnvme_qpair *qp);
 /* Whether transfers beyond two pages go out as one SGL data block (else as a PRP list). */
 bool vnvme_qpair_uses_sgl(const struct vnvme_qpair *qp);
+/* Whether its doorbells go to the shadow page (opts.doorbell_buffer and the controller has it). */
+bool vnvme_qpair_uses_doorbell_buffer(const struct vnvme_qpair *qp);
+/* Doorbell register writes the controller asked for through EventIdx so far (sent as messages). */
+uint64_t vnvme_qpair_doorbell_notices(const struct vnvme_qpair *qp);
 
 /*
  * I/O. buf: pool memory for zero copy (else it is bounced through the pool).

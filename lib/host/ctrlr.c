@@ -106,6 +106,16 @@ void vnvme_ring_doorbell(struct vnvme_ctrlr *c, volatile uint32_t *db, uint32_t 
     (void)cfg_access(c, BAR0, NVME_REG_DBS + (uint64_t)db_index * c->dstrd_bytes, &value, 4, true);
 }
 
+void vnvme_notify_doorbell(struct vnvme_ctrlr *c, uint32_t db_index, uint32_t value)
+{
+    pthread_mutex_lock(&c->client_lock);
+    int rc = vfio_user_client_region_write_posted(c->client, BAR0, NVME_REG_DBS + (uint64_t)db_index * c->dstrd_bytes,
+                                                  &value, 4);
+    pthread_mutex_unlock(&c->client_lock);
+    if (rc)
+        vnvme_ctrlr_transport_error(c, rc);
+}
+
 static uint32_t cap_timeout_ms(const struct vnvme_ctrlr *c)
 {
     uint32_t to = (uint32_t)((c->cap >> NVME_CAP_TO_SHIFT) & 0xff) * 500u;
@@ -183,7 +193,31 @@ static int admin_cmd(struct vnvme_ctrlr *c, struct nvme_sqe *cmd, void *buf, uin
     return 0;
 }
 
-/* Everything after enable: features, AERs, queue count. Also run after a reset. */
+/*
+ * Doorbell Buffer Config when the controller has it: zeroed pages (a new
+ * queue starts at 0 in both), given again after every reset, which makes the
+ * controller forget them. Without it, or if it fails, register doorbells.
+ */
+static void configure_doorbell_buffer(struct vnvme_ctrlr *c)
+{
+    c->dbbuf_on = false;
+    if (!c->opts.doorbell_buffer || !(c->id->oacs & NVME_CTRL_OACS_DBBUF) || c->dstrd_bytes != 4)
+        return;
+    if (!c->dbbuf_dbs) {
+        c->dbbuf_dbs = vnvme_dma_pool_alloc(&c->pool, VNVME_PAGE, VNVME_PAGE);
+        c->dbbuf_eis = vnvme_dma_pool_alloc(&c->pool, VNVME_PAGE, VNVME_PAGE);
+        if (!c->dbbuf_dbs || !c->dbbuf_eis)
+            return; /* what was allocated stays for the next try; the pool goes at detach */
+    }
+    memset(c->dbbuf_dbs, 0, VNVME_PAGE);
+    memset(c->dbbuf_eis, 0, VNVME_PAGE);
+    struct nvme_sqe cmd = {.opc = NVME_ADMIN_DOORBELL_BUFFER_CONFIG};
+    cmd.dptr.prp1 = vnvme_dma_pool_iova(&c->pool, c->dbbuf_dbs, VNVME_PAGE);
+    cmd.dptr.prp2 = vnvme_dma_pool_iova(&c->pool, c->dbbuf_eis, VNVME_PAGE);
+    c->dbbuf_on = admin_cmd(c, &cmd, NULL, 0, NULL) == 0;
+}
+
+/* Everything after enable: features, AERs, queue count, doorbell buffer. Also run after a reset. */
 int vnvme_ctrlr_configure(struct vnvme_ctrlr *c)
 {
     uint32_t want = c->opts.num_io_queues ? c->opts.num_io_queues : 8u;
@@ -198,6 +232,7 @@ int vnvme_ctrlr_configure(struct vnvme_ctrlr *c)
     uint32_t nsq = (granted & 0xffffu) + 1u, ncq = (granted >> 16) + 1u;
     uint32_t n = nsq < ncq ? nsq : ncq;
     c->max_io_queues = n < want ? n : want;
+    configure_doorbell_buffer(c);
     if (c->id->oaes & NVME_CTRL_OAES_NS_ATTR) {
         struct nvme_sqe aec = {.opc = NVME_ADMIN_SET_FEATURES, .cdw10 = NVME_FEAT_ASYNC_EVENT_CONFIGURATION,
                                .cdw11 = NVME_AEN_CFG_NS_ATTR};

@@ -67,6 +67,9 @@ struct vnvme_queue {
     volatile struct nvme_cqe *cq;
     uint64_t sq_iova, cq_iova;
     volatile uint32_t *sq_db, *cq_db; /* NULL: doorbells by message */
+    /* Doorbell buffer: [0] SQ tail, [1] CQ head of this queue in the shadow and EventIdx pages, or NULL. */
+    volatile uint32_t *shadow_db, *event_idx;
+    uint64_t db_notices; /* doorbell register writes EventIdx asked for */
     uint32_t sq_tail, cq_head;
     uint8_t phase;
     uint32_t outstanding;
@@ -128,6 +131,9 @@ struct vnvme_ctrlr {
     uint32_t msix_table_offset;
     uint32_t msix_table_bar;
     struct nvme_id_ctrl *id; /* pool memory */
+    /* Doorbell Buffer Config: shadow doorbell and EventIdx pages (pool memory), in use when dbbuf_on. */
+    uint32_t *dbbuf_dbs, *dbbuf_eis;
+    bool dbbuf_on;
     void *scratch;           /* pool page for identify/log pages issued by the driver */
     struct vnvme_queue admin;
     uint32_t aers_outstanding;
@@ -170,6 +176,8 @@ uint32_t vnvme_clock_resolution_ms(void);
 int vnvme_reg_read32(struct vnvme_ctrlr *c, uint32_t off, uint32_t *v);
 int vnvme_reg_write32(struct vnvme_ctrlr *c, uint32_t off, uint32_t v);
 void vnvme_ring_doorbell(struct vnvme_ctrlr *c, volatile uint32_t *db, uint32_t db_index, uint32_t value);
+/* The doorbell register db_index written as a message (posted: no reply awaited), whatever the mapping. */
+void vnvme_notify_doorbell(struct vnvme_ctrlr *c, uint32_t db_index, uint32_t value);
 /* A client call failed: mark the controller failed when the connection is unusable. */
 void vnvme_ctrlr_transport_error(struct vnvme_ctrlr *c, int rc);
 void vnvme_ctrlr_set_failed(struct vnvme_ctrlr *c);

@@ -117,6 +117,30 @@ static inline uint64_t deadline_from(const struct vnvme_ctrlr *c, uint64_t now)
 }
 
 /*
+ * Doorbell slot (SQ tail even, CQ head odd) of an I/O queue. With a doorbell
+ * buffer the value goes to the shadow page, and the register is written
+ * only when it passes the controller's EventIdx (a controller about to sleep
+ * asks for the next one), then as a message: on vfio-user that is what
+ * wakes a controller, a store into the mmapped doorbell page wakes nothing.
+ */
+static void ring(struct vnvme_ctrlr *c, struct vnvme_queue *q, uint32_t cq, uint32_t value)
+{
+    if (!q->shadow_db) {
+        vnvme_ring_doorbell(c, cq ? q->cq_db : q->sq_db, 2u * q->qid + cq, value);
+        return;
+    }
+    uint16_t old = (uint16_t)q->shadow_db[cq];
+    __atomic_store_n(&q->shadow_db[cq], value, __ATOMIC_RELEASE);
+    /* Against the controller's store of EventIdx and its read of the shadow page (see its arming). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint16_t event_idx = (uint16_t)__atomic_load_n(&q->event_idx[cq], __ATOMIC_RELAXED);
+    if ((uint16_t)(value - event_idx - 1u) < (uint16_t)(value - old)) {
+        vnvme_notify_doorbell(c, 2u * q->qid + cq, value);
+        __atomic_store_n(&q->db_notices, q->db_notices + 1, __ATOMIC_RELAXED);
+    }
+}
+
+/*
  * Inside a completion batch the batch's clock stamps new deadlines and the
  * tail doorbell is stored once when the batch ends; anywhere else a command
  * reads the clock and rings at once, so callers never need a flush.
@@ -128,7 +152,7 @@ static void publish_sq_tail(struct vnvme_ctrlr *c, struct vnvme_queue *q)
         return;
     }
     q->sq_db_pending = false;
-    vnvme_ring_doorbell(c, q->sq_db, 2u * q->qid, q->sq_tail);
+    ring(c, q, 0, q->sq_tail);
 }
 
 int vnvme_queue_submit(struct vnvme_ctrlr *c, struct vnvme_queue *q, const struct nvme_sqe *cmd, void *buf,
@@ -287,12 +311,12 @@ int vnvme_queue_process(struct vnvme_ctrlr *c, struct vnvme_queue *q, uint32_t m
             finish(c, q, r, &cpl);
         } while (n < max && cqe_ready(q, &status));
         q->in_callbacks = outer;
-        vnvme_ring_doorbell(c, q->cq_db, 2u * q->qid + 1u, q->cq_head);
+        ring(c, q, 1, q->cq_head);
     }
     /* Rung even when nested: a callback may wait for what it submitted by polling again. */
     if (q->sq_db_pending) {
         q->sq_db_pending = false;
-        vnvme_ring_doorbell(c, q->sq_db, 2u * q->qid, q->sq_tail);
+        ring(c, q, 0, q->sq_tail);
     }
     if (!q->outstanding)
         return (int)n;
@@ -387,6 +411,13 @@ int vnvme_qpair_create_hw(struct vnvme_qpair *qp)
     uint32_t cq_flags = 0x1u; /* physically contiguous */
     if (qp->irq_fd >= 0)
         cq_flags |= 0x2u | ((uint32_t)q->qid << 16);
+    /* A new queue starts at 0 in the shadow page too (a queue of this qid before may have left values). */
+    q->shadow_db = q->event_idx = NULL;
+    if (c->dbbuf_on) {
+        q->shadow_db = &c->dbbuf_dbs[2u * q->qid];
+        q->event_idx = &c->dbbuf_eis[2u * q->qid];
+        q->shadow_db[0] = q->shadow_db[1] = 0;
+    }
     struct nvme_sqe cq = {.opc = NVME_ADMIN_CREATE_IO_CQ, .cdw10 = ((q->size - 1) << 16) | q->qid,
                           .cdw11 = cq_flags};
     cq.dptr.prp1 = q->cq_iova;
@@ -524,6 +555,16 @@ uint32_t vnvme_qpair_outstanding(const struct vnvme_qpair *qp)
 bool vnvme_qpair_uses_sgl(const struct vnvme_qpair *qp)
 {
     return qp->q.use_sgl;
+}
+
+bool vnvme_qpair_uses_doorbell_buffer(const struct vnvme_qpair *qp)
+{
+    return qp->q.shadow_db != NULL;
+}
+
+uint64_t vnvme_qpair_doorbell_notices(const struct vnvme_qpair *qp)
+{
+    return __atomic_load_n(&qp->q.db_notices, __ATOMIC_RELAXED);
 }
 
 int vnvme_qpair_submit_raw(struct vnvme_qpair *qp, const struct nvme_sqe *cmd, void *buf, uint32_t len,

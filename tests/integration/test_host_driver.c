@@ -226,10 +226,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* 4 KiB to 128 KiB transfers: beyond two pages, SGL data blocks, or PRP lists with prp_only. */
-static void two_threads_verified_io(bool prp_only)
+/*
+ * 4 KiB to 128 KiB transfers: beyond two pages, SGL data blocks, or PRP lists
+ * with prp_only; doorbells in registers, or in the shadow page with dbbuf.
+ */
+static void two_threads_verified_io(bool prp_only, bool dbbuf)
 {
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 32u << 20, .prp_only = prp_only};
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 32u << 20, .prp_only = prp_only, .doorbell_buffer = dbbuf};
     struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
     struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
     assert_non_null(ns);
@@ -240,6 +243,7 @@ static void two_threads_verified_io(bool prp_only)
         w[i].qp = vnvme_qpair_alloc(c, 64);
         assert_non_null(w[i].qp);
         assert_int_equal(vnvme_qpair_uses_sgl(w[i].qp), !prp_only); /* vnvmed reports SGL support */
+        assert_int_equal(vnvme_qpair_uses_doorbell_buffer(w[i].qp), dbbuf); /* and Doorbell Buffer Config */
     }
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
@@ -257,13 +261,19 @@ static void two_threads_verified_io(bool prp_only)
 static void test_two_threads_verified_io(void **state)
 {
     (void)state;
-    two_threads_verified_io(false);
+    two_threads_verified_io(false, false);
+}
+
+static void test_two_threads_verified_io_doorbell_buffer(void **state)
+{
+    (void)state;
+    two_threads_verified_io(false, true);
 }
 
 static void test_two_threads_verified_io_prp(void **state)
 {
     (void)state;
-    two_threads_verified_io(true);
+    two_threads_verified_io(true, false);
 }
 
 static void test_nvm_commands_and_raw(void **state)
@@ -544,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_attach_identify),
         cmocka_unit_test(test_two_threads_verified_io),
         cmocka_unit_test(test_two_threads_verified_io_prp),
+        cmocka_unit_test(test_two_threads_verified_io_doorbell_buffer),
         cmocka_unit_test(test_nvm_commands_and_raw),
         cmocka_unit_test(test_namespace_hot_add_aer),
         cmocka_unit_test(test_reset_with_outstanding_io),

@@ -81,10 +81,16 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static struct vnvme_ctrlr *attach_with(uint32_t timeout_ms, bool doorbell_buffer)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = timeout_ms,
+                                    .doorbell_buffer = doorbell_buffer};
+    return host_attach(vnvmed.trid, &opts);
+}
+
 static struct vnvme_ctrlr *attach(uint32_t timeout_ms)
 {
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = timeout_ms};
-    return host_attach(vnvmed.trid, &opts);
+    return attach_with(timeout_ms, false);
 }
 
 /* Submit STUCK reads to the stuck namespace; they stay outstanding. */
@@ -203,6 +209,35 @@ static void test_reactor_sleeps_while_reads_are_stuck(void **state)
     vnvme_ctrlr_detach(s.c);
 }
 
+/*
+ * With a doorbell buffer, the reactor that went to sleep waiting for the
+ * stuck reads has asked (EventIdx) for a doorbell write on the next
+ * submission: the host sends it as a message, which is what wakes a sleeping
+ * reactor. Without the request the host would only write its shadow page
+ * (the queue's tail does not pass the EventIdx of 0 it started with).
+ */
+static void test_sleeping_reactor_asks_for_a_doorbell(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr *c = attach_with(0, true);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    assert_true(vnvme_qpair_uses_doorbell_buffer(qp));
+    uint8_t *buf = vnvme_dma_alloc(c, (STUCK + 1) * BLOCK_SIZE, 4096);
+    /* First, I/O that moves the SQ tail and CQ head off 0, which always passes an EventIdx of 0. */
+    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
+    struct io_done d = {0};
+    submit_stuck_reads(c, qp, buf, &d); /* 50 ms: the reactor sleeps between its bounds */
+    uint64_t before = vnvme_qpair_doorbell_notices(qp);
+    fast_ns_works(c, qp, buf + STUCK * BLOCK_SIZE);
+    assert_true(vnvme_qpair_doorbell_notices(qp) > before);
+    assert_int_equal(d.count, 0);
+    vnvme_qpair_free(qp); /* recalls the stuck reads */
+    assert_int_equal(d.count, (int)STUCK);
+    vnvme_dma_free(c, buf);
+    vnvme_ctrlr_detach(c);
+}
+
 static void test_queue_deletion_does_not_wait_for_stuck_reads(void **state)
 {
     (void)state;
@@ -280,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_reset_does_not_wait_for_stuck_reads),
         cmocka_unit_test(test_queue_deletion_does_not_wait_for_stuck_reads),
         cmocka_unit_test(test_reactor_sleeps_while_reads_are_stuck),
+        cmocka_unit_test(test_sleeping_reactor_asks_for_a_doorbell),
         cmocka_unit_test(test_latency_update_over_rpc),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
