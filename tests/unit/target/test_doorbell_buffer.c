@@ -71,6 +71,15 @@ static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
     return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
 }
 
+/* Host side: queue a Flush on qid and publish the new tail in the shadow page only. */
+static void submit_shadow(struct dbb *t, uint16_t qid, uint16_t cid)
+{
+    struct nvme_sqe sqe;
+    flush_sqe(&sqe, cid);
+    ft_queue_sqe(t->ft, qid, &sqe);
+    __atomic_store_n(&t->dbs[2 * qid], t->ft->q[qid].sq_tail, __ATOMIC_RELEASE);
+}
+
 /* Consume completions of qid and tell the controller through the shadow CQ head. */
 static int reap(struct dbb *t, uint16_t qid, uint16_t *cids, int max)
 {
@@ -125,9 +134,7 @@ static void shadow_doorbells_drive_io_queues(void **state)
     /* Two more through the shadow page; the register then gets an older value: no step back. */
     flush_sqe(&sqe, 2);
     ft_queue_sqe(ft, 1, &sqe);
-    flush_sqe(&sqe, 3);
-    ft_queue_sqe(ft, 1, &sqe);
-    __atomic_store_n(&t->dbs[2], ft->q[1].sq_tail, __ATOMIC_RELEASE);
+    submit_shadow(t, 1, 3);
     ft_poll(ft);
     ft->doorbells[2] = ft->q[1].sq_tail - 1;
     for (int i = 0; i < 4; i++)
@@ -139,9 +146,7 @@ static void shadow_doorbells_drive_io_queues(void **state)
 
     /* More completions than the CQ holds: the shadow CQ head frees the entries. */
     for (uint16_t i = 0; i < 20; i++) {
-        flush_sqe(&sqe, (uint16_t)(10 + i));
-        ft_queue_sqe(ft, 1, &sqe);
-        __atomic_store_n(&t->dbs[2], ft->q[1].sq_tail, __ATOMIC_RELEASE);
+        submit_shadow(t, 1, (uint16_t)(10 + i));
         ft_poll(ft);
         assert_int_equal(reap(t, 1, cids, 8), 1);
         assert_int_equal(cids[0], 10 + i);
@@ -177,11 +182,8 @@ static void arming_asks_for_the_next_doorbell(void **state)
     assert_int_equal(dbbuf_config(ft, t->dbs_iova, t->eis_iova), 0);
     assert_int_equal(ft_create_io_queues(ft, 1, 16, true, 1), 0);
     assert_int_equal(ft_create_io_queues(ft, 2, 16, true, 2), 0);
-    struct nvme_sqe sqe;
     uint16_t cids[8];
-    flush_sqe(&sqe, 1);
-    ft_queue_sqe(ft, 1, &sqe);
-    __atomic_store_n(&t->dbs[2], ft->q[1].sq_tail, __ATOMIC_RELEASE);
+    submit_shadow(t, 1, 1);
     ft_poll(ft);
     assert_int_equal(reap(t, 1, cids, 8), 1);
 
@@ -194,9 +196,7 @@ static void arming_asks_for_the_next_doorbell(void **state)
     assert_false(need_event((uint16_t)t->eis[2], 3, 2));
 
     /* A submission already in the shadow page: do not sleep. */
-    flush_sqe(&sqe, 2);
-    ft_queue_sqe(ft, 2, &sqe);
-    __atomic_store_n(&t->dbs[4], ft->q[2].sq_tail, __ATOMIC_RELEASE);
+    submit_shadow(t, 2, 2);
     assert_int_equal(nvmet_ctrlr_arm_doorbells(ft->c), NVMET_DB_PENDING);
     ft_poll(ft);
     assert_int_equal(reap(t, 2, cids, 8), 1);
@@ -216,9 +216,7 @@ static void reset_and_unmap(void **state)
     assert_int_equal(nvmet_ctrlr_arm_doorbells(ft->c), NVMET_DB_UNARMED);
     struct nvme_sqe sqe;
     uint16_t cids[8];
-    flush_sqe(&sqe, 4);
-    ft_queue_sqe(ft, 1, &sqe);
-    __atomic_store_n(&t->dbs[2], ft->q[1].sq_tail, __ATOMIC_RELEASE);
+    submit_shadow(t, 1, 4);
     ft_poll(ft);
     assert_int_equal(reap(t, 1, cids, 8), 0);
     nvmet_ctrlr_memory_added(ft->c);
