@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unix_listen.h"
 #include "rpc_internal.h"
 #include "vnvmed.h"
 
@@ -61,42 +62,6 @@ static int make_parent_dirs(const char *path)
     return 0;
 }
 
-static int fill_addr(struct sockaddr_un *sa, const char *path)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa->sun_path))
-        return -ENAMETOOLONG;
-    strcpy(sa->sun_path, path);
-    return 0;
-}
-
-/* A socket file nobody accepts on is left over from a crash: replace it. A live one belongs to another daemon. */
-static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISSOCK(st.st_mode)) {
-        VNVME_ERR("rpc", "%s exists and is not a socket", path);
-        return -EEXIST;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-    int err = errno;
-    close(fd);
-    if (rc == 0) {
-        VNVME_ERR("rpc", "%s is in use by a running server", path);
-        return -EADDRINUSE;
-    }
-    if (err != ECONNREFUSED)
-        return -err;
-    VNVME_NOTICE("rpc", "replacing stale socket %s", path);
-    return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
 int rpc_server_start(const char *path)
 {
     struct sockaddr_un sa;
@@ -104,7 +69,7 @@ int rpc_server_start(const char *path)
         return -EALREADY;
     if (path == NULL)
         path = RPC_DEFAULT_PATH;
-    int rc = fill_addr(&sa, path);
+    int rc = vnvme_unix_addr(&sa, path); /* the length check, before any directory is made */
     if (rc < 0)
         return rc;
     rc = make_parent_dirs(path);
@@ -112,18 +77,10 @@ int rpc_server_start(const char *path)
         VNVME_ERR("rpc", "cannot create the directory of %s: %s", path, strerror(-rc));
         return rc;
     }
-    rc = clear_stale_socket(path, &sa);
-    if (rc < 0)
-        return rc;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /* The socket file takes the socket inode's mode at bind: set it first, so there is no window with wider access. */
-    if (fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-        rc = -errno;
-        VNVME_ERR("rpc", "cannot listen on %s: %s", path, strerror(-rc));
-        close(fd);
-        return rc;
+    int fd = vnvme_unix_listen(path, 16, "rpc");
+    if (fd < 0) {
+        VNVME_ERR("rpc", "cannot listen on %s: %s", path, strerror(-fd));
+        return fd;
     }
     listen_fd = fd;
     strcpy(listen_path, path);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unix_listen.h"
 #include "server_internal.h"
 
 #define HDR_SIZE sizeof(struct vfio_user_header)
@@ -17,95 +18,6 @@
 #define MAX_MSGS_PER_POLL 1024
 
 /* ---- listener ---------------------------------------------------------- */
-
-static int fill_addr(struct sockaddr_un *a, const char *path)
-{
-    memset(a, 0, sizeof(*a));
-    a->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(a->sun_path))
-        return -ENAMETOOLONG;
-    strcpy(a->sun_path, path);
-    return 0;
-}
-
-/* Does something still accept connections on path? */
-static int probe_live(const struct sockaddr_un *a)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int rc = connect(fd, (const struct sockaddr *)a, sizeof(*a));
-    int err = rc < 0 ? errno : 0;
-    close(fd);
-    if (rc == 0)
-        return 1;
-    if (err == ECONNREFUSED)
-        return 0;
-    return -err;
-}
-
-static int open_listener(const char *path, int *out)
-{
-    struct sockaddr_un a;
-    int rc = fill_addr(&a, path);
-    if (rc)
-        return rc;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /* Set before bind so the file is never visible with a wider mode; the umask stays untouched. */
-    if (fchmod(fd, 0600) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            goto bound;
-        rc = -errno;
-        if (rc != -EADDRINUSE)
-            goto fail;
-        struct stat st;
-        if (lstat(path, &st) < 0) {
-            if (errno == ENOENT)
-                continue; /* vanished in between: try again */
-            rc = -errno;
-            goto fail;
-        }
-        if (!S_ISSOCK(st.st_mode)) {
-            VNVME_ERR(SRV_LOG, "%s exists and is not a socket", path);
-            rc = -EEXIST;
-            goto fail;
-        }
-        int live = probe_live(&a);
-        if (live == 1) {
-            VNVME_ERR(SRV_LOG, "%s is in use by a running server", path);
-            rc = -EADDRINUSE;
-            goto fail;
-        }
-        if (live < 0 && live != -ENOENT) {
-            rc = live;
-            goto fail;
-        }
-        VNVME_NOTICE(SRV_LOG, "replacing stale socket %s", path);
-        if (unlink(path) < 0 && errno != ENOENT) {
-            rc = -errno;
-            goto fail;
-        }
-    }
-    rc = -EADDRINUSE;
-    goto fail;
-bound:
-    if (listen(fd, 4) < 0) {
-        rc = -errno;
-        unlink(path);
-        goto fail;
-    }
-    *out = fd;
-    return 0;
-fail:
-    close(fd);
-    return rc;
-}
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -142,12 +54,13 @@ struct vfio_user_server *vfio_user_server_create(const struct vfio_user_server_c
         s->socket_path = strdup(cfg->socket_path);
         if (!s->socket_path)
             goto fail;
-        rc = open_listener(s->socket_path, &s->listen_fd);
-        if (rc) {
+        rc = vnvme_unix_listen(s->socket_path, 4, SRV_LOG);
+        if (rc < 0) {
             free(s->socket_path);
             s->socket_path = NULL; /* not ours: do not unlink it in destroy */
             goto fail;
         }
+        s->listen_fd = rc;
     }
     return s;
 fail:
