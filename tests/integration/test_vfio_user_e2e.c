@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,9 +39,13 @@ static void child_on_term(int sig)
 
 static void start_server(void)
 {
+    pid_t parent = getpid();
     server_pid = fork();
     assert_true(server_pid >= 0);
     if (server_pid == 0) {
+        /* Gone with the test even when a failed assertion skips the teardown (it holds the test's stdout). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(126);
         struct sigaction sa = {.sa_handler = child_on_term};
         sigaction(SIGTERM, &sa, NULL);
         int err;

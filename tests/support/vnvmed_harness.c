@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hang_watchdog.h"
 #include "rpc_client.h"
 
 /* Generous: loading a config that connects to Ceph, or a sanitizer build, takes a while. */
@@ -36,6 +38,7 @@ static int fits(int n, size_t size)
 
 int vnvmed_harness_init(struct vnvmed_harness *h, const char *prefix)
 {
+    hang_watchdog_arm();
     memset(h, 0, sizeof(*h));
     h->pid = -1;
     if (fits(snprintf(h->dir, sizeof(h->dir), "/tmp/%s.XXXXXX", prefix), sizeof(h->dir)) || !mkdtemp(h->dir))
@@ -97,13 +100,22 @@ int vnvmed_harness_start(struct vnvmed_harness *h, const struct vnvmed_start *ho
     if (how->second_socket)
         unlink(how->second_socket);
     const char *mask = how->core_mask ? how->core_mask : "0x1";
+    pid_t parent = getpid();
     h->pid = fork();
     if (h->pid < 0)
         return -1;
     if (h->pid == 0) {
+        /*
+         * A test that fails an assertion skips its cleanup. A daemon it leaves
+         * running keeps the test's stdout open, and the test runner waits for
+         * that pipe until the test's timeout: die with the test instead.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(126);
         execl(exe, exe, "--config", h->config_path, "-r", h->rpc_path, "-m", mask, (char *)NULL);
         _exit(127);
     }
+    hang_watchdog_track(h->pid);
     uint64_t end = vnvmed_harness_now_ms() + WAIT_MS;
     while (vnvmed_harness_now_ms() < end) {
         int status;
@@ -111,6 +123,7 @@ int vnvmed_harness_start(struct vnvmed_harness *h, const struct vnvmed_start *ho
             return 0;
         if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
             fprintf(stderr, "vnvmed exited (status 0x%x) while loading %s\n", status, h->config_path);
+            hang_watchdog_untrack(h->pid);
             h->pid = -1;
             return -1;
         }
@@ -135,6 +148,7 @@ int vnvmed_harness_stop(struct vnvmed_harness *h)
     uint64_t end = vnvmed_harness_now_ms() + WAIT_MS;
     while (vnvmed_harness_now_ms() < end) {
         if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            hang_watchdog_untrack(h->pid);
             h->pid = -1;
             return outcome(status);
         }
@@ -143,6 +157,7 @@ int vnvmed_harness_stop(struct vnvmed_harness *h)
     fprintf(stderr, "vnvmed did not exit on SIGTERM: killed\n");
     kill(h->pid, SIGKILL);
     waitpid(h->pid, &status, 0);
+    hang_watchdog_untrack(h->pid);
     h->pid = -1;
     return -SIGKILL;
 }
@@ -254,6 +269,7 @@ int vnvmed_harness_kill(struct vnvmed_harness *h)
     int rc = kill(h->pid, SIGKILL);
     int status;
     waitpid(h->pid, &status, 0);
+    hang_watchdog_untrack(h->pid);
     h->pid = -1;
     return rc;
 }
