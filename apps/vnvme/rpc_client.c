@@ -3,12 +3,50 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+/* rpc.py's default: a daemon that never answers must not hang a script forever. */
+static int timeout_ms = RPC_CLIENT_DEFAULT_TIMEOUT_MS;
+
+void rpc_client_set_timeout_ms(int ms)
+{
+    timeout_ms = ms;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd has something to read or the call's deadline passed (deadline < 0: none). */
+static int wait_readable(int fd, int64_t deadline)
+{
+    for (;;) {
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            wait = left > 60000 ? 60000 : (int)left;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, wait);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -errno;
+    }
+}
 
 static int connect_to(const char *path)
 {
@@ -45,13 +83,16 @@ static int send_all(int fd, const char *buf, size_t len)
 }
 
 /* Read until one complete JSON value arrived (the reply). */
-static struct json_object *read_reply(int fd, int *err)
+static struct json_object *read_reply(int fd, int64_t deadline, int *err)
 {
     char buf[65536];
     struct json_tokener *tok = json_tokener_new();
     struct json_object *obj = NULL;
     *err = 0;
     while (obj == NULL) {
+        *err = wait_readable(fd, deadline);
+        if (*err < 0)
+            break;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -74,6 +115,7 @@ int rpc_client_call(const char *socket_path, const char *method, struct json_obj
                     struct json_object **result, int *err_code, char **err_msg)
 {
     *result = NULL;
+    int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
     int fd = connect_to(socket_path);
     if (fd < 0)
         return fd;
@@ -92,8 +134,12 @@ int rpc_client_call(const char *socket_path, const char *method, struct json_obj
         close(fd);
         return rc;
     }
-    struct json_object *reply = read_reply(fd, &rc);
+    struct json_object *reply = read_reply(fd, deadline, &rc);
     close(fd);
+    if (reply == NULL && rc == -ETIMEDOUT) {
+        fprintf(stderr, "vnvme: no reply from %s to %s within %d ms\n", socket_path, method, timeout_ms);
+        return rc;
+    }
     if (reply == NULL) {
         fprintf(stderr, "vnvme: no valid reply from %s: %s\n", socket_path, strerror(-rc));
         return rc < 0 ? rc : -EPROTO;

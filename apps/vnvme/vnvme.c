@@ -25,7 +25,7 @@ const char *socket_path = DEFAULT_SOCKET;
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: vnvme [-s SOCKET] COMMAND [ARGS]\n"
+            "Usage: vnvme [-s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
             "Control a running vnvmed through its JSON-RPC socket (default %s).\n"
             "\n"
             "Commands:\n"
@@ -66,9 +66,10 @@ static void usage(FILE *out)
             "                                      namespaces\n"
             "\n"
             "Options:\n"
-            "  -s, --socket PATH   RPC socket of vnvmed\n"
-            "  -h, --help          this text\n",
-            DEFAULT_SOCKET);
+            "  -s, --socket PATH     RPC socket of vnvmed\n"
+            "  -t, --timeout SECONDS how long to wait for vnvmed's reply (default %d; 0: forever)\n"
+            "  -h, --help            this text\n",
+            DEFAULT_SOCKET, RPC_CLIENT_DEFAULT_TIMEOUT_MS / 1000);
 }
 
 int call_and_print(const char *method, struct json_object *params)
@@ -284,16 +285,30 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"socket", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     /* "+": stop at the command so its arguments (e.g. JSON) are never taken for options. */
-    while ((opt = getopt_long(argc, argv, "+s:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:t:h", options, NULL)) != -1) {
         switch (opt) {
         case 's':
             socket_path = optarg;
             break;
+        case 't': {
+            /* Seconds, fractions allowed, as rpc.py's -t. */
+            char *end = NULL;
+            errno = 0;
+            double sec = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(sec >= 0) || sec > 86400.0 * 365) {
+                fprintf(stderr, "vnvme: bad timeout '%s': expected seconds (0 waits forever)\n", optarg);
+                return 2;
+            }
+            int ms = (int)(sec * 1000.0 + 0.5);
+            rpc_client_set_timeout_ms(sec > 0 && ms == 0 ? 1 : ms);
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;

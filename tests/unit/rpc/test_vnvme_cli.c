@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -228,6 +229,33 @@ static void test_cli_against_daemon(void **state)
     assert_non_null(strstr(r.out, "listener add NQN DIR"));
 }
 
+/* A daemon that never answers (stopped) costs a script the timeout, not forever. */
+static void test_cli_timeout(void **state)
+{
+    (void)state;
+    static struct run r;
+    assert_int_equal(kill(daemon_pid, SIGSTOP), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    vnvme(&r, (const char *[]){"-t", "0.3", "bdev", "list", NULL});
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(daemon_pid, SIGCONT);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "to bdev_get_bdevs within 300 ms"));
+    assert_true(s >= 0.29 && s < 20.0);
+    /* Answered once it runs again; the flag is seconds, 0 waits forever, nonsense is refused. */
+    vnvme(&r, (const char *[]){"--timeout", "0", "bdev", "list", NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Malloc0"));
+    const char *bad[] = {"-1", "abc", "1s", "", "nan"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vnvme(&r, (const char *[]){"-t", bad[i], "bdev", "list", NULL});
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "bad timeout"));
+    }
+}
+
 static void test_cli_without_daemon(void **state)
 {
     (void)state;
@@ -256,6 +284,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cli_against_daemon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_timeout, setup, teardown),
         cmocka_unit_test(test_cli_without_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
