@@ -113,7 +113,13 @@ int vnvme_unix_listen(const char *path, int backlog, const char *log_tag)
         /* No room for a longer name: bind in place, the brief not-yet-listening window included. */
         t = a;
     }
-    if (bind(fd, (const struct sockaddr *)&t, sizeof(t)) < 0) {
+    int brc = bind(fd, (const struct sockaddr *)&t, sizeof(t));
+    if (brc < 0 && errno == EADDRINUSE && via_temp) {
+        /* Left by a crashed process that had our pid: the name is ours now. */
+        unlink(t.sun_path);
+        brc = bind(fd, (const struct sockaddr *)&t, sizeof(t));
+    }
+    if (brc < 0) {
         rc = -errno;
         goto fail;
     }

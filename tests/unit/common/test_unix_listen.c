@@ -97,6 +97,31 @@ static void *watch(void *arg)
     return NULL;
 }
 
+/*
+ * Runs first (the temporary names count calls per process): a socket file
+ * left under the temporary name by a crashed process that had our pid does
+ * not stop the listener, and is gone afterwards.
+ */
+static void test_stale_temporary_name(void **state)
+{
+    (void)state;
+    char tmp[128], path[128];
+    snprintf(tmp, sizeof(tmp), "%s/.vnvme-listen-%d-0", dir, (int)getpid());
+    snprintf(path, sizeof(path), "%s/t", dir);
+    struct sockaddr_un a;
+    assert_int_equal(vnvme_unix_addr(&a, tmp), 0);
+    int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(stale, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(stale);
+    int fd = vnvme_unix_listen(path, 4, "test");
+    assert_true(fd >= 0);
+    assert_int_equal(try_connect(path), 0);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(dir_entries(), 1);
+    close(fd);
+    unlink(path);
+}
+
 static void test_visible_name_accepts(void **state)
 {
     (void)state;
@@ -200,6 +225,7 @@ static void test_path_lengths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stale_temporary_name),
         cmocka_unit_test(test_visible_name_accepts),
         cmocka_unit_test(test_mode_and_nothing_left_behind),
         cmocka_unit_test(test_stale_live_and_foreign),
