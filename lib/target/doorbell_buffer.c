@@ -27,6 +27,9 @@
 #include "nvmet.h"
 #include "vnvme/vfio_user_dma.h"
 
+/* Every doorbell slot of the shadow and EventIdx pages lies inside the one page each that is translated. */
+_Static_assert(NVMET_DB_SLOTS * sizeof(uint32_t) <= NVMET_PAGE_SIZE, "doorbell slots fit in one page");
+
 static volatile uint32_t *map_page(struct nvmet_ctrlr *c, uint64_t iova, uint32_t access)
 {
     struct iovec iov;
