@@ -14,7 +14,7 @@
  * the reactor never reads the eventfd (its sleeps wait for edges, see
  * channel_fd in bdev.h): no syscall on the reactor per completion.
  *
- * Timeouts, two layers:
+ * Timeouts, in two layers, and recall:
  *  1. librados fails operations after timeout_ms (rbd_cluster.c sets its op
  *     timeouts), so with a stalled cluster librbd itself completes the I/O
  *     with -ETIMEDOUT and is then done with the caller's memory. This is the
@@ -29,13 +29,22 @@
  *     them long after the host saw the error and reused or unmapped the
  *     memory). Writes are safe too: librbd copies their data at submission
  *     (rbd_disable_zero_copy_writes is forced on).
- *     The buffer costs one memcpy per read on the reactor. librbd itself
- *     assembles a read from its message buffers into the destination, so
- *     reading straight into the caller's memory would save that copy only;
- *     next to a network round trip it is small (see BENCHMARKS.md). Each
- *     request keeps its buffer for reuse, so the memory held is the largest
- *     transfer (at most the controller's MDTS) times the most requests that
- *     were ever in flight at once; nothing is allocated per I/O once warm.
+ *  3. Recall (ops.abort: controller reset, queue deletion, the client's
+ *     memory unmapped, NVMe Abort) takes the same way out: the I/O completes
+ *     with -ECANCELED at once and its request becomes a zombie. So a client
+ *     that dies while the cluster stalls does not hold its reactor (the DMA
+ *     unmap would otherwise wait, then fail the controller and unmap under a
+ *     read that could still succeed), and destroying a channel never waits
+ *     for the cluster: its zombies are freed by librbd's threads.
+ *
+ * The read buffer costs one memcpy per read on the reactor. librbd itself
+ * assembles a read from its message buffers into the destination, so reading
+ * straight into the caller's memory would save that copy only: about 5 % of
+ * 128 KiB read throughput on a small machine (BENCHMARKS.md), the price of
+ * the guarantee above. Each request keeps its buffer for reuse, so the memory
+ * held is the largest transfer (at most the controller's MDTS) times the most
+ * requests that were ever in flight at once, recalled ones included (at most
+ * RBD_MAX_RECALLED per channel); nothing is allocated per I/O once warm.
  */
 #include "vnvme/bdev_rbd.h"
 
@@ -66,8 +75,9 @@ struct rbd_bdev {
     rbd_image_t image;
     uint32_t timeout_ms;
     uint64_t backstop_ns;
-    _Atomic uint64_t abandoned; /* I/Os completed by the backstop */
+    _Atomic uint64_t abandoned; /* I/Os given up on while librbd held them: backstop or recall */
     _Atomic uint64_t abandoned_done; /* ... whose late librbd completion has arrived since */
+    _Atomic uint32_t orphans;   /* destroyed channels still waiting for librbd (see orphan()) */
     /*
      * Failed flushes so far. When writeback fails, librbd reports the error
      * to one of the flushes waiting for it and success to the others; a flush
@@ -84,14 +94,16 @@ struct req_list {
 struct rbd_channel {
     struct rbd_bdev *r;
     /* Written by librbd threads. */
-    _Atomic(struct rbd_req *) done;
+    _Atomic(struct rbd_req *) done; /* or ORPHANED once the channel is destroyed */
     _Atomic uint32_t in_callback; /* librbd threads inside done_cb (destroy waits for them) */
+    _Atomic int64_t orphan_left;  /* an orphan's requests librbd still holds (see orphan()) */
     /* Reactor only. */
     int efd;
     struct req_list inflight; /* submission order: the head is the oldest */
     struct req_list zombies;  /* given up on, waiting for librbd */
     struct rbd_req *free_reqs;
     unsigned outstanding;     /* requests librbd owns (inflight + zombies) */
+    unsigned nzombies;
 };
 
 struct rbd_req {
@@ -185,6 +197,37 @@ static void req_free(struct rbd_req *q)
 
 /* ---- librbd side ---- */
 
+/* The done stack's value once its channel is destroyed: librbd's threads then free what they complete. */
+static struct rbd_req orphaned_mark;
+#define ORPHANED (&orphaned_mark)
+
+static void free_channel(struct rbd_channel *ch)
+{
+    close(ch->efd);
+    free(ch);
+}
+
+/*
+ * On a librbd thread: the late completion of a request whose channel is gone
+ * (always one given up on: destroy recalls the rest). The last one frees the
+ * channel, once the other callbacks have left it.
+ */
+static void orphan_done(struct rbd_channel *ch, struct rbd_req *q)
+{
+    struct rbd_bdev *r = ch->r;
+    rbd_aio_release(q->comp);
+    req_free(q);
+    atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&ch->orphan_left, 1, memory_order_acq_rel) != 1) {
+        atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&ch->in_callback, memory_order_acquire) > 1)
+        sched_yield();
+    free_channel(ch);
+    atomic_fetch_sub_explicit(&r->orphans, 1, memory_order_release); /* the last touch of r: see rbd_destroy */
+}
+
 /* On a librbd thread: hand the request to its channel. */
 static void done_cb(rbd_completion_t c, void *arg)
 {
@@ -194,10 +237,14 @@ static void done_cb(rbd_completion_t c, void *arg)
     q->ret = rbd_aio_get_return_value(c);
     if (q->is_flush && q->ret < 0)
         atomic_fetch_add_explicit(&ch->r->flush_errors, 1, memory_order_relaxed);
-    struct rbd_req *head = atomic_load_explicit(&ch->done, memory_order_relaxed);
+    struct rbd_req *head = atomic_load_explicit(&ch->done, memory_order_acquire);
     do {
+        if (head == ORPHANED) {
+            orphan_done(ch, q);
+            return;
+        }
         q->done_next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&ch->done, &head, q, memory_order_release, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&ch->done, &head, q, memory_order_release, memory_order_acquire));
     /* The first push onto an empty stack wakes the reactor; later ones ride on that wakeup. */
     if (head == NULL) {
         uint64_t one = 1;
@@ -317,6 +364,7 @@ static int on_done(struct rbd_channel *ch, struct rbd_req *q)
     ch->outstanding--;
     if (!q->io) {
         list_remove(&ch->zombies, q);
+        ch->nzombies--;
         req_put(ch, q);
         atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
         return 0;
@@ -334,6 +382,7 @@ static int on_done(struct rbd_channel *ch, struct rbd_req *q)
     }
     list_remove(&ch->inflight, q);
     req_put(ch, q);
+    io->priv[1] = 0;
     io->cb(io, status);
     return 1;
 }
@@ -358,6 +407,23 @@ static int drain(struct rbd_channel *ch)
     return completed;
 }
 
+/*
+ * Complete the caller's I/O now and leave its request to librbd as a zombie.
+ * Always safe: librbd never holds a pointer into the caller's memory (see
+ * "Timeouts"), so whatever it completes later touches only the request.
+ */
+static void abandon(struct rbd_channel *ch, struct rbd_req *q, int status)
+{
+    struct vnvme_bdev_io *io = q->io;
+    list_remove(&ch->inflight, q);
+    q->io = NULL;
+    list_append(&ch->zombies, q);
+    ch->nzombies++;
+    atomic_fetch_add_explicit(&ch->r->abandoned, 1, memory_order_relaxed);
+    io->priv[1] = 0;
+    io->cb(io, status);
+}
+
 static int expire(struct rbd_channel *ch)
 {
     struct rbd_bdev *r = ch->r;
@@ -367,14 +433,9 @@ static int expire(struct rbd_channel *ch)
     int n = 0;
     struct rbd_req *q;
     while ((q = ch->inflight.head) && now - q->submit_ns >= r->backstop_ns) {
-        struct vnvme_bdev_io *io = q->io;
-        list_remove(&ch->inflight, q);
-        q->io = NULL;
-        list_append(&ch->zombies, q);
-        atomic_fetch_add_explicit(&r->abandoned, 1, memory_order_relaxed);
         VNVME_WARN("rbd", "%s: I/O outstanding for %u ms, completing it with a timeout", r->bdev.name,
                    2 * r->timeout_ms);
-        io->cb(io, -ETIMEDOUT);
+        abandon(ch, q, -ETIMEDOUT);
         n++;
     }
     return n;
@@ -388,6 +449,12 @@ static int rbd_poll(struct vnvme_bdev *b, void *ctx)
     if (atomic_load_explicit(&ch->done, memory_order_relaxed))
         n = drain(ch);
     return n + expire(ch);
+}
+
+/* Marks an I/O as in flight on a channel: abort finds its request from the I/O alone. */
+static uint64_t req_tag(const struct rbd_channel *ch, const struct rbd_req *q)
+{
+    return (uint64_t)(uintptr_t)q ^ (uint64_t)(uintptr_t)ch ^ 0x7262642d696f2121ull;
 }
 
 static int rbd_submit(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
@@ -404,6 +471,8 @@ static int rbd_submit(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
         return -ENOMEM;
     q->io = io;
     q->submit_ns = coarse_ns();
+    io->priv[0] = (uintptr_t)q;
+    io->priv[1] = req_tag(ch, q);
     /* Listed before librbd can complete it: the callback may run before start() returns. */
     list_append(&ch->inflight, q);
     ch->outstanding++;
@@ -414,6 +483,28 @@ static int rbd_submit(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
         req_put(ch, q);
         return rc;
     }
+    return 0;
+}
+
+/*
+ * Recall (controller reset, queue deletion, memory unmapped, Abort): the I/O
+ * completes now with -ECANCELED and librbd keeps its request, as with the
+ * backstop. Recalled requests hold memory (a read's buffer) until librbd is
+ * done with them, so past RBD_MAX_RECALLED per channel the caller waits for
+ * librbd instead, as for a bdev that cannot recall.
+ */
+#define RBD_MAX_RECALLED 1024u
+
+static int rbd_abort(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
+{
+    (void)b;
+    struct rbd_channel *ch = ctx;
+    struct rbd_req *q = (struct rbd_req *)(uintptr_t)io->priv[0];
+    if (!ch || !q || io->priv[1] != req_tag(ch, q) || q->io != io)
+        return -ENOENT;
+    if (ch->nzombies >= RBD_MAX_RECALLED)
+        return -ENOENT;
+    abandon(ch, q, -ECANCELED);
     return 0;
 }
 
@@ -431,6 +522,7 @@ static int rbd_channel_create(struct vnvme_bdev *b, void **out)
     ch->r = b->ctx;
     atomic_init(&ch->done, NULL);
     atomic_init(&ch->in_callback, 0);
+    atomic_init(&ch->orphan_left, 0);
     ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ch->efd < 0) {
         int rc = -errno;
@@ -442,40 +534,51 @@ static int rbd_channel_create(struct vnvme_bdev *b, void **out)
 }
 
 /*
- * librbd holds pointers to the channel's requests until it completes them, so
- * the channel waits. That is bounded by the rados op timeouts; callers' I/Os
- * still in flight get their real status.
+ * Destroy never waits for the cluster: completions that arrived get their
+ * status, I/Os librbd still holds are recalled (their callers see
+ * -ECANCELED), and when librbd still holds requests the channel becomes an
+ * orphan. Its done stack is swapped for ORPHANED in one exchange, so each
+ * late completion either was on the stack taken here or finds the mark and
+ * frees its request on librbd's thread (orphan_done). orphan_left counts
+ * those: librbd's threads subtract one each, possibly before the count is
+ * added here, so whoever brings it to zero is the last and frees the channel.
  */
 static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
 {
+    (void)b;
     struct rbd_channel *ch = ctx;
     if (!ch)
         return;
-    uint64_t started = now_ns(), warned = started;
-    while (ch->outstanding > 0) {
-        /* Cleared before the stack is taken: a push after the take makes it readable again. */
-        uint64_t v;
-        if (read(ch->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-            VNVME_DEBUG("rbd", "eventfd read: %s", strerror(errno));
-        if (drain(ch) > 0 || ch->outstanding == 0)
-            continue;
-        struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};
-        (void)poll(&pfd, 1, 100);
-        if (now_ns() - warned > 10000000000ull) {
-            warned = now_ns();
-            VNVME_WARN("rbd", "%s: channel waits for %u librbd completions", b->name, ch->outstanding);
-        }
-    }
-    /* The last callbacks may still be between their push and their return. */
-    while (atomic_load_explicit(&ch->in_callback, memory_order_acquire) > 0)
-        sched_yield();
+    struct rbd_bdev *r = ch->r;
+    drain(ch);
+    while (ch->inflight.head)
+        abandon(ch, ch->inflight.head, -ECANCELED);
     while (ch->free_reqs) {
         struct rbd_req *q = ch->free_reqs;
         ch->free_reqs = q->next;
         req_free(q);
     }
-    close(ch->efd);
-    free(ch);
+    atomic_fetch_add_explicit(&r->orphans, 1, memory_order_relaxed);
+    int64_t left = ch->outstanding;
+    struct rbd_req *q = atomic_exchange_explicit(&ch->done, ORPHANED, memory_order_acq_rel);
+    while (q) {
+        struct rbd_req *next = q->done_next;
+        rbd_aio_release(q->comp);
+        req_free(q);
+        atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
+        left--;
+        q = next;
+    }
+    if (atomic_fetch_add_explicit(&ch->orphan_left, left, memory_order_acq_rel) + left != 0) {
+        VNVME_NOTICE("rbd", "%s: %lld recalled I/Os stay with librbd until it completes them", b->name,
+                   (long long)left);
+        return;
+    }
+    /* The last callbacks may still be between their push and their return. */
+    while (atomic_load_explicit(&ch->in_callback, memory_order_acquire) > 0)
+        sched_yield();
+    free_channel(ch);
+    atomic_fetch_sub_explicit(&r->orphans, 1, memory_order_release);
 }
 
 /* ---- bdev ---- */
@@ -524,6 +627,15 @@ static void rbd_bdev_free(struct rbd_bdev *r)
 {
     if (r->image)
         rbd_close(r->image);
+    /* Orphaned channels' last completions still count into r (orphan_done). */
+    uint64_t warned = now_ns();
+    while (atomic_load_explicit(&r->orphans, memory_order_acquire) > 0) {
+        usleep(1000);
+        if (now_ns() - warned > 10000000000ull) {
+            warned = now_ns();
+            VNVME_WARN("rbd", "%s/%s: waiting for librbd to complete recalled I/Os", r->pool_name, r->rbd_name);
+        }
+    }
     if (r->ioctx)
         rados_ioctx_destroy(r->ioctx);
     if (r->cluster)
@@ -551,6 +663,7 @@ static const struct vnvme_bdev_ops rbd_ops = {
     .submit = rbd_submit,
     .poll = rbd_poll,
     .channel_fd = rbd_channel_fd,
+    .abort = rbd_abort,
     .dump_json = rbd_dump_json,
     .destroy = rbd_destroy,
 };

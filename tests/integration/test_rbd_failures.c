@@ -5,7 +5,9 @@
  * with a status instead of hanging, I/O works again once it is back), a full
  * cluster, a librbd that ignores its timeouts (the reactor still sleeps, a RAM
  * namespace on the same controller still answers, an abandoned read never
- * reaches host memory). The tests share one cluster and one daemon and run in order.
+ * reaches host memory), a client that dies while the cluster stalls (the next
+ * one is served at once, the daemon survives the late answers). The tests
+ * share one cluster and one daemon and run in order.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -432,6 +434,161 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     remove_stall_namespaces();
 }
 
+/* ---- a client that goes away while the cluster stalls ---- */
+
+#define LONG_NSID 5u /* Rbd4: rados_osd_op_timeout 0, timeout 30 s: only a recall ends a stalled I/O soon */
+#define GONE_READS 8
+
+static void add_long_namespace(void)
+{
+    char params[768];
+    snprintf(params, sizeof(params),
+             "{\"name\": \"Rbd4\", \"pool_name\": \"rbd\", \"rbd_name\": \"img4\", \"block_size\": 4096,"
+             " \"timeout_ms\": 30000, \"config\": {\"mon_host\": \"%s\", \"auth_client_required\": \"none\","
+             " \"rbd_cache\": \"false\", \"rados_osd_op_timeout\": \"0\"}}",
+             rbd_mon_host);
+    assert_int_equal(rbd_rpc("bdev_rbd_create", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd4\", \"nsid\": %u}}",
+             RBD_NQN, LONG_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_add_ns", params), 0);
+}
+
+static void remove_long_namespace(void)
+{
+    char params[256];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", RBD_NQN, LONG_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_remove_ns", params), 0);
+    assert_int_equal(rbd_rpc("bdev_rbd_delete", "{\"name\": \"Rbd4\"}"), 0);
+}
+
+/*
+ * The client of the test below, in a child process: attach, start reads the
+ * stalled cluster will not answer, give the daemon a moment to hand them to
+ * librbd, and die without a word, as a killed VM does. Exit status 0 when the
+ * reads were submitted.
+ */
+static int gone_client(void)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 10000};
+    struct vnvme_ctrlr *c = NULL;
+    if (vnvme_ctrlr_attach(rbd_daemon.trid, &opts, &c) != 0)
+        return 1;
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, LONG_NSID);
+    uint8_t *rd = vnvme_dma_alloc(c, GONE_READS * 8192, 4096);
+    if (!qp || !ns || !rd)
+        return 2;
+    struct io_done d = {0};
+    for (int i = 0; i < GONE_READS; i++)
+        if (vnvme_ns_read(ns, qp, rd + i * 8192, 0, 2, io_done_cb, &d, 0) != 0)
+            return 3;
+    for (int i = 0; i < 20; i++) {
+        (void)vnvme_qpair_process(qp, 0);
+        usleep(10000);
+    }
+    return d.count == 0 ? 0 : 4; /* none may have completed: the OSD is stopped */
+}
+
+/*
+ * A client that goes away (a killed VM) while the cluster does not answer its
+ * reads: its memory is unmapped while librbd still holds them. The daemon
+ * recalls them at once, so the next client is served without waiting for the
+ * cluster, and when the cluster answers later, the data lands in the bdev's
+ * buffers, not in memory that is gone (which would take the daemon down).
+ */
+static void test_client_gone_while_cluster_stalls(void **state)
+{
+    (void)state;
+    add_stall_namespaces();
+    add_long_namespace();
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ns *lng = vnvme_ctrlr_ns(h.c, LONG_NSID);
+    assert_non_null(lng);
+    fill_pattern(h.buf, 8192, 55);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(lng, h.qp, h.buf, 0, 2, io_done_cb, &d, 0), &d), 0);
+    rbd_host_close(&h);
+    uint64_t recalled = bdev_counter("Rbd4", "abandoned_ios");
+
+    pid_t osd = rbd_osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(gone_client());
+    int wst = 0;
+    assert_int_equal(waitpid(child, &wst, 0), child);
+
+    /* The next client, while the OSD is still stopped: attached and served from RAM at once. */
+    uint64_t t0 = vnvmed_harness_now_ms();
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 8u << 20, .timeout_ms = 20000};
+    struct vnvme_ctrlr *c = NULL;
+    int rc;
+    while ((rc = vnvme_ctrlr_attach(rbd_daemon.trid, &opts, &c)) != 0 && vnvmed_harness_now_ms() - t0 < 20000)
+        usleep(20000);
+    struct io_done ram = {0};
+    struct vnvme_qpair *qp = NULL;
+    uint8_t *buf = NULL;
+    if (rc == 0) {
+        qp = vnvme_qpair_alloc(c, 0);
+        buf = vnvme_dma_alloc(c, 8192, 4096);
+        if (qp && buf)
+            io_sync(c, qp, vnvme_ns_read(vnvme_ctrlr_ns(c, MALLOC_NSID), qp, buf, 0, 1, io_done_cb, &ram, 0), &ram);
+    }
+    uint64_t took = vnvmed_harness_now_ms() - t0;
+    uint64_t recalled_now = bdev_counter("Rbd4", "abandoned_ios");
+    /*
+     * The namespace goes too, while librbd still holds the recalled reads:
+     * its channel is destroyed without waiting for the cluster.
+     */
+    char params[256];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", RBD_NQN, LONG_NSID);
+    uint64_t t1 = vnvmed_harness_now_ms();
+    int removed = rbd_rpc("nvmf_subsystem_remove_ns", params);
+    uint64_t remove_took = vnvmed_harness_now_ms() - t1;
+    uint64_t pending = bdev_counter("Rbd4", "abandoned_ios_pending");
+    /* Resumed before asserting, so a failure cannot leave the OSD stopped for the tests after it. */
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    fprintf(stderr, "test_rbd_failures: next client served %llu ms after the last one died; namespace removed in %llu ms\n",
+            (unsigned long long)took, (unsigned long long)remove_took);
+    assert_true(WIFEXITED(wst));
+    assert_int_equal(WEXITSTATUS(wst), 0);
+    assert_int_equal(rc, 0);
+    assert_non_null(qp);
+    assert_non_null(buf);
+    assert_int_equal(ram.count, 1);
+    assert_int_equal(ram.status, 0);
+    assert_true(took < 3000);
+    assert_int_equal(recalled_now, recalled + GONE_READS);
+    assert_int_equal(removed, 0);
+    assert_true(remove_took < 3000);
+    assert_int_equal(pending, GONE_READS);
+
+    /* The cluster answers the recalled reads; the daemon lives on and the data is intact. */
+    wait_abandoned_drained("Rbd4");
+    assert_int_equal(kill(rbd_daemon.pid, 0), 0);
+    vnvme_dma_free(c, buf);
+    vnvme_qpair_free(qp);
+    vnvme_ctrlr_detach(c);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"Rbd4\", \"nsid\": %u}}",
+             RBD_NQN, LONG_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_add_ns", params), 0);
+    rbd_host_open(&h);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
+    assert_non_null(ns);
+    memset(h.rd, 0, 8192);
+    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_read(ns, h.qp, h.rd, 0, 2, io_done_cb, &d, 0), &d), 0);
+    uint8_t want[8192];
+    fill_pattern(want, sizeof(want), 55);
+    assert_memory_equal(h.rd, want, sizeof(want));
+    rbd_host_close(&h);
+    remove_long_namespace();
+    remove_stall_namespaces();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_full_cluster_fails_writes_then_recovers),
         cmocka_unit_test(test_reactor_sleeps_while_cluster_stalls),
         cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
+        cmocka_unit_test(test_client_gone_while_cluster_stalls),
     };
     return cmocka_run_group_tests(tests, rbd_fixture_setup, rbd_fixture_teardown);
 }

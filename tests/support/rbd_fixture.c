@@ -75,7 +75,8 @@ static int start_cluster(void)
     if (rbd_run("rbd -c %s create --size %u rbd/img0", rbd_ceph_conf, RBD_IMG0_MIB) != 0 ||
         rbd_run("rbd -c %s create --size %u rbd/img1", rbd_ceph_conf, RBD_IMG1_MIB) != 0 ||
         rbd_run("rbd -c %s create --size 16 rbd/img2", rbd_ceph_conf) != 0 ||
-        rbd_run("rbd -c %s create --size 16 rbd/img3", rbd_ceph_conf) != 0)
+        rbd_run("rbd -c %s create --size 16 rbd/img3", rbd_ceph_conf) != 0 ||
+        rbd_run("rbd -c %s create --size 16 rbd/img4", rbd_ceph_conf) != 0)
         return -1;
     return 0;
 }

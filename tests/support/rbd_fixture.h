@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The RBD tests' fixture: a throw-away one-node Ceph cluster
- * (scripts/ceph-test-cluster, or $CEPH_TEST_CLUSTER) with images img0..img3,
+ * (scripts/ceph-test-cluster, or $CEPH_TEST_CLUSTER) with images img0..img4,
  * and a vnvmed (rbd_daemon) serving RBD_NQN with two rbd namespaces: nsid 1 on
  * img0 (512-byte blocks, the registered cluster "ceph", librbd's cache on) and
  * nsid 2 on img1 (4096-byte blocks, a private connection, no cache), both
