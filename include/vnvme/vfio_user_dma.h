@@ -58,12 +58,25 @@ int vfio_user_dma_table_add(struct vfio_user_dma_table *t, uint64_t iova, uint64
 int vfio_user_dma_table_remove(struct vfio_user_dma_table *t, uint64_t iova, uint64_t size,
                                struct vfio_user_dma_region *out);
 
-/* Remove every window, calling cb (if any) before each is released. */
+/*
+ * Remove every window, calling cb (if any) before each is released; a window
+ * for which cb returns true is quarantined instead.
+ */
 void vfio_user_dma_table_clear(struct vfio_user_dma_table *t,
-                               void (*cb)(void *arg, const struct vfio_user_dma_region *r), void *arg);
+                               bool (*cb)(void *arg, const struct vfio_user_dma_region *r), void *arg);
 
 /* munmap and close what a removed window held. */
 void vfio_user_dma_region_release(struct vfio_user_dma_region *r);
+
+/*
+ * Let go of a removed window that something may still write (an I/O the
+ * kernel or a library holds and nobody can cancel): the client's memory is
+ * released (fd closed, its pages no longer mapped here), but the addresses
+ * stay reserved for good, backed by private anonymous memory, so a late
+ * write lands there instead of in whatever a later mmap would have put at
+ * those addresses. Costs address space, and memory only for what is written.
+ */
+void vfio_user_dma_region_quarantine(struct vfio_user_dma_region *r);
 
 uint32_t vfio_user_dma_table_count(const struct vfio_user_dma_table *t);
 const struct vfio_user_dma_region *vfio_user_dma_table_at(const struct vfio_user_dma_table *t, uint32_t i);

@@ -69,9 +69,13 @@ struct vfio_user_server_ops {
     void (*dma_map)(void *dev_ctx, const struct vfio_user_dma_region *r);
     /*
      * A DMA window is about to go: stop using it before returning (queues in
-     * it must be quiesced). Called on DMA_UNMAP and on disconnect.
+     * it must be quiesced). Called on DMA_UNMAP and on disconnect. Return
+     * true when something of the device may still write the window (an I/O
+     * that could not be recalled in time): the server then quarantines it
+     * (vfio_user_dma_region_quarantine) instead of unmapping it, so such a
+     * late write can never land in memory mapped there afterwards.
      */
-    void (*dma_unmap)(void *dev_ctx, const struct vfio_user_dma_region *r);
+    bool (*dma_unmap)(void *dev_ctx, const struct vfio_user_dma_region *r);
     /* An IRQ index's configuration changed (eventfds, masks). */
     void (*irq_changed)(void *dev_ctx, uint32_t index);
     void (*connected)(void *dev_ctx);

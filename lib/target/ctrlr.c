@@ -433,7 +433,7 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
     return work;
 }
 
-void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size)
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size)
 {
     uint64_t end = iova + size;
     for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
@@ -455,8 +455,10 @@ void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
     uint64_t deadline = nvmet_now_ms() + 10000;
     while (c->in_bdev && nvmet_now_ms() < deadline)
         nvmet_io_poll_channels(c);
-    if (c->in_bdev)
-        nvmet_ctrlr_fatal(c, "bdev commands did not finish before client memory was unmapped");
+    if (!c->in_bdev)
+        return false;
+    nvmet_ctrlr_fatal(c, "bdev commands did not finish before client memory was unmapped");
+    return true;
 }
 
 void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c)

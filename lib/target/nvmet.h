@@ -266,7 +266,8 @@ void nvmet_ctrlr_fatal(struct nvmet_ctrlr *c, const char *why);
 /* Poll doorbells and bdev channels: returns work done (0 = idle). The reactor's hot loop. */
 int nvmet_ctrlr_poll(struct nvmet_ctrlr *c);
 /* Client memory is going away / came back: unmap rings (quiesce) or remap them. */
-void nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size);
+/* True when commands are still in bdevs (they may yet write the window: quarantine it). */
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size);
 void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c);
 
 /* queue.c */

@@ -184,11 +184,11 @@ static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
     nvmet_ctrlr_memory_added(&vc->nvme);
 }
 
-static void on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
+static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
     vc->hit.vaddr = NULL; /* first: the window is already out of the table */
-    nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size);
+    return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size);
 }
 
 static void on_connected(void *ctx)

@@ -45,16 +45,37 @@ void vfio_user_dma_region_release(struct vfio_user_dma_region *r)
     r->fd = -1;
 }
 
+void vfio_user_dma_region_quarantine(struct vfio_user_dma_region *r)
+{
+    if (r->map_base) {
+        void *p = mmap(r->map_base, r->map_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            /* Keeping the client's pages mapped is the lesser harm than freeing the addresses. */
+            VNVME_ERR("dma", "quarantining window 0x%llx+0x%llx: %s; it stays mapped",
+                      (unsigned long long)r->iova, (unsigned long long)r->size, strerror(errno));
+        else
+            VNVME_WARN("dma", "window 0x%llx+0x%llx quarantined: a device I/O may still write it",
+                       (unsigned long long)r->iova, (unsigned long long)r->size);
+    }
+    if (r->fd >= 0)
+        close(r->fd);
+    r->map_base = NULL;
+    r->vaddr = NULL;
+    r->fd = -1;
+}
+
 void vfio_user_dma_table_clear(struct vfio_user_dma_table *t,
-                               void (*cb)(void *arg, const struct vfio_user_dma_region *r), void *arg)
+                               bool (*cb)(void *arg, const struct vfio_user_dma_region *r), void *arg)
 {
     /* Take windows off the end so the table stays consistent if cb looks at it. */
     while (t->n > 0) {
         struct vfio_user_dma_region r = t->r[t->n - 1];
         t->n--;
-        if (cb)
-            cb(arg, &r);
-        vfio_user_dma_region_release(&r);
+        if (cb && cb(arg, &r))
+            vfio_user_dma_region_quarantine(&r);
+        else
+            vfio_user_dma_region_release(&r);
     }
 }
 

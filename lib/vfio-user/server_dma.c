@@ -9,11 +9,11 @@
 #include "common/log.h"
 #include "server_internal.h"
 
-static void notify_unmap(void *arg, const struct vfio_user_dma_region *r)
+/* True when the device may still write the window (see ops.dma_unmap). */
+static bool notify_unmap(void *arg, const struct vfio_user_dma_region *r)
 {
     struct vfio_user_server *s = arg;
-    if (s->ops && s->ops->dma_unmap)
-        s->ops->dma_unmap(s->dev_ctx, r);
+    return s->ops && s->ops->dma_unmap && s->ops->dma_unmap(s->dev_ctx, r);
 }
 
 void srv_dma_unmap_all(struct vfio_user_server *s)
@@ -86,8 +86,10 @@ void srv_handle_dma_unmap(struct vfio_user_server *s, struct vfio_user_msg *m)
             return;
         }
         /* The device lets go of the window while it is still mapped. */
-        notify_unmap(s, &r);
-        vfio_user_dma_region_release(&r);
+        if (notify_unmap(s, &r))
+            vfio_user_dma_region_quarantine(&r);
+        else
+            vfio_user_dma_region_release(&r);
     }
     struct iovec iov = {&du, sizeof(du)};
     srv_reply(s, &m->hdr, &iov, 1, NULL, 0);

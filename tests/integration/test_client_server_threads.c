@@ -96,10 +96,11 @@ static void dev_dma_map(void *ctx, const struct vfio_user_dma_region *r)
     ((struct device *)ctx)->maps++;
 }
 
-static void dev_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
+static bool dev_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     (void)r;
     ((struct device *)ctx)->unmaps++;
+    return false;
 }
 
 static void dev_connected(void *ctx)

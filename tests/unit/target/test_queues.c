@@ -185,7 +185,8 @@ static void quiesced_queue_is_skipped(void **state)
 {
     struct ft *ft = *state;
     assert_int_equal(ft_create_io_queues(ft, 1, 8, true, 1), 0);
-    nvmet_ctrlr_memory_removed(ft->c, ft->q[1].sq_iova, 4096);
+    /* Nothing is inside a bdev: the window can be unmapped, not quarantined. */
+    assert_false(nvmet_ctrlr_memory_removed(ft->c, ft->q[1].sq_iova, 4096));
     assert_null(ft->c->sqs[1].ring);
     assert_non_null(ft->c->cqs[1].ring);
     struct nvme_sqe sqe;

@@ -114,11 +114,12 @@ static void test_remove_exact_only(void **state)
 }
 
 static int clear_calls;
-static void count_cb(void *arg, const struct vfio_user_dma_region *r)
+static bool count_cb(void *arg, const struct vfio_user_dma_region *r)
 {
     (void)r;
     assert_ptr_equal(arg, &clear_calls);
     clear_calls++;
+    return false;
 }
 
 static void test_clear_notifies_each(void **state)
@@ -132,6 +133,41 @@ static void test_clear_notifies_each(void **state)
     assert_int_equal(clear_calls, 5);
     assert_int_equal(vfio_user_dma_table_count(t), 0);
     vfio_user_dma_table_destroy(t);
+}
+
+static uint8_t *held_vaddr;
+
+/* The device still writes the first window, not the others. */
+static bool hold_first_cb(void *arg, const struct vfio_user_dma_region *r)
+{
+    (void)arg;
+    if (r->iova != 0x100000)
+        return false;
+    held_vaddr = r->vaddr;
+    return true;
+}
+
+/* A window cleared while the device may still write it is quarantined, not unmapped. */
+static void test_clear_quarantines_a_held_window(void **state)
+{
+    (void)state;
+    uint8_t *map;
+    int fd = make_memfd(&map);
+    struct vfio_user_dma_table *t = vfio_user_dma_table_create(0);
+    assert_int_equal(vfio_user_dma_table_add(t, 0x100000, 0x4000, RW, dup(fd), 0x8000), 0);
+    assert_int_equal(vfio_user_dma_table_add(t, 0x200000, 0x4000, RW, dup(fd), 0x0), 0);
+    held_vaddr = NULL;
+    vfio_user_dma_table_clear(t, hold_first_cb, NULL);
+    assert_int_equal(vfio_user_dma_table_count(t), 0);
+    assert_non_null(held_vaddr);
+    /* Still writable, and writes no longer reach the client's memory. */
+    memset(held_vaddr, 0xee, 0x4000);
+    for (unsigned i = 0x8000; i < 0xc000; i++)
+        assert_int_equal(map[i], (uint8_t)i);
+    assert_int_equal(held_vaddr[0x3fff], 0xee);
+    vfio_user_dma_table_destroy(t);
+    munmap(map, MEM_SIZE);
+    close(fd);
 }
 
 static void test_translate_within_and_across(void **state)
@@ -282,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_add_checks_backing_file),
         cmocka_unit_test(test_remove_exact_only),
         cmocka_unit_test(test_clear_notifies_each),
+        cmocka_unit_test(test_clear_quarantines_a_held_window),
         cmocka_unit_test(test_translate_within_and_across),
         cmocka_unit_test(test_translate_merges_locally_contiguous),
         cmocka_unit_test(test_translate_gap_and_permissions),

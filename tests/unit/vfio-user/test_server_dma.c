@@ -27,6 +27,8 @@ struct dma_events {
     uint64_t last_iova;
     uint64_t last_size;
     uint8_t first_byte_at_unmap; /* read through the mapping inside the callback */
+    bool still_writing;          /* what the callback answers: the device may still write */
+    uint8_t *vaddr_at_unmap;
 };
 static struct dma_events ev;
 
@@ -38,15 +40,17 @@ static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
     ev.last_size = r->size;
 }
 
-static void on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
+static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     (void)ctx;
     ev.unmaps++;
     ev.last_iova = r->iova;
     ev.last_size = r->size;
+    ev.vaddr_at_unmap = r->vaddr;
     /* Still mapped while the device is told to let go. */
     if (r->vaddr)
         ev.first_byte_at_unmap = *(volatile uint8_t *)r->vaddr;
+    return ev.still_writing;
 }
 
 static const struct vfio_user_server_ops dma_ops = {.dma_map = on_dma_map, .dma_unmap = on_dma_unmap};
@@ -119,6 +123,50 @@ static void test_dma_map_memfd_read_write(void **state)
     assert_int_equal(ev.unmaps, 1);
     assert_int_equal(ev.first_byte_at_unmap, 0xab);
     assert_int_equal(vfio_user_server_dma_read(s, 0x100000, buf, 4), -EFAULT);
+    munmap(guest, 65536);
+    close(memfd);
+    close(cli);
+    vfio_user_server_destroy(s);
+}
+
+/*
+ * A device that may still write a window when the client unmaps it (an I/O
+ * nobody can cancel): the server quarantines the window. A late write through
+ * the device's old address lands in the daemon's own memory, never in the
+ * client's, and the address is not handed out again.
+ */
+static void test_dma_unmap_quarantines_a_window_still_written(void **state)
+{
+    (void)state;
+    struct vfio_user_server *s = make_server(&dma_ops, NULL, 0);
+    int cli = attach_client(s);
+    negotiate(s, cli);
+    memset(&ev, 0, sizeof(ev));
+    int memfd = new_memfd(65536);
+    uint8_t *guest = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    assert_true(guest != MAP_FAILED);
+    memset(guest, 0x11, 65536);
+    assert_int_equal(dma_map(s, cli, 0x100000, 65536, RW, memfd, 0), 0);
+    ev.still_writing = true;
+    assert_int_equal(dma_unmap(s, cli, 0x100000, 65536, 0), 0);
+    assert_int_equal(ev.unmaps, 1);
+    uint8_t *late = ev.vaddr_at_unmap;
+    assert_non_null(late);
+    assert_int_equal(vfio_user_dma_table_count(vfio_user_server_dma(s)), 0);
+
+    /* The late write: no fault, and the client's memory does not change. */
+    memset(late, 0x22, 65536);
+    for (size_t i = 0; i < 65536; i++)
+        if (guest[i] != 0x11)
+            fail_msg("byte %zu of the client's memory changed after the unmap", i);
+    assert_int_equal(late[65535], 0x22);
+    /* A new window gets other addresses. */
+    assert_int_equal(dma_map(s, cli, 0x100000, 65536, RW, memfd, 0), 0);
+    const struct vfio_user_dma_region *r = vfio_user_dma_table_find(vfio_user_server_dma(s), 0x100000);
+    assert_non_null(r);
+    assert_true((uint8_t *)r->vaddr + 65536 <= late || (uint8_t *)r->vaddr >= late + 65536);
+    ev.still_writing = false;
+    assert_int_equal(dma_unmap(s, cli, 0x100000, 65536, 0), 0);
     munmap(guest, 65536);
     close(memfd);
     close(cli);
@@ -422,6 +470,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dma_map_memfd_read_write),
+        cmocka_unit_test(test_dma_unmap_quarantines_a_window_still_written),
         cmocka_unit_test(test_dma_map_errors),
         cmocka_unit_test(test_dma_unmap_variants),
         cmocka_unit_test(test_disconnect_unmaps_everything),
