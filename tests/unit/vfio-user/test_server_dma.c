@@ -84,16 +84,40 @@ static int new_memfd(size_t size)
     return fd;
 }
 
+/* A negotiated client with 64 KiB of memory in a memfd, which it maps too. */
+struct dma_client {
+    struct vfio_user_server *s;
+    int cli, memfd;
+    uint8_t *guest;
+};
+
+static void dma_client_open(struct dma_client *d)
+{
+    d->s = make_server(&dma_ops, NULL, 0);
+    d->cli = attach_client(d->s);
+    negotiate(d->s, d->cli);
+    memset(&ev, 0, sizeof(ev));
+    d->memfd = new_memfd(65536);
+    d->guest = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd, 0);
+    assert_true(d->guest != MAP_FAILED);
+}
+
+static void dma_client_close(struct dma_client *d)
+{
+    munmap(d->guest, 65536);
+    close(d->memfd);
+    close(d->cli);
+    vfio_user_server_destroy(d->s);
+}
+
 static void test_dma_map_memfd_read_write(void **state)
 {
     (void)state;
-    struct vfio_user_server *s = make_server(&dma_ops, NULL, 0);
-    int cli = attach_client(s);
-    negotiate(s, cli);
-    memset(&ev, 0, sizeof(ev));
-    int memfd = new_memfd(65536);
-    uint8_t *guest = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-    assert_true(guest != MAP_FAILED);
+    struct dma_client d;
+    dma_client_open(&d);
+    struct vfio_user_server *s = d.s;
+    int cli = d.cli, memfd = d.memfd;
+    uint8_t *guest = d.guest;
     /* Window at IOVA 1 MiB covering the memfd's second half. */
     assert_int_equal(dma_map(s, cli, 0x100000, 32768, RW, memfd, 32768), 0);
     assert_int_equal(ev.maps, 1);
@@ -123,10 +147,7 @@ static void test_dma_map_memfd_read_write(void **state)
     assert_int_equal(ev.unmaps, 1);
     assert_int_equal(ev.first_byte_at_unmap, 0xab);
     assert_int_equal(vfio_user_server_dma_read(s, 0x100000, buf, 4), -EFAULT);
-    munmap(guest, 65536);
-    close(memfd);
-    close(cli);
-    vfio_user_server_destroy(s);
+    dma_client_close(&d);
 }
 
 /*
@@ -138,39 +159,31 @@ static void test_dma_map_memfd_read_write(void **state)
 static void test_dma_unmap_quarantines_a_window_still_written(void **state)
 {
     (void)state;
-    struct vfio_user_server *s = make_server(&dma_ops, NULL, 0);
-    int cli = attach_client(s);
-    negotiate(s, cli);
-    memset(&ev, 0, sizeof(ev));
-    int memfd = new_memfd(65536);
-    uint8_t *guest = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-    assert_true(guest != MAP_FAILED);
-    memset(guest, 0x11, 65536);
-    assert_int_equal(dma_map(s, cli, 0x100000, 65536, RW, memfd, 0), 0);
+    struct dma_client d;
+    dma_client_open(&d);
+    memset(d.guest, 0x11, 65536);
+    assert_int_equal(dma_map(d.s, d.cli, 0x100000, 65536, RW, d.memfd, 0), 0);
     ev.still_writing = true;
-    assert_int_equal(dma_unmap(s, cli, 0x100000, 65536, 0), 0);
+    assert_int_equal(dma_unmap(d.s, d.cli, 0x100000, 65536, 0), 0);
     assert_int_equal(ev.unmaps, 1);
     uint8_t *late = ev.vaddr_at_unmap;
     assert_non_null(late);
-    assert_int_equal(vfio_user_dma_table_count(vfio_user_server_dma(s)), 0);
+    assert_int_equal(vfio_user_dma_table_count(vfio_user_server_dma(d.s)), 0);
 
     /* The late write: no fault, and the client's memory does not change. */
     memset(late, 0x22, 65536);
     for (size_t i = 0; i < 65536; i++)
-        if (guest[i] != 0x11)
+        if (d.guest[i] != 0x11)
             fail_msg("byte %zu of the client's memory changed after the unmap", i);
     assert_int_equal(late[65535], 0x22);
     /* A new window gets other addresses. */
-    assert_int_equal(dma_map(s, cli, 0x100000, 65536, RW, memfd, 0), 0);
-    const struct vfio_user_dma_region *r = vfio_user_dma_table_find(vfio_user_server_dma(s), 0x100000);
+    assert_int_equal(dma_map(d.s, d.cli, 0x100000, 65536, RW, d.memfd, 0), 0);
+    const struct vfio_user_dma_region *r = vfio_user_dma_table_find(vfio_user_server_dma(d.s), 0x100000);
     assert_non_null(r);
     assert_true((uint8_t *)r->vaddr + 65536 <= late || (uint8_t *)r->vaddr >= late + 65536);
     ev.still_writing = false;
-    assert_int_equal(dma_unmap(s, cli, 0x100000, 65536, 0), 0);
-    munmap(guest, 65536);
-    close(memfd);
-    close(cli);
-    vfio_user_server_destroy(s);
+    assert_int_equal(dma_unmap(d.s, d.cli, 0x100000, 65536, 0), 0);
+    dma_client_close(&d);
 }
 
 static void test_dma_map_errors(void **state)
