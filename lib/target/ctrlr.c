@@ -433,7 +433,34 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
     return work;
 }
 
-bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size)
+/*
+ * The commands inside bdevs whose data lies (partly) in the local range
+ * [lo, lo + len): their iovecs are the only references a bdev holds into
+ * client memory (DSM ranges are copied in before the first bdev call). With
+ * recall, each is recalled as well. Returns how many there are (after recall).
+ */
+static uint32_t in_bdev_within(struct nvmet_ctrlr *c, uintptr_t lo, uint64_t len, bool recall)
+{
+    uint32_t n = 0;
+    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES && c->in_bdev; q++) {
+        struct nvmet_sq *sq = &c->sqs[q];
+        if (!sq->created)
+            continue;
+        for (uint32_t i = 0; i < sq->nr_reqs; i++) {
+            struct nvmet_req *req = &sq->reqs[i];
+            bool touches = false;
+            for (int k = 0; req->in_bdev && k < req->bio.iovcnt && !touches; k++) {
+                uintptr_t b = (uintptr_t)req->bio.iov[k].iov_base;
+                touches = b < lo + len && lo < b + req->bio.iov[k].iov_len;
+            }
+            if (touches && (!recall || !nvmet_io_abort(req)))
+                n++;
+        }
+    }
+    return n;
+}
+
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr)
 {
     uint64_t end = iova + size;
     for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
@@ -447,15 +474,22 @@ bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
     nvmet_dbbuf_memory_removed(c, iova, size);
     /*
      * A bdev may still be transferring into the window (asynchronous bdevs:
-     * io_uring). The spec requires every reference released before the unmap
-     * is answered, so let those commands finish while the mapping is valid;
-     * their completions wait in the CQ overflow list if their CQ was quiesced.
+     * io_uring, librbd). The spec requires every reference released before
+     * the unmap is answered: commands whose data lies in the window are
+     * recalled, and those that cannot be finish while the mapping is valid;
+     * their completions wait in the CQ overflow list if their CQ was
+     * quiesced. Commands elsewhere carry on. A window without a local
+     * mapping (access by message) holds no bdev's data.
      */
-    recall_from_bdevs(c);
+    if (!vaddr)
+        return false;
+    uintptr_t lo = (uintptr_t)vaddr;
     uint64_t deadline = nvmet_now_ms() + 10000;
-    while (c->in_bdev && nvmet_now_ms() < deadline)
+    if (in_bdev_within(c, lo, size, true) == 0)
+        return false;
+    while (in_bdev_within(c, lo, size, false) && nvmet_now_ms() < deadline)
         nvmet_io_poll_channels(c);
-    if (!c->in_bdev)
+    if (in_bdev_within(c, lo, size, false) == 0)
         return false;
     nvmet_ctrlr_fatal(c, "bdev commands did not finish before client memory was unmapped");
     return true;

@@ -266,8 +266,12 @@ void nvmet_ctrlr_fatal(struct nvmet_ctrlr *c, const char *why);
 /* Poll doorbells and bdev channels: returns work done (0 = idle). The reactor's hot loop. */
 int nvmet_ctrlr_poll(struct nvmet_ctrlr *c);
 /* Client memory is going away / came back: unmap rings (quiesce) or remap them. */
-/* True when commands are still in bdevs (they may yet write the window: quarantine it). */
-bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size);
+/*
+ * The client's window [iova, iova + size), mapped here at vaddr (NULL: not
+ * mapped), is going away. True when commands with data in it are still in
+ * bdevs after recall and a wait (they may yet write it: quarantine it).
+ */
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr);
 void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c);
 
 /* queue.c */

@@ -188,7 +188,7 @@ static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
     vc->hit.vaddr = NULL; /* first: the window is already out of the table */
-    return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size);
+    return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size, r->vaddr);
 }
 
 static void on_connected(void *ctx)

@@ -124,13 +124,29 @@ static int ftb_poll(struct vnvme_bdev *b, void *ch_ctx)
     struct ft_bdev *fb = ch_ctx;
     (void)b;
     int n = 0;
-    while (fb->pending) {
+    while (fb->pending && !fb->hold) {
         struct vnvme_bdev_io *io = fb->pending;
         fb->pending = io->next;
         io->cb(io, (int)(int64_t)io->priv[0]);
         n++;
     }
     return n;
+}
+
+static int ftb_abort(struct vnvme_bdev *b, void *ch_ctx, struct vnvme_bdev_io *io)
+{
+    struct ft_bdev *fb = ch_ctx;
+    (void)b;
+    if (!fb->recallable)
+        return -ENOENT;
+    for (struct vnvme_bdev_io **pp = &fb->pending; *pp; pp = &(*pp)->next) {
+        if (*pp != io)
+            continue;
+        *pp = io->next;
+        io->cb(io, -ECANCELED);
+        return 0;
+    }
+    return -ENOENT;
 }
 
 static int ftb_channel_fd(struct vnvme_bdev *b, void *ch_ctx)
@@ -151,6 +167,7 @@ static const struct vnvme_bdev_ops ftb_ops = {
     .channel_destroy = ftb_channel_destroy,
     .submit = ftb_submit,
     .poll = ftb_poll,
+    .abort = ftb_abort,
     .channel_fd = ftb_channel_fd,
     .destroy = ftb_destroy,
 };
@@ -267,6 +284,11 @@ void *ft_ptr(struct ft *ft, uint64_t iova)
     if (iova < FT_MEM_IOVA || iova >= FT_MEM_IOVA + FT_MEM_SIZE)
         return NULL;
     return ft->mem + (iova - FT_MEM_IOVA);
+}
+
+void *ft_local(struct ft *ft, uint64_t iova)
+{
+    return vfio_user_dma_ptr(ft->dma, iova, 1, VFIO_USER_DMA_READ_OK);
 }
 
 /* ---- registers ---- */

@@ -31,6 +31,8 @@ struct ft_bdev {
     int inject_status;    /* nonzero: every I/O completes with this status */
     int inject_submit;    /* nonzero: submit returns this (cb never called) */
     bool deferred;        /* complete in poll instead of inside submit */
+    bool hold;            /* deferred I/Os stay pending: poll completes none */
+    bool recallable;      /* ops.abort recalls a pending I/O (-ECANCELED) */
     struct vnvme_bdev_io *pending; /* deferred I/Os, completed by poll */
     uint32_t nr_submitted;
     enum vnvme_bdev_op last_op;
@@ -78,6 +80,7 @@ void ft_destroy(struct ft *ft);
 /* Guest memory. */
 uint64_t ft_alloc(struct ft *ft, uint64_t size, uint64_t align); /* zeroed; aborts when out of memory */
 void *ft_ptr(struct ft *ft, uint64_t iova);                       /* host pointer; NULL outside memory */
+void *ft_local(struct ft *ft, uint64_t iova); /* the target's own mapping of iova (what bdevs are given) */
 
 /* Registers (return what nvmet_ctrlr_reg_* returns). */
 int ft_reg_write32(struct ft *ft, uint64_t off, uint32_t v);

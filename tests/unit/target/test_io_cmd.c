@@ -283,6 +283,41 @@ static void deferred_completion(void **state)
     assert_int_equal(ft->c->sqs[1].in_flight, 0);
 }
 
+/*
+ * Client memory going away recalls the commands whose data is in it, at once;
+ * the others carry on and complete normally.
+ */
+static void unmap_recalls_only_commands_in_the_window(void **state)
+{
+    struct env *e = *state;
+    struct ft *ft = e->ft;
+    e->b1->deferred = e->b1->hold = e->b1->recallable = true;
+    uint64_t other = ft_alloc(ft, 4096, 4096);
+    struct nvme_sqe in_window, elsewhere;
+    ft_sqe_rw(&in_window, NVME_NVM_READ, 1, 0, 8, e->buf, 0);
+    ft_sqe_rw(&elsewhere, NVME_NVM_READ, 1, 8, 8, other, 0);
+    elsewhere.cid = (uint16_t)(in_window.cid + 1);
+    ft_submit(ft, 1, &in_window);
+    ft_submit(ft, 1, &elsewhere);
+    ft_poll(ft);
+    assert_int_equal(ft->c->in_bdev, 2);
+
+    assert_false(nvmet_ctrlr_memory_removed(ft->c, e->buf, 4096, ft_local(ft, e->buf)));
+    assert_int_equal(ft->c->in_bdev, 1);
+    struct nvme_cqe cqe;
+    assert_true(ft_get_cqe(ft, 1, &cqe));
+    assert_int_equal(cqe.cid, in_window.cid);
+    assert_int_equal(ft_sct_sc(ft_status(&cqe)), ST(NVME_SCT_GENERIC, NVME_SC_ABORTED_BY_REQUEST));
+    assert_false(ft_get_cqe(ft, 1, &cqe));
+
+    e->b1->hold = false;
+    ft_poll(ft);
+    assert_true(ft_get_cqe(ft, 1, &cqe));
+    assert_int_equal(cqe.cid, elsewhere.cid);
+    assert_int_equal(ft_status(&cqe), 0);
+    assert_int_equal(ft->c->in_bdev, 0);
+}
+
 static void namespaces_add_remove(void **state)
 {
     struct env *e = *state;
@@ -328,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(fused_and_unknown_opcodes, setup, teardown),
         cmocka_unit_test_setup_teardown(bdev_errors_map_to_nvme_status, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(unmap_recalls_only_commands_in_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(namespaces_add_remove, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
