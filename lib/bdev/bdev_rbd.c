@@ -49,7 +49,6 @@
 #include "vnvme/bdev_rbd.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,7 +76,7 @@ struct rbd_bdev {
     uint64_t backstop_ns;
     _Atomic uint64_t abandoned; /* I/Os given up on while librbd held them: backstop or recall */
     _Atomic uint64_t abandoned_done; /* ... whose late librbd completion has arrived since */
-    _Atomic uint32_t orphans;   /* destroyed channels still waiting for librbd (see orphan()) */
+    _Atomic uint32_t orphans;   /* destroyed channels still waiting for librbd (see rbd_channel_destroy) */
     /*
      * Failed flushes so far. When writeback fails, librbd reports the error
      * to one of the flushes waiting for it and success to the others; a flush
@@ -96,7 +95,7 @@ struct rbd_channel {
     /* Written by librbd threads. */
     _Atomic(struct rbd_req *) done; /* or ORPHANED once the channel is destroyed */
     _Atomic uint32_t in_callback; /* librbd threads inside done_cb (destroy waits for them) */
-    _Atomic int64_t orphan_left;  /* an orphan's requests librbd still holds (see orphan()) */
+    _Atomic int64_t orphan_left;  /* an orphan's requests librbd still holds (see rbd_channel_destroy) */
     /* Reactor only. */
     int efd;
     struct req_list inflight; /* submission order: the head is the oldest */
@@ -545,7 +544,6 @@ static int rbd_channel_create(struct vnvme_bdev *b, void **out)
  */
 static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
 {
-    (void)b;
     struct rbd_channel *ch = ctx;
     if (!ch)
         return;
@@ -571,7 +569,7 @@ static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
     }
     if (atomic_fetch_add_explicit(&ch->orphan_left, left, memory_order_acq_rel) + left != 0) {
         VNVME_NOTICE("rbd", "%s: %lld recalled I/Os stay with librbd until it completes them", b->name,
-                   (long long)left);
+                     (long long)left);
         return;
     }
     /* The last callbacks may still be between their push and their return. */
