@@ -33,9 +33,9 @@
  *     memory unmapped, NVMe Abort) takes the same way out: the I/O completes
  *     with -ECANCELED at once and its request becomes a zombie. So a client
  *     that dies while the cluster stalls does not hold its reactor (the DMA
- *     unmap would otherwise wait, then fail the controller and unmap under a
- *     read that could still succeed), and destroying a channel never waits
- *     for the cluster: its zombies are freed by librbd's threads.
+ *     unmap would otherwise wait 10 s, then fail the controller), and
+ *     destroying a channel never waits for the cluster: its zombies are
+ *     freed by librbd's threads.
  *
  * The read buffer costs one memcpy per read on the reactor. librbd itself
  * assembles a read from its message buffers into the destination, so reading
@@ -206,6 +206,14 @@ static void free_channel(struct rbd_channel *ch)
     free(ch);
 }
 
+/* A request given up on that librbd has now completed, once its channel is destroyed. */
+static void free_late_zombie(struct rbd_bdev *r, struct rbd_req *q)
+{
+    rbd_aio_release(q->comp);
+    req_free(q);
+    atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
+}
+
 /*
  * On a librbd thread: the late completion of a request whose channel is gone
  * (always one given up on: destroy recalls the rest). The last one frees the
@@ -214,9 +222,7 @@ static void free_channel(struct rbd_channel *ch)
 static void orphan_done(struct rbd_channel *ch, struct rbd_req *q)
 {
     struct rbd_bdev *r = ch->r;
-    rbd_aio_release(q->comp);
-    req_free(q);
-    atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
+    free_late_zombie(r, q);
     if (atomic_fetch_sub_explicit(&ch->orphan_left, 1, memory_order_acq_rel) != 1) {
         atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
         return;
@@ -561,9 +567,7 @@ static void rbd_channel_destroy(struct vnvme_bdev *b, void *ctx)
     struct rbd_req *q = atomic_exchange_explicit(&ch->done, ORPHANED, memory_order_acq_rel);
     while (q) {
         struct rbd_req *next = q->done_next;
-        rbd_aio_release(q->comp);
-        req_free(q);
-        atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
+        free_late_zombie(r, q);
         left--;
         q = next;
     }

@@ -434,28 +434,31 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
 }
 
 /*
- * The commands inside bdevs whose data lies (partly) in the local range
- * [lo, lo + len): their iovecs are the only references a bdev holds into
- * client memory (DSM ranges are copied in before the first bdev call). With
- * recall, each is recalled as well. Returns how many there are (after recall).
+ * A command inside a bdev with data (partly) in the local range [lo, lo + len).
+ * Its iovecs are the only references a bdev holds into client memory (DSM
+ * ranges are copied in before the first bdev call).
  */
+static bool in_bdev_with_data_in(const struct nvmet_req *req, uintptr_t lo, uint64_t len)
+{
+    if (!req->in_bdev)
+        return false;
+    for (int k = 0; k < req->bio.iovcnt; k++) {
+        uintptr_t b = (uintptr_t)req->bio.iov[k].iov_base;
+        if (b < lo + len && lo < b + req->bio.iov[k].iov_len)
+            return true;
+    }
+    return false;
+}
+
+/* How many commands inside bdevs have data in [lo, lo + len); with recall, after recalling them. */
 static uint32_t in_bdev_within(struct nvmet_ctrlr *c, uintptr_t lo, uint64_t len, bool recall)
 {
     uint32_t n = 0;
     for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES && c->in_bdev; q++) {
         struct nvmet_sq *sq = &c->sqs[q];
-        if (!sq->created)
-            continue;
-        for (uint32_t i = 0; i < sq->nr_reqs; i++) {
-            struct nvmet_req *req = &sq->reqs[i];
-            bool touches = false;
-            for (int k = 0; req->in_bdev && k < req->bio.iovcnt && !touches; k++) {
-                uintptr_t b = (uintptr_t)req->bio.iov[k].iov_base;
-                touches = b < lo + len && lo < b + req->bio.iov[k].iov_len;
-            }
-            if (touches && (!recall || !nvmet_io_abort(req)))
+        for (uint32_t i = 0; sq->created && i < sq->nr_reqs; i++)
+            if (in_bdev_with_data_in(&sq->reqs[i], lo, len) && (!recall || !nvmet_io_abort(&sq->reqs[i])))
                 n++;
-        }
     }
     return n;
 }

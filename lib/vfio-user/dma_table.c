@@ -34,15 +34,21 @@ struct vfio_user_dma_table *vfio_user_dma_table_create(uint32_t max_regions)
     return t;
 }
 
-void vfio_user_dma_region_release(struct vfio_user_dma_region *r)
+/* The window no longer owns its fd or its addresses. */
+static void forget(struct vfio_user_dma_region *r)
 {
-    if (r->map_base)
-        munmap(r->map_base, r->map_len);
     if (r->fd >= 0)
         close(r->fd);
     r->map_base = NULL;
     r->vaddr = NULL;
     r->fd = -1;
+}
+
+void vfio_user_dma_region_release(struct vfio_user_dma_region *r)
+{
+    if (r->map_base)
+        munmap(r->map_base, r->map_len);
+    forget(r);
 }
 
 void vfio_user_dma_region_quarantine(struct vfio_user_dma_region *r)
@@ -58,11 +64,7 @@ void vfio_user_dma_region_quarantine(struct vfio_user_dma_region *r)
             VNVME_WARN("dma", "window 0x%llx+0x%llx quarantined: a device I/O may still write it",
                        (unsigned long long)r->iova, (unsigned long long)r->size);
     }
-    if (r->fd >= 0)
-        close(r->fd);
-    r->map_base = NULL;
-    r->vaddr = NULL;
-    r->fd = -1;
+    forget(r);
 }
 
 void vfio_user_dma_table_clear(struct vfio_user_dma_table *t,
