@@ -131,6 +131,10 @@ int vnvme_bdev_init(struct vnvme_bdev *b, const char *name, uint32_t block_size,
  * num_blocks * block_size (READ/WRITE/COMPARE); -ERANGE when the range does not
  * fit in the bdev. FLUSH ignores range and data. */
 int vnvme_bdev_io_check(const struct vnvme_bdev *b, const struct vnvme_bdev_io *io);
+/* A checked I/O's data (its iovecs, in order) from a flat buffer: READ's result. */
+void vnvme_bdev_io_copy_to(const struct vnvme_bdev_io *io, const uint8_t *src);
+/* COMPARE: 0 when the iovecs hold the same bytes as data, else -EILSEQ. */
+int vnvme_bdev_io_compare(const struct vnvme_bdev_io *io, const uint8_t *data);
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" plus NUL. */
 void vnvme_bdev_uuid_format(const uint8_t uuid[16], char out[37]);
 

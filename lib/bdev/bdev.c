@@ -194,6 +194,24 @@ int vnvme_bdev_io_check(const struct vnvme_bdev *b, const struct vnvme_bdev_io *
     return total == want ? 0 : -EINVAL;
 }
 
+void vnvme_bdev_io_copy_to(const struct vnvme_bdev_io *io, const uint8_t *src)
+{
+    for (int i = 0; i < io->iovcnt; i++) {
+        memcpy(io->iov[i].iov_base, src, io->iov[i].iov_len);
+        src += io->iov[i].iov_len;
+    }
+}
+
+int vnvme_bdev_io_compare(const struct vnvme_bdev_io *io, const uint8_t *data)
+{
+    for (int i = 0; i < io->iovcnt; i++) {
+        if (memcmp(io->iov[i].iov_base, data, io->iov[i].iov_len) != 0)
+            return -EILSEQ;
+        data += io->iov[i].iov_len;
+    }
+    return 0;
+}
+
 void vnvme_bdev_uuid_format(const uint8_t u[16], char out[37])
 {
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],

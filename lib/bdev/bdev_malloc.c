@@ -37,14 +37,6 @@ static struct malloc_bdev *to_malloc(struct vnvme_bdev *b)
     return (struct malloc_bdev *)b->ctx;
 }
 
-static void copy_to_iov(const struct vnvme_bdev_io *io, const uint8_t *src)
-{
-    for (int i = 0; i < io->iovcnt; i++) {
-        memcpy(io->iov[i].iov_base, src, io->iov[i].iov_len);
-        src += io->iov[i].iov_len;
-    }
-}
-
 /*
  * Written blocks are rarely read back at once, so they go out with streaming
  * stores (common/copy.h); the fence makes them visible before the completion
@@ -57,16 +49,6 @@ static void copy_from_iov(const struct vnvme_bdev_io *io, uint8_t *dst)
         dst += io->iov[i].iov_len;
     }
     vnvme_copy_stream_fence();
-}
-
-static int compare_iov(const struct vnvme_bdev_io *io, const uint8_t *data)
-{
-    for (int i = 0; i < io->iovcnt; i++) {
-        if (memcmp(io->iov[i].iov_base, data, io->iov[i].iov_len) != 0)
-            return -EILSEQ;
-        data += io->iov[i].iov_len;
-    }
-    return 0;
 }
 
 /* Whole pages go back to the kernel; the partial pages at the edges are cleared by hand. */
@@ -105,13 +87,13 @@ static int malloc_submit(struct vnvme_bdev *b, void *ch_ctx, struct vnvme_bdev_i
 
     switch (io->op) {
     case VNVME_BDEV_READ:
-        copy_to_iov(io, m->buf + off);
+        vnvme_bdev_io_copy_to(io, m->buf + off);
         break;
     case VNVME_BDEV_WRITE:
         copy_from_iov(io, m->buf + off);
         break;
     case VNVME_BDEV_COMPARE:
-        status = compare_iov(io, m->buf + off);
+        status = vnvme_bdev_io_compare(io, m->buf + off);
         break;
     case VNVME_BDEV_WRITE_ZEROES:
     case VNVME_BDEV_UNMAP:

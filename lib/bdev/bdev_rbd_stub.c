@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Built instead of bdev_rbd.c and rbd_cluster.c when librbd is not available. */
+/* Built instead of bdev_rbd.c, rbd_io.c and rbd_cluster.c when librbd is not available. */
 #include <errno.h>
 #include <stddef.h>
 
