@@ -22,6 +22,14 @@
 
 #define VFIO_USER_DMA_READ_OK (1u << 0)  /* device may read the window */
 #define VFIO_USER_DMA_WRITE_OK (1u << 1) /* device may write the window */
+/*
+ * Translation flag: addresses in the windows' I/O mappings (see "Fences"
+ * below) rather than their main mappings; -EAGAIN when a mapped window has
+ * no I/O mapping or has fenced pages.
+ */
+#define VFIO_USER_DMA_IO_MAPPING (1u << 2)
+
+struct vfio_user_dma_iomap;
 
 /* One DMA window as shared by the client. */
 struct vfio_user_dma_region {
@@ -33,6 +41,8 @@ struct vfio_user_dma_region {
     void *vaddr;       /* local address of iova, NULL when not mapped */
     void *map_base;    /* what mmap returned (page-aligned), for munmap */
     size_t map_len;
+    void *io_vaddr;    /* iova in the I/O mapping, NULL when there is none */
+    struct vfio_user_dma_iomap *iomap;
 };
 
 struct vfio_user_dma_table;
@@ -98,5 +108,36 @@ int vfio_user_dma_translate(const struct vfio_user_dma_table *t, uint64_t iova, 
 
 /* Fast path for one contiguous local span: the pointer, or NULL. */
 void *vfio_user_dma_ptr(const struct vfio_user_dma_table *t, uint64_t iova, uint64_t len, uint32_t access);
+
+/*
+ * Fences. A device I/O handed to a library or the kernel may be written long
+ * after the device gave up on it (librbd has no cancel: a read the device
+ * timed out or recalled still completes into its buffer later). If that
+ * buffer were the client's memory, the late data would land in memory the
+ * client already reused. So each window with an fd has a second mapping of
+ * the same pages, the I/O mapping, used only for such I/O
+ * (VFIO_USER_DMA_IO_MAPPING), and when the device gives up on an I/O its
+ * pages there are fenced: replaced by private anonymous memory, which takes
+ * the late writes; the client's pages, and the main mapping everything else
+ * uses, are untouched. Fencing is page-granular, so only I/O whose iovecs
+ * cover whole pages may be fenced (anything else is refused).
+ *
+ * Once the holder is done with the fenced addresses it lifts the fence: the
+ * pages map the client's memory again. Until then the window refuses I/O
+ * mapping translations (its I/O goes the safe slow way). A window removed
+ * while fenced keeps its I/O mapping's addresses reserved, as anonymous
+ * memory, until the last fence on it is lifted or dropped.
+ *
+ * vfio_user_dma_fence and _lift run on the thread that changes the table;
+ * _drop on any thread.
+ */
+struct vfio_user_dma_fence;
+/* NULL with errno: EINVAL (not whole pages, or not in an I/O mapping of t), ENOMEM, or mmap's errno. */
+struct vfio_user_dma_fence *vfio_user_dma_fence(const struct vfio_user_dma_table *t, const struct iovec *iov,
+                                                int iovcnt);
+/* Nothing writes the fenced pages any more: give them back to their windows and free f. */
+void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f);
+/* Same, from any thread, when lifting is not possible there: the pages stay fenced until their window goes. */
+void vfio_user_dma_fence_drop(struct vfio_user_dma_fence *f);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "dma_iomap.h"
 #include "vnvme/vfio_user_dma.h"
 
 #define DEFAULT_MAX_REGIONS 1024u
@@ -37,6 +38,9 @@ struct vfio_user_dma_table *vfio_user_dma_table_create(uint32_t max_regions)
 /* The window no longer owns its fd or its addresses. */
 static void forget(struct vfio_user_dma_region *r)
 {
+    vfio_user_dma_iomap_release(r->iomap); /* before the fd it borrows is closed */
+    r->iomap = NULL;
+    r->io_vaddr = NULL;
     if (r->fd >= 0)
         close(r->fd);
     r->map_base = NULL;
@@ -54,12 +58,11 @@ void vfio_user_dma_region_release(struct vfio_user_dma_region *r)
 void vfio_user_dma_region_quarantine(struct vfio_user_dma_region *r)
 {
     if (r->map_base) {
-        void *p = mmap(r->map_base, r->map_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
+        int rc = vfio_user_dma_cover(r->map_base, r->map_len);
+        if (rc < 0)
             /* Keeping the client's pages mapped is the lesser harm than freeing the addresses. */
             VNVME_ERR("dma", "quarantining window 0x%llx+0x%llx: %s; it stays mapped",
-                      (unsigned long long)r->iova, (unsigned long long)r->size, strerror(errno));
+                      (unsigned long long)r->iova, (unsigned long long)r->size, strerror(-rc));
         else
             VNVME_WARN("dma", "window 0x%llx+0x%llx quarantined: a device I/O may still write it",
                        (unsigned long long)r->iova, (unsigned long long)r->size);
@@ -157,6 +160,9 @@ static int map_window(struct vfio_user_dma_region *r)
     r->map_base = p;
     r->map_len = (size_t)len;
     r->vaddr = (uint8_t *)p + delta;
+    r->iomap = vfio_user_dma_iomap_create(r->fd, r->fd_offset - delta, (size_t)len, prot);
+    if (r->iomap)
+        r->io_vaddr = r->iomap->base + delta;
     return 0;
 }
 
@@ -242,6 +248,8 @@ const struct vfio_user_dma_region *vfio_user_dma_table_at(const struct vfio_user
 int vfio_user_dma_translate(const struct vfio_user_dma_table *t, uint64_t iova, uint64_t len, uint32_t access,
                             struct iovec *iov, int max_iov)
 {
+    bool io = access & VFIO_USER_DMA_IO_MAPPING;
+    access &= ~VFIO_USER_DMA_IO_MAPPING;
     if (len == 0 || iova + (len - 1) < iova || access == 0 || (access & ~ACCESS_MASK))
         return -EINVAL;
     uint32_t i = upper_bound(t, iova);
@@ -262,6 +270,11 @@ int vfio_user_dma_translate(const struct vfio_user_dma_table *t, uint64_t iova, 
         if (chunk > len)
             chunk = len;
         uint8_t *p = (uint8_t *)r->vaddr + off;
+        if (io) {
+            if (!r->iomap || r->iomap->fenced)
+                return -EAGAIN;
+            p = (uint8_t *)r->io_vaddr + off;
+        }
         if (n > 0 && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
             iov[n - 1].iov_len += chunk; /* windows that are adjacent locally too */
         } else {

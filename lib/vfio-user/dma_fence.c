@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Windows' I/O mappings and the fences that take pages of them away from an
+ * I/O the device gave up on (see "Fences" in vfio_user_dma.h).
+ *
+ * A fence is MAP_FIXED private anonymous memory over the I/O's pages: the
+ * swap is atomic for every thread, so a write that races with it lands
+ * either in the client's page (while the device still owned the I/O, before
+ * anyone was told it ended) or in the anonymous one. Lifting maps the
+ * client's pages back over it. Everything here is the rare path (an I/O
+ * abandoned to a stalled cluster); the hot path only reads m->fenced.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "dma_iomap.h"
+#include "vnvme/vfio_user_dma.h"
+
+struct fence_span {
+    struct vfio_user_dma_iomap *m;
+    size_t off, len; /* page-aligned, inside m */
+};
+
+struct vfio_user_dma_fence {
+    uint32_t n;
+    struct fence_span s[];
+};
+
+struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base, size_t len, int prot)
+{
+    struct vfio_user_dma_iomap *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    void *p = mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)fd_base);
+    if (p == MAP_FAILED) {
+        VNVME_WARN("dma", "no I/O mapping for a window (%s): its I/O will be copied", strerror(errno));
+        free(m);
+        return NULL;
+    }
+    m->base = p;
+    m->len = len;
+    m->fd = fd;
+    m->fd_base = fd_base;
+    m->prot = prot;
+    atomic_init(&m->refs, 1);
+    return m;
+}
+
+static void iomap_put(struct vfio_user_dma_iomap *m)
+{
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    munmap(m->base, m->len);
+    free(m);
+}
+
+int vfio_user_dma_cover(void *p, size_t len)
+{
+    void *q = mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    return q == MAP_FAILED ? -errno : 0;
+}
+
+void vfio_user_dma_iomap_release(struct vfio_user_dma_iomap *m)
+{
+    if (!m)
+        return;
+    m->removed = true;
+    if (m->fenced > 0) {
+        /*
+         * Fenced pages are written by somebody who will not stop; the rest may
+         * be read by I/O on the same buffers. Cover all of it, keep the
+         * addresses until the last fence goes, and let go of the client's pages.
+         */
+        int rc = vfio_user_dma_cover(m->base, m->len);
+        if (rc < 0)
+            VNVME_ERR("dma", "covering an I/O mapping: %s; it stays mapped", strerror(-rc));
+    }
+    m->fd = -1;
+    iomap_put(m);
+}
+
+/* The window whose I/O mapping holds [p, p + len) in part, from p on, or NULL. */
+static struct vfio_user_dma_iomap *iomap_of(const struct vfio_user_dma_table *t, uintptr_t p)
+{
+    for (uint32_t i = 0; i < vfio_user_dma_table_count(t); i++) {
+        struct vfio_user_dma_iomap *m = vfio_user_dma_table_at(t, i)->iomap;
+        if (m && !m->removed && p >= (uintptr_t)m->base && p - (uintptr_t)m->base < m->len)
+            return m;
+    }
+    return NULL;
+}
+
+/* The spans iov covers, one per window it crosses; -EINVAL when not whole pages of I/O mappings. */
+static int split(const struct vfio_user_dma_table *t, const struct iovec *iov, int iovcnt, struct fence_span *out,
+                 uint32_t max)
+{
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uint32_t n = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        uintptr_t p = (uintptr_t)iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        if ((p | left) & (pg - 1))
+            return -EINVAL;
+        while (left > 0) {
+            struct vfio_user_dma_iomap *m = iomap_of(t, p);
+            if (!m)
+                return -EINVAL;
+            size_t off = p - (uintptr_t)m->base;
+            size_t len = m->len - off < left ? m->len - off : left;
+            if (out && n < max)
+                out[n] = (struct fence_span){.m = m, .off = off, .len = len};
+            n++;
+            p += len;
+            left -= len;
+        }
+    }
+    return (int)n;
+}
+
+struct vfio_user_dma_fence *vfio_user_dma_fence(const struct vfio_user_dma_table *t, const struct iovec *iov,
+                                                int iovcnt)
+{
+    int n = iovcnt > 0 ? split(t, iov, iovcnt, NULL, 0) : -EINVAL;
+    if (n <= 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct vfio_user_dma_fence *f = malloc(sizeof(*f) + (size_t)n * sizeof(f->s[0]));
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->n = (uint32_t)split(t, iov, iovcnt, f->s, (uint32_t)n);
+    for (uint32_t i = 0; i < f->n; i++) {
+        int rc = vfio_user_dma_cover(f->s[i].m->base + f->s[i].off, f->s[i].len);
+        if (rc < 0) {
+            /* The spans covered so far stay fenced until their windows go: the I/O is not safe to give up. */
+            f->n = i;
+            vfio_user_dma_fence_drop(f);
+            errno = -rc;
+            return NULL;
+        }
+        f->s[i].m->fenced++;
+        atomic_fetch_add_explicit(&f->s[i].m->refs, 1, memory_order_relaxed);
+    }
+    return f;
+}
+
+void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f)
+{
+    for (uint32_t i = 0; i < f->n; i++) {
+        struct fence_span *s = &f->s[i];
+        struct vfio_user_dma_iomap *m = s->m;
+        if (!m->removed) {
+            void *p = mmap(m->base + s->off, s->len, m->prot, MAP_SHARED | MAP_FIXED, m->fd,
+                           (off_t)(m->fd_base + s->off));
+            if (p == MAP_FAILED)
+                VNVME_WARN("dma", "lifting a fence: %s; the window's I/O stays copied", strerror(errno));
+            else
+                m->fenced--;
+        }
+        iomap_put(m);
+    }
+    free(f);
+}
+
+void vfio_user_dma_fence_drop(struct vfio_user_dma_fence *f)
+{
+    for (uint32_t i = 0; i < f->n; i++)
+        iomap_put(f->s[i].m);
+    free(f);
+}
