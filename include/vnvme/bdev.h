@@ -22,6 +22,7 @@ struct json_object;
 struct vnvme_bdev;
 struct vnvme_bdev_channel;
 struct vnvme_bdev_io;
+struct vnvme_bdev_mem;
 
 enum vnvme_bdev_op {
     VNVME_BDEV_READ,
@@ -40,6 +41,28 @@ enum vnvme_bdev_op {
  */
 typedef void (*vnvme_bdev_io_cb)(struct vnvme_bdev_io *io, int status);
 
+/*
+ * Caller memory that can be taken back from an I/O. A bdev built on a library
+ * without cancel (librbd) may give up on an I/O (timeout, recall) while the
+ * library still holds its buffers; a READ would then write memory the caller
+ * already reused. When the caller sets io->mem, the READ's iovecs cover whole
+ * pages that fence() can swap for private memory: late writes land there. The
+ * bdev keeps the fence until the library is done with the buffers, then lifts
+ * it on the submitting thread (the pages are the caller's again), or drops it
+ * from any other thread (they stay fenced until the caller unmaps them).
+ * Without io->mem such a bdev must not hand the caller's buffers to the library.
+ */
+struct vnvme_bdev_mem_ops {
+    /* A fence over the iovecs, or NULL (then the I/O must not be given up on). */
+    void *(*fence)(const struct vnvme_bdev_mem *mem, const struct iovec *iov, int iovcnt);
+    void (*lift)(void *fence);
+    void (*drop)(void *fence);
+};
+
+struct vnvme_bdev_mem {
+    const struct vnvme_bdev_mem_ops *ops; /* static: outlives every fence */
+};
+
 struct vnvme_bdev_io {
     enum vnvme_bdev_op op;
     uint64_t offset_blocks;
@@ -47,6 +70,7 @@ struct vnvme_bdev_io {
     struct iovec *iov; /* READ/WRITE/COMPARE data, iovcnt entries, num_blocks * block_size bytes */
     int iovcnt;
     bool fua;          /* WRITE: durable before completion */
+    const struct vnvme_bdev_mem *mem; /* READ: iovecs that can be fenced (see above), or NULL */
     vnvme_bdev_io_cb cb;
     void *cb_arg;
     /* Owned by the bdev while the I/O is in flight. */
@@ -94,6 +118,7 @@ struct vnvme_bdev {
     bool volatile_write_cache; /* FLUSH needed for durability */
     bool supports_unmap;
     bool supports_write_zeroes;
+    bool fenced_reads;         /* READs read straight into the caller's memory when it can be fenced (io->mem) */
     const struct vnvme_bdev_ops *ops;
     void *ctx;                 /* the implementation's */
     uint32_t claims;           /* namespaces using it; a claimed bdev cannot be deleted */

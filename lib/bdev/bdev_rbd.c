@@ -45,8 +45,10 @@ static void rbd_dump_json(struct vnvme_bdev *b, struct json_object *obj)
     uint64_t abandoned = atomic_load_explicit(&r->abandoned, memory_order_relaxed);
     uint64_t late = atomic_load_explicit(&r->abandoned_done, memory_order_relaxed);
     json_object_object_add(o, "abandoned_ios", json_object_new_uint64(abandoned));
-    /* Abandoned I/Os librbd still holds (their buffers are the bdev's, never the host's). */
+    /* Abandoned I/Os librbd still holds (their buffers are the bdev's or fenced, never the host's). */
     json_object_object_add(o, "abandoned_ios_pending", json_object_new_uint64(abandoned - late));
+    json_object_object_add(o, "abandoned_reads_fenced",
+                           json_object_new_uint64(atomic_load_explicit(&r->fenced, memory_order_relaxed)));
     json_object_object_add(obj, "rbd", o);
 }
 
@@ -164,6 +166,7 @@ int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *o, struct vnvme_bd
     r->backstop_ns = 2ull * r->timeout_ms * 1000000ull;
     atomic_init(&r->abandoned, 0);
     atomic_init(&r->abandoned_done, 0);
+    atomic_init(&r->fenced, 0);
     atomic_init(&r->flush_errors, 0);
 
     rc = rados_ioctx_create(r->rados, o->pool_name, &r->ioctx);
@@ -190,6 +193,7 @@ int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *o, struct vnvme_bd
     r->bdev.volatile_write_cache = cache_enabled(r);
     r->bdev.supports_unmap = true;
     r->bdev.supports_write_zeroes = true;
+    r->bdev.fenced_reads = true;
     r->bdev.ops = &rbd_ops;
     r->bdev.ctx = r;
     if ((rc = vnvme_bdev_register(&r->bdev)) < 0)

@@ -24,6 +24,7 @@ struct rbd_bdev {
     uint64_t backstop_ns;
     _Atomic uint64_t abandoned; /* I/Os given up on while librbd held them: backstop or recall */
     _Atomic uint64_t abandoned_done; /* ... whose late librbd completion has arrived since */
+    _Atomic uint64_t fenced;    /* abandoned reads into the caller's memory, whose pages were fenced */
     _Atomic uint32_t orphans;   /* destroyed channels still waiting for librbd (see rbd_io_channel_destroy) */
     /*
      * Failed flushes so far. When writeback fails, librbd reports the error

@@ -5,9 +5,10 @@
  * configuration, resize) is bdev_rbd.c.
  *
  * Writes go straight from the caller's iovecs to librbd (which copies them at
- * submission, see rbd_cluster.c); reads and Compare read into a buffer the
- * request owns, and a read's data is copied to the caller's iovecs on the
- * reactor once librbd has completed it (see "Timeouts" for why). librbd completes on
+ * submission, see rbd_cluster.c). Reads go straight into the caller's iovecs
+ * when the caller can fence them (io->mem, see "Timeouts" for why); other
+ * reads and Compare read into a buffer the request owns, copied to the
+ * caller's iovecs on the reactor once librbd has completed. librbd completes on
  * its own threads, so a completion is handed to the channel that submitted
  * it: the librbd thread pushes it on the channel's lock-free stack (a CAS
  * push; the reactor takes the whole stack with one exchange, so there is no
@@ -25,11 +26,13 @@
  *     timeout_ms is completed with -ETIMEDOUT anyway, so the controller never
  *     hangs on a librbd that does not honour (1). Its request struct becomes
  *     a zombie that waits for librbd's late completion, so the callback never
- *     touches freed memory, and librbd never held a pointer into the
- *     caller's memory: reads land in the request's own buffer (there is no
- *     cancel in the C API, so a read handed the caller's iovecs could write
- *     them long after the host saw the error and reused or unmapped the
- *     memory). Writes are safe too: librbd copies their data at submission
+ *     touches freed memory. There is no cancel in the C API, so a read
+ *     handed the caller's iovecs could write them long after the host saw
+ *     the error and reused or unmapped the memory: before such a read is
+ *     given up on, its pages are fenced (vnvme_bdev_mem: the late data lands
+ *     in private memory), and the fence is lifted when librbd completes it.
+ *     Reads the caller cannot fence use the request's own buffer. Writes are
+ *     safe too: librbd copies their data at submission
  *     (rbd_disable_zero_copy_writes is forced on).
  *  3. Recall (ops.abort: controller reset, queue deletion, the client's
  *     memory unmapped, NVMe Abort) takes the same way out: the I/O completes
@@ -39,14 +42,14 @@
  *     destroying a channel never waits for the cluster: its zombies are
  *     freed by librbd's threads.
  *
- * The read buffer costs one memcpy per read on the reactor. librbd itself
- * assembles a read from its message buffers into the destination, so reading
- * straight into the caller's memory would save that copy only: about 5 % of
- * 128 KiB read throughput on a small machine (BENCHMARKS.md), the price of
- * the guarantee above. Each request keeps its buffer for reuse, so the memory
- * held is the largest transfer (at most the controller's MDTS) times the most
- * requests that were ever in flight at once, recalled ones included (at most
- * RBD_MAX_RECALLED per channel); nothing is allocated per I/O once warm.
+ * The read buffer costs one memcpy per read on the reactor (librbd itself
+ * assembles a read from its message buffers into the destination): about 5 %
+ * of 128 KiB read throughput on a small machine (BENCHMARKS.md), which is
+ * why fenceable reads skip it. Each request keeps its buffer for reuse, so
+ * the memory held is the largest copied transfer (at most the controller's
+ * MDTS) times the most requests that were ever in flight at once, recalled
+ * ones included (at most RBD_MAX_RECALLED per channel); nothing is
+ * allocated per I/O once warm.
  */
 #include <errno.h>
 #include <sched.h>
@@ -91,8 +94,12 @@ struct rbd_req {
     uint64_t flush_epoch; /* flush_errors when the flush was submitted */
     struct rbd_req *done_next;
     struct rbd_req *prev, *next;
-    uint8_t *bounce;   /* READ and COMPARE: librbd reads here, never into the caller's memory */
+    uint8_t *bounce;   /* READ without io->mem, and COMPARE: librbd reads here */
     size_t bounce_cap;
+    bool direct;       /* READ into the caller's iovecs (io->mem) */
+    /* A zombie's fence over the caller's pages it may still write, and how to end it. */
+    void *fence;
+    const struct vnvme_bdev_mem_ops *fence_ops;
 };
 
 static uint64_t now_ns(void)
@@ -152,6 +159,7 @@ static struct rbd_req *req_get(struct rbd_channel *ch)
     q->ch = ch;
     q->next = q->prev = NULL;
     q->fua_flush = false;
+    q->direct = false;
     q->ret = 0;
     return q;
 }
@@ -181,9 +189,22 @@ static void free_channel(struct rbd_channel *ch)
     free(ch);
 }
 
-/* A request given up on that librbd has now completed, once its channel is destroyed. */
-static void free_late_zombie(struct rbd_bdev *r, struct rbd_req *q)
+/* librbd has completed a zombie: its fence can go (lift only on the submitting thread). */
+static void end_fence(struct rbd_req *q, bool lift)
 {
+    if (!q->fence)
+        return;
+    if (lift)
+        q->fence_ops->lift(q->fence);
+    else
+        q->fence_ops->drop(q->fence);
+    q->fence = NULL;
+}
+
+/* A request given up on that librbd has now completed, once its channel is destroyed. */
+static void free_late_zombie(struct rbd_bdev *r, struct rbd_req *q, bool on_reactor)
+{
+    end_fence(q, on_reactor);
     rbd_aio_release(q->comp);
     req_free(q);
     atomic_fetch_add_explicit(&r->abandoned_done, 1, memory_order_relaxed);
@@ -197,7 +218,7 @@ static void free_late_zombie(struct rbd_bdev *r, struct rbd_req *q)
 static void orphan_done(struct rbd_channel *ch, struct rbd_req *q)
 {
     struct rbd_bdev *r = ch->r;
-    free_late_zombie(r, q);
+    free_late_zombie(r, q, false);
     if (atomic_fetch_sub_explicit(&ch->orphan_left, 1, memory_order_acq_rel) != 1) {
         atomic_fetch_sub_explicit(&ch->in_callback, 1, memory_order_release);
         return;
@@ -277,6 +298,12 @@ static int start(struct rbd_bdev *r, struct rbd_req *q)
         rc = rbd_aio_discard(r->image, off, len, q->comp);
         break;
     case VNVME_BDEV_READ:
+        if (io->mem) {
+            q->direct = true;
+            rc = rbd_aio_readv(r->image, io->iov, io->iovcnt, off, q->comp);
+            break;
+        }
+        /* fall through */
     case VNVME_BDEV_COMPARE:
         /* Compare is a plain read and memcmp: rbd_aio_compare_and_write would also write. */
         if (!ensure_bounce(q, len)) {
@@ -309,7 +336,8 @@ static int io_status(struct rbd_bdev *r, struct rbd_req *q)
     case VNVME_BDEV_READ:
         if ((uint64_t)q->ret != len)
             return -EIO;
-        vnvme_bdev_io_copy_to(io, q->bounce);
+        if (!q->direct)
+            vnvme_bdev_io_copy_to(io, q->bounce);
         return 0;
     case VNVME_BDEV_COMPARE:
         return (uint64_t)q->ret == len ? vnvme_bdev_io_compare(io, q->bounce) : -EIO;
@@ -325,6 +353,7 @@ static int on_done(struct rbd_channel *ch, struct rbd_req *q)
     rbd_aio_release(q->comp);
     ch->outstanding--;
     if (!q->io) {
+        end_fence(q, true);
         list_remove(&ch->zombies, q);
         ch->nzombies--;
         req_put(ch, q);
@@ -370,13 +399,21 @@ static int drain(struct rbd_channel *ch)
 }
 
 /*
- * Complete the caller's I/O now and leave its request to librbd as a zombie.
- * Always safe: librbd never holds a pointer into the caller's memory (see
- * "Timeouts"), so whatever it completes later touches only the request.
+ * Complete the caller's I/O now and leave its request to librbd as a zombie,
+ * whatever librbd completes later then touches only the request, or pages
+ * fenced from the caller (see "Timeouts"). False, with the I/O left as it
+ * was, when its pages could not be fenced: then it must not be given up on.
  */
-static void abandon(struct rbd_channel *ch, struct rbd_req *q, int status)
+static bool abandon(struct rbd_channel *ch, struct rbd_req *q, int status)
 {
     struct vnvme_bdev_io *io = q->io;
+    if (q->direct) {
+        q->fence = io->mem->ops->fence(io->mem, io->iov, io->iovcnt);
+        if (!q->fence)
+            return false;
+        q->fence_ops = io->mem->ops;
+        atomic_fetch_add_explicit(&ch->r->fenced, 1, memory_order_relaxed);
+    }
     list_remove(&ch->inflight, q);
     q->io = NULL;
     list_append(&ch->zombies, q);
@@ -384,6 +421,7 @@ static void abandon(struct rbd_channel *ch, struct rbd_req *q, int status)
     atomic_fetch_add_explicit(&ch->r->abandoned, 1, memory_order_relaxed);
     io->priv[1] = 0;
     io->cb(io, status);
+    return true;
 }
 
 static int expire(struct rbd_channel *ch)
@@ -397,8 +435,14 @@ static int expire(struct rbd_channel *ch)
     while ((q = ch->inflight.head) && now - q->submit_ns >= r->backstop_ns) {
         VNVME_WARN("rbd", "%s: I/O outstanding for %u ms, completing it with a timeout", r->bdev.name,
                    2 * r->timeout_ms);
-        abandon(ch, q, -ETIMEDOUT);
-        n++;
+        if (abandon(ch, q, -ETIMEDOUT)) {
+            n++;
+            continue;
+        }
+        /* Not safe to give up on yet: try again a backstop period later. */
+        list_remove(&ch->inflight, q);
+        q->submit_ns = now;
+        list_append(&ch->inflight, q);
     }
     return n;
 }
@@ -464,9 +508,8 @@ int rbd_io_abort(struct vnvme_bdev *b, void *ctx, struct vnvme_bdev_io *io)
     struct rbd_req *q = (struct rbd_req *)(uintptr_t)io->priv[0];
     if (!ch || !q || io->priv[1] != req_tag(ch, q) || q->io != io)
         return -ENOENT;
-    if (ch->nzombies >= RBD_MAX_RECALLED)
+    if (ch->nzombies >= RBD_MAX_RECALLED || !abandon(ch, q, -ECANCELED))
         return -ENOENT;
-    abandon(ch, q, -ECANCELED);
     return 0;
 }
 
@@ -512,8 +555,13 @@ void rbd_io_channel_destroy(struct vnvme_bdev *b, void *ctx)
         return;
     struct rbd_bdev *r = ch->r;
     drain(ch);
-    while (ch->inflight.head)
-        abandon(ch, ch->inflight.head, -ECANCELED);
+    while (ch->inflight.head) {
+        if (!abandon(ch, ch->inflight.head, -ECANCELED)) {
+            /* Its pages could not be fenced: librbd must be done with them first. */
+            usleep(1000);
+            drain(ch);
+        }
+    }
     while (ch->free_reqs) {
         struct rbd_req *q = ch->free_reqs;
         ch->free_reqs = q->next;
@@ -524,7 +572,7 @@ void rbd_io_channel_destroy(struct vnvme_bdev *b, void *ctx)
     struct rbd_req *q = atomic_exchange_explicit(&ch->done, ORPHANED, memory_order_acq_rel);
     while (q) {
         struct rbd_req *next = q->done_next;
-        free_late_zombie(r, q);
+        free_late_zombie(r, q, true);
         left--;
         q = next;
     }

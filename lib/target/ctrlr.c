@@ -433,37 +433,44 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
     return work;
 }
 
+/* A window's local addresses: its main mapping and its I/O mapping (0 when it has none), len bytes each. */
+struct local_window {
+    uintptr_t lo[2];
+    uint64_t len;
+};
+
 /*
- * A command inside a bdev with data (partly) in the local range [lo, lo + len).
- * Its iovecs are the only references a bdev holds into client memory (DSM
- * ranges are copied in before the first bdev call).
+ * A command inside a bdev with data (partly) in the window. Its iovecs are
+ * the only references a bdev holds into client memory (DSM ranges are
+ * copied in before the first bdev call).
  */
-static bool in_bdev_with_data_in(const struct nvmet_req *req, uintptr_t lo, uint64_t len)
+static bool in_bdev_with_data_in(const struct nvmet_req *req, const struct local_window *w)
 {
     if (!req->in_bdev)
         return false;
     for (int k = 0; k < req->bio.iovcnt; k++) {
         uintptr_t b = (uintptr_t)req->bio.iov[k].iov_base;
-        if (b < lo + len && lo < b + req->bio.iov[k].iov_len)
-            return true;
+        for (int m = 0; m < 2; m++)
+            if (w->lo[m] && b < w->lo[m] + w->len && w->lo[m] < b + req->bio.iov[k].iov_len)
+                return true;
     }
     return false;
 }
 
-/* How many commands inside bdevs have data in [lo, lo + len); with recall, after recalling them. */
-static uint32_t in_bdev_within(struct nvmet_ctrlr *c, uintptr_t lo, uint64_t len, bool recall)
+/* How many commands inside bdevs have data in the window; with recall, after recalling them. */
+static uint32_t in_bdev_within(struct nvmet_ctrlr *c, const struct local_window *w, bool recall)
 {
     uint32_t n = 0;
     for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES && c->in_bdev; q++) {
         struct nvmet_sq *sq = &c->sqs[q];
         for (uint32_t i = 0; sq->created && i < sq->nr_reqs; i++)
-            if (in_bdev_with_data_in(&sq->reqs[i], lo, len) && (!recall || !nvmet_io_abort(&sq->reqs[i])))
+            if (in_bdev_with_data_in(&sq->reqs[i], w) && (!recall || !nvmet_io_abort(&sq->reqs[i])))
                 n++;
     }
     return n;
 }
 
-bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr)
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr, void *io_vaddr)
 {
     uint64_t end = iova + size;
     for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
@@ -486,13 +493,13 @@ bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t s
      */
     if (!vaddr)
         return false;
-    uintptr_t lo = (uintptr_t)vaddr;
+    const struct local_window w = {.lo = {(uintptr_t)vaddr, (uintptr_t)io_vaddr}, .len = size};
     uint64_t deadline = nvmet_now_ms() + 10000;
-    if (in_bdev_within(c, lo, size, true) == 0)
+    if (in_bdev_within(c, &w, true) == 0)
         return false;
-    while (in_bdev_within(c, lo, size, false) && nvmet_now_ms() < deadline)
+    while (in_bdev_within(c, &w, false) && nvmet_now_ms() < deadline)
         nvmet_io_poll_channels(c);
-    if (in_bdev_within(c, lo, size, false) == 0)
+    if (in_bdev_within(c, &w, false) == 0)
         return false;
     nvmet_ctrlr_fatal(c, "bdev commands did not finish before client memory was unmapped");
     return true;

@@ -204,6 +204,24 @@ static bool lba_range_ok(const struct nvmet_ns *ns, uint64_t slba, uint64_t nlb)
     return slba <= ns->nsze && nlb <= ns->nsze - slba;
 }
 
+/*
+ * A READ's data in the client's memory as the transport can fence it (see
+ * vnvme_bdev_mem): mapped through the I/O mapping, whole pages only, since
+ * fences are page-granular. NULL when it cannot be (no such transport
+ * support, a window with fenced pages, a buffer that is not whole pages):
+ * the caller maps the data the ordinary way and the bdev copies.
+ */
+static const struct vnvme_bdev_mem *fenceable(struct nvmet_req *req, uint64_t len)
+{
+    const struct vnvme_bdev_mem *mem = nvmet_req_ctrlr(req)->bdev_mem;
+    if (!mem || nvmet_req_map_data(req, len, VFIO_USER_DMA_WRITE_OK | VFIO_USER_DMA_IO_MAPPING))
+        return NULL;
+    for (int i = 0; i < req->iovcnt; i++)
+        if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) & (NVMET_PAGE_SIZE - 1))
+            return NULL;
+    return mem;
+}
+
 static void execute_rw(struct nvmet_req *req, enum vnvme_bdev_op op)
 {
     const struct nvme_sqe *cmd = &req->cmd;
@@ -222,13 +240,15 @@ static void execute_rw(struct nvmet_req *req, enum vnvme_bdev_op op)
     }
     /* Read: the device writes client memory; Write and Compare: it reads it. */
     uint32_t access = op == VNVME_BDEV_READ ? VFIO_USER_DMA_WRITE_OK : VFIO_USER_DMA_READ_OK;
-    uint16_t st = nvmet_req_map_data(req, len, access);
+    const struct vnvme_bdev_mem *mem = op == VNVME_BDEV_READ && ns->bdev->fenced_reads ? fenceable(req, len) : NULL;
+    uint16_t st = mem ? 0 : nvmet_req_map_data(req, len, access);
     if (st) {
         req->rsp.status = st;
         nvmet_req_complete(req);
         return;
     }
     memset(&req->bio, 0, sizeof(req->bio));
+    req->bio.mem = mem;
     req->bio.op = op;
     req->bio.offset_blocks = slba;
     req->bio.num_blocks = nlb;

@@ -184,6 +184,8 @@ struct nvmet_ctrlr {
     struct nvmet_subsys *subsys;
     const struct nvmet_transport_ops *tops;
     void *tctx;
+    /* Set by the transport when it can fence client memory: READs of bdevs with fenced_reads use it. */
+    const struct vnvme_bdev_mem *bdev_mem;
 
     /* Registers. */
     uint64_t cap;
@@ -268,10 +270,11 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c);
 /* Client memory is going away / came back: unmap rings (quiesce) or remap them. */
 /*
  * The client's window [iova, iova + size), mapped here at vaddr (NULL: not
- * mapped), is going away. True when commands with data in it are still in
+ * mapped) and, for bdev I/O that can be fenced, at io_vaddr (NULL: no such
+ * mapping), is going away. True when commands with data in it are still in
  * bdevs after recall and a wait (they may yet write it: quarantine it).
  */
-bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr);
+bool nvmet_ctrlr_memory_removed(struct nvmet_ctrlr *c, uint64_t iova, uint64_t size, void *vaddr, void *io_vaddr);
 void nvmet_ctrlr_memory_added(struct nvmet_ctrlr *c);
 
 /* queue.c */

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct nvmet_vfio_user_ctrlr {
     int db_fd;
     uint8_t *db_page;         /* local mapping of BAR0 page 1 */
     bool intx_asserted;
+    struct vnvme_bdev_mem bdev_mem; /* fences over the DMA windows' I/O mappings */
     /*
      * The DMA window the last translation fell in (vaddr NULL = none), checked
      * before the table's bisection: nearly every data pointer lands in the
@@ -105,6 +107,37 @@ static void vu_status_changed(void *tctx, uint32_t csts)
     struct nvmet_vfio_user_ctrlr *vc = tctx;
     VNVME_INFO(LOG_COMP, "%s: CSTS now 0x%x", vc->socket_path, csts);
 }
+
+/*
+ * Client memory a bdev's READ can be fenced from (see vnvme_bdev_mem): the
+ * data was mapped through the windows' I/O mappings (VFIO_USER_DMA_IO_MAPPING),
+ * and fences live on after this controller, as the bdev may hold them longer.
+ */
+static void *vu_fence(const struct vnvme_bdev_mem *mem, const struct iovec *iov, int iovcnt)
+{
+    const struct nvmet_vfio_user_ctrlr *vc =
+        (const void *)((const char *)mem - offsetof(struct nvmet_vfio_user_ctrlr, bdev_mem));
+    struct vfio_user_dma_fence *f = vfio_user_dma_fence(vfio_user_server_dma(vc->srv), iov, iovcnt);
+    if (!f)
+        VNVME_ERR(LOG_COMP, "%s: cannot fence a read's buffer: %s", vc->socket_path, strerror(errno));
+    return f;
+}
+
+static void vu_fence_lift(void *f)
+{
+    vfio_user_dma_fence_lift(f);
+}
+
+static void vu_fence_drop(void *f)
+{
+    vfio_user_dma_fence_drop(f);
+}
+
+static const struct vnvme_bdev_mem_ops vu_bdev_mem_ops = {
+    .fence = vu_fence,
+    .lift = vu_fence_lift,
+    .drop = vu_fence_drop,
+};
 
 static const struct nvmet_transport_ops vu_tops = {
     .translate = vu_translate,
@@ -188,7 +221,7 @@ static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
     vc->hit.vaddr = NULL; /* first: the window is already out of the table */
-    return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size, r->vaddr);
+    return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size, r->vaddr, r->io_vaddr);
 }
 
 static void on_connected(void *ctx)
@@ -311,6 +344,8 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *
     if (rc)
         goto fail;
     vc->nvme_ready = true; /* init registered it with the subsystem (cntlid, namespace notices) */
+    vc->bdev_mem.ops = &vu_bdev_mem_ops;
+    vc->nvme.bdev_mem = &vc->bdev_mem;
     rc = setup_device(vc, socket_path);
     if (rc)
         goto fail;

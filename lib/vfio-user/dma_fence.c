@@ -31,7 +31,8 @@ struct vfio_user_dma_fence {
     struct fence_span s[];
 };
 
-struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base, size_t len, int prot)
+struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base, size_t len, int prot,
+                                                       struct vfio_user_dma_iomap **list)
 {
     struct vfio_user_dma_iomap *m = calloc(1, sizeof(*m));
     if (!m)
@@ -48,6 +49,11 @@ struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base,
     m->fd_base = fd_base;
     m->prot = prot;
     atomic_init(&m->refs, 1);
+    m->next = *list;
+    if (m->next)
+        m->next->pprev = &m->next;
+    m->pprev = list;
+    *list = m;
     return m;
 }
 
@@ -70,6 +76,9 @@ void vfio_user_dma_iomap_release(struct vfio_user_dma_iomap *m)
     if (!m)
         return;
     m->removed = true;
+    *m->pprev = m->next;
+    if (m->next)
+        m->next->pprev = m->pprev;
     if (m->fenced > 0) {
         /*
          * Fenced pages are written by somebody who will not stop; the rest may
@@ -84,14 +93,12 @@ void vfio_user_dma_iomap_release(struct vfio_user_dma_iomap *m)
     iomap_put(m);
 }
 
-/* The window whose I/O mapping holds [p, p + len) in part, from p on, or NULL. */
+/* The I/O mapping holding the byte at p, or NULL. */
 static struct vfio_user_dma_iomap *iomap_of(const struct vfio_user_dma_table *t, uintptr_t p)
 {
-    for (uint32_t i = 0; i < vfio_user_dma_table_count(t); i++) {
-        struct vfio_user_dma_iomap *m = vfio_user_dma_table_at(t, i)->iomap;
-        if (m && !m->removed && p >= (uintptr_t)m->base && p - (uintptr_t)m->base < m->len)
+    for (struct vfio_user_dma_iomap *m = vfio_user_dma_table_iomaps(t); m; m = m->next)
+        if (p >= (uintptr_t)m->base && p - (uintptr_t)m->base < m->len)
             return m;
-    }
     return NULL;
 }
 

@@ -24,7 +24,13 @@ struct vfio_user_dma_table {
     uint32_t n;
     uint32_t cap;
     uint32_t max;
+    struct vfio_user_dma_iomap *iomaps; /* see vfio_user_dma_table_iomaps */
 };
+
+struct vfio_user_dma_iomap *vfio_user_dma_table_iomaps(const struct vfio_user_dma_table *t)
+{
+    return t->iomaps;
+}
 
 struct vfio_user_dma_table *vfio_user_dma_table_create(uint32_t max_regions)
 {
@@ -142,7 +148,7 @@ static int check_backing(int fd, uint64_t fd_offset, uint64_t size)
     return 0;
 }
 
-static int map_window(struct vfio_user_dma_region *r)
+static int map_window(struct vfio_user_dma_table *t, struct vfio_user_dma_region *r)
 {
     long pg = sysconf(_SC_PAGESIZE);
     uint64_t delta = r->fd_offset & (uint64_t)(pg - 1);
@@ -160,7 +166,7 @@ static int map_window(struct vfio_user_dma_region *r)
     r->map_base = p;
     r->map_len = (size_t)len;
     r->vaddr = (uint8_t *)p + delta;
-    r->iomap = vfio_user_dma_iomap_create(r->fd, r->fd_offset - delta, (size_t)len, prot);
+    r->iomap = vfio_user_dma_iomap_create(r->fd, r->fd_offset - delta, (size_t)len, prot, &t->iomaps);
     if (r->iomap)
         r->io_vaddr = r->iomap->base + delta;
     return 0;
@@ -203,7 +209,7 @@ int vfio_user_dma_table_add(struct vfio_user_dma_table *t, uint64_t iova, uint64
     if (fd >= 0) {
         rc = check_backing(fd, fd_offset, size);
         if (rc == 0)
-            rc = map_window(&r);
+            rc = map_window(t, &r);
         if (rc)
             goto fail;
     }

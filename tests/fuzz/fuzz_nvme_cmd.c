@@ -124,7 +124,7 @@ static void unmap_guest_memory(void)
     struct vfio_user_dma_region r;
     if (vfio_user_dma_table_remove(fz.dma, FZ_MEM_IOVA, FZ_MEM_SIZE, &r) != 0)
         abort();
-    nvmet_ctrlr_memory_removed(fz.c, r.iova, r.size, r.vaddr);
+    nvmet_ctrlr_memory_removed(fz.c, r.iova, r.size, r.vaddr, r.io_vaddr);
     vfio_user_dma_region_release(&r);
 }
 

@@ -389,8 +389,9 @@ static void test_reactor_sleeps_while_cluster_stalls(void **state)
 
 /*
  * The backstop completes a read that librbd still holds; the host sees the
- * error and reuses its buffer. When the OSD answers later, librbd's data must
- * land in the bdev's memory, never in the host's.
+ * error and reuses its buffer. The read went straight to the host's pages, so
+ * they were fenced before the error was posted: when the OSD answers later,
+ * librbd's data must land in the fence, never in the host's memory.
  */
 static void test_abandoned_read_stays_out_of_host_memory(void **state)
 {
@@ -407,6 +408,7 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     struct io_done d = {0};
     assert_int_equal(io_sync(c, qp, vnvme_ns_write(stall, qp, buf, 4, 2, io_done_cb, &d, 0), &d), 0);
     uint64_t abandoned = bdev_counter("Rbd3", "abandoned_ios");
+    uint64_t fenced = bdev_counter("Rbd3", "abandoned_reads_fenced");
 
     pid_t osd = rbd_osd_pid();
     assert_true(osd > 0);
@@ -419,6 +421,8 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     assert_false(stalled.dnr);
     assert_int_equal(bdev_counter("Rbd3", "abandoned_ios"), abandoned + 1);
     assert_int_equal(bdev_counter("Rbd3", "abandoned_ios_pending"), 1);
+    /* The read went straight to the host's pages (whole pages), so they were fenced when it was given up on. */
+    assert_int_equal(bdev_counter("Rbd3", "abandoned_reads_fenced"), fenced + 1);
 
     /* The host got its answer and uses the buffer for something else. */
     memset(rd, 0xee, 8192);
@@ -427,7 +431,11 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
     for (size_t i = 0; i < 8192; i++)
         if (rd[i] != 0xee)
             fail_msg("byte %zu of the reused buffer changed after the read was abandoned", i);
-    /* The data itself was fine all along. */
+    /*
+     * The data itself was fine all along. The fence is lifted, so this read
+     * goes straight into the same pages again: a fence left in place there
+     * would keep the 0xee.
+     */
     assert_int_equal(io_sync(c, qp, vnvme_ns_read(stall, qp, rd, 4, 2, io_done_cb, &d, 0), &d), 0);
     assert_memory_equal(rd, buf, 8192);
     rbd_host_close(&h);
@@ -493,8 +501,9 @@ static int gone_client(void)
  * A client that goes away (a killed VM) while the cluster does not answer its
  * reads: its memory is unmapped while librbd still holds them. The daemon
  * recalls them at once, so the next client is served without waiting for the
- * cluster, and when the cluster answers later, the data lands in the bdev's
- * buffers, not in memory that is gone (which would take the daemon down).
+ * cluster, and when the cluster answers later, the data lands in the fences
+ * over the reads' pages, whose addresses stay reserved until then, not in
+ * memory that is gone (which would take the daemon down).
  */
 static void test_client_gone_while_cluster_stalls(void **state)
 {
@@ -510,6 +519,7 @@ static void test_client_gone_while_cluster_stalls(void **state)
     assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(lng, h.qp, h.buf, 0, 2, io_done_cb, &d, 0), &d), 0);
     rbd_host_close(&h);
     uint64_t recalled = bdev_counter("Rbd4", "abandoned_ios");
+    uint64_t fenced = bdev_counter("Rbd4", "abandoned_reads_fenced");
 
     pid_t osd = rbd_osd_pid();
     assert_true(osd > 0);
@@ -540,6 +550,7 @@ static void test_client_gone_while_cluster_stalls(void **state)
     }
     uint64_t took = vnvmed_harness_now_ms() - t0;
     uint64_t recalled_now = bdev_counter("Rbd4", "abandoned_ios");
+    uint64_t fenced_now = bdev_counter("Rbd4", "abandoned_reads_fenced");
     /*
      * The namespace goes too, while librbd still holds the recalled reads:
      * its channel is destroyed without waiting for the cluster.
@@ -563,6 +574,7 @@ static void test_client_gone_while_cluster_stalls(void **state)
     assert_int_equal(ram.status, 0);
     assert_true(took < 3000);
     assert_int_equal(recalled_now, recalled + GONE_READS);
+    assert_int_equal(fenced_now, fenced + GONE_READS); /* read into the client's pages: fenced as it went */
     assert_int_equal(removed, 0);
     assert_true(remove_took < 3000);
     assert_int_equal(pending, GONE_READS);

@@ -212,7 +212,7 @@ static void reset_and_unmap(void **state)
     assert_int_equal(dbbuf_config(ft, t->dbs_iova, t->eis_iova), 0);
     assert_int_equal(ft_create_io_queues(ft, 1, 8, true, 1), 0);
     /* Its memory unmapped: nothing to arm, and the queues wait. */
-    nvmet_ctrlr_memory_removed(ft->c, t->dbs_iova, 4096, ft_ptr(ft, t->dbs_iova));
+    nvmet_ctrlr_memory_removed(ft->c, t->dbs_iova, 4096, ft_ptr(ft, t->dbs_iova), NULL);
     assert_int_equal(nvmet_ctrlr_arm_doorbells(ft->c), NVMET_DB_UNARMED);
     struct nvme_sqe sqe;
     uint16_t cids[8];

@@ -302,7 +302,7 @@ static void unmap_recalls_only_commands_in_the_window(void **state)
     ft_poll(ft);
     assert_int_equal(ft->c->in_bdev, 2);
 
-    assert_false(nvmet_ctrlr_memory_removed(ft->c, e->buf, 4096, ft_local(ft, e->buf)));
+    assert_false(nvmet_ctrlr_memory_removed(ft->c, e->buf, 4096, ft_local(ft, e->buf), NULL));
     assert_int_equal(ft->c->in_bdev, 1);
     struct nvme_cqe cqe;
     assert_true(ft_get_cqe(ft, 1, &cqe));
@@ -347,6 +347,81 @@ static void namespaces_add_remove(void **state)
     ft_bdev_free(fb);
 }
 
+static void *never_fence(const struct vnvme_bdev_mem *mem, const struct iovec *iov, int iovcnt)
+{
+    (void)mem;
+    (void)iov;
+    (void)iovcnt;
+    return NULL;
+}
+
+static void never_lift(void *f)
+{
+    (void)f;
+}
+
+/*
+ * A bdev that reads straight into fenceable memory gets a READ's data through
+ * the windows' I/O mappings, whole pages only; everything else is mapped the
+ * ordinary way, as is any READ while its window has a fence.
+ */
+static void fenced_reads_get_the_io_mapping(void **state)
+{
+    struct env *e = *state;
+    struct ft *ft = e->ft;
+    static const struct vnvme_bdev_mem_ops ops = {.fence = never_fence, .lift = never_lift, .drop = never_lift};
+    const struct vnvme_bdev_mem mem = {.ops = &ops};
+    ft->c->bdev_mem = &mem;
+    e->b2->bdev.fenced_reads = true;
+    e->b2->deferred = e->b2->hold = e->b2->recallable = true;
+    const struct vfio_user_dma_region *r = vfio_user_dma_table_find(ft->dma, e->buf);
+    assert_non_null(r->io_vaddr);
+    uint8_t *io_at_buf = (uint8_t *)r->io_vaddr + (e->buf - r->iova);
+
+    struct nvme_sqe sqe;
+    ft_sqe_rw(&sqe, NVME_NVM_READ, 2, 0, 2, e->buf, e->buf + 4096);
+    ft_submit(ft, 1, &sqe);
+    ft_sqe_rw(&sqe, NVME_NVM_READ, 2, 0, 1, e->buf + 3 * 4096 + 512, e->buf + 4 * 4096); /* not whole pages */
+    sqe.cid++;
+    ft_submit(ft, 1, &sqe);
+    ft_sqe_rw(&sqe, NVME_NVM_WRITE, 2, 8, 1, e->buf + 6 * 4096, 0);
+    sqe.cid++;
+    ft_submit(ft, 1, &sqe);
+    ft_poll(ft);
+    struct vnvme_bdev_io *wr = e->b2->pending, *part = wr->next, *whole = part->next;
+    assert_int_equal(whole->op, VNVME_BDEV_READ);
+    assert_ptr_equal(whole->mem, &mem);
+    assert_int_equal(whole->iovcnt, 1);
+    assert_ptr_equal(whole->iov[0].iov_base, io_at_buf);
+    assert_int_equal(whole->iov[0].iov_len, 8192);
+    assert_null(part->mem);
+    assert_ptr_equal(part->iov[0].iov_base, ft_local(ft, e->buf + 3 * 4096 + 512));
+    assert_int_equal(wr->op, VNVME_BDEV_WRITE);
+    assert_null(wr->mem);
+    assert_ptr_equal(wr->iov[0].iov_base, ft_local(ft, e->buf + 6 * 4096));
+
+    /* While the window has a fence, READs are mapped the ordinary way. */
+    struct iovec page = {.iov_base = io_at_buf, .iov_len = 4096};
+    struct vfio_user_dma_fence *f = vfio_user_dma_fence(ft->dma, &page, 1);
+    assert_non_null(f);
+    ft_sqe_rw(&sqe, NVME_NVM_READ, 2, 0, 1, e->buf + 8 * 4096, 0);
+    sqe.cid++;
+    ft_submit(ft, 1, &sqe);
+    ft_poll(ft);
+    assert_null(e->b2->pending->mem);
+    assert_ptr_equal(e->b2->pending->iov[0].iov_base, ft_local(ft, e->buf + 8 * 4096));
+
+    /* Memory going away recalls the READ whose data is only in the I/O mapping, too. */
+    assert_int_equal(ft->c->in_bdev, 4);
+    assert_false(nvmet_ctrlr_memory_removed(ft->c, e->buf, 8192, ft_local(ft, e->buf), io_at_buf));
+    assert_int_equal(ft->c->in_bdev, 3);
+    vfio_user_dma_fence_lift(f);
+    e->b2->hold = false;
+    ft_poll(ft);
+    assert_int_equal(ft->c->in_bdev, 0);
+    ft->c->bdev_mem = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bdev_errors_map_to_nvme_status, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(unmap_recalls_only_commands_in_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(fenced_reads_get_the_io_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(namespaces_add_remove, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

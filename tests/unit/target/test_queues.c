@@ -186,7 +186,7 @@ static void quiesced_queue_is_skipped(void **state)
     struct ft *ft = *state;
     assert_int_equal(ft_create_io_queues(ft, 1, 8, true, 1), 0);
     /* Nothing is inside a bdev: the window can be unmapped, not quarantined. */
-    assert_false(nvmet_ctrlr_memory_removed(ft->c, ft->q[1].sq_iova, 4096, ft_ptr(ft, ft->q[1].sq_iova)));
+    assert_false(nvmet_ctrlr_memory_removed(ft->c, ft->q[1].sq_iova, 4096, ft_ptr(ft, ft->q[1].sq_iova), NULL));
     assert_null(ft->c->sqs[1].ring);
     assert_non_null(ft->c->cqs[1].ring);
     struct nvme_sqe sqe;
@@ -200,7 +200,7 @@ static void quiesced_queue_is_skipped(void **state)
     assert_true(ft_get_cqe(ft, 1, &cqe));
     assert_int_equal(cqe.cid, 9);
     /* A CQ quiesced while a completion is due: it waits and is posted once remapped. */
-    nvmet_ctrlr_memory_removed(ft->c, ft->q[1].cq_iova, 16, ft_ptr(ft, ft->q[1].cq_iova));
+    nvmet_ctrlr_memory_removed(ft->c, ft->q[1].cq_iova, 16, ft_ptr(ft, ft->q[1].cq_iova), NULL);
     flush_sqe(&sqe, 10);
     ft_submit(ft, 1, &sqe);
     ft_poll(ft);

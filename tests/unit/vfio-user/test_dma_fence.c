@@ -168,6 +168,26 @@ static void test_window_removed_while_fenced(void **state)
     assert_false(mapped(io));
 }
 
+/* The device is told of a removal (dma_unmap) after the table dropped the window: it can still fence it then. */
+static void test_fence_while_the_window_is_being_removed(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *io = io_ptr(f, 0x100000, 0x8000);
+    struct vfio_user_dma_region r;
+    assert_int_equal(vfio_user_dma_table_remove(f->t, 0x100000, 0x8000, &r), 0);
+    struct iovec v = {.iov_base = io + PG, .iov_len = PG};
+    struct vfio_user_dma_fence *fence = vfio_user_dma_fence(f->t, &v, 1);
+    assert_non_null(fence);
+    io[PG] = 0x77;
+    assert_int_not_equal(f->map[PG], 0x77);
+    vfio_user_dma_region_release(&r);
+    assert_true(mapped(io));
+    vfio_user_dma_fence_lift(fence);
+    assert_false(mapped(io));
+    /* Released windows are gone for fences too. */
+    assert_null(vfio_user_dma_fence(f->t, &v, 1));
+}
+
 /* A fence lifted after its window went maps nothing back, and frees the addresses. */
 static void test_lift_after_the_window_went(void **state)
 {
@@ -218,6 +238,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fence_takes_pages_and_lift_gives_them_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fence_refuses_what_it_cannot_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_removed_while_fenced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fence_while_the_window_is_being_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lift_after_the_window_went, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_waits_for_every_fence, setup, teardown),
     };
