@@ -43,9 +43,9 @@
  *     freed by librbd's threads.
  *
  * The read buffer costs one memcpy per read on the reactor (librbd itself
- * assembles a read from its message buffers into the destination): about 5 %
- * of 128 KiB read throughput on a small machine (BENCHMARKS.md), which is
- * why fenceable reads skip it. Each request keeps its buffer for reuse, so
+ * assembles a read from its message buffers into the destination): a few
+ * percent of 128 KiB read throughput on a small machine (BENCHMARKS.md),
+ * which is why fenceable reads skip it. Each request keeps its buffer for reuse, so
  * the memory held is the largest copied transfer (at most the controller's
  * MDTS) times the most requests that were ever in flight at once, recalled
  * ones included (at most RBD_MAX_RECALLED per channel); nothing is

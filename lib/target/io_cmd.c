@@ -209,7 +209,9 @@ static bool lba_range_ok(const struct nvmet_ns *ns, uint64_t slba, uint64_t nlb)
  * vnvme_bdev_mem): mapped through the I/O mapping, whole pages only, since
  * fences are page-granular. NULL when it cannot be (no such transport
  * support, a window with fenced pages, a buffer that is not whole pages):
- * the caller maps the data the ordinary way and the bdev copies.
+ * the caller maps the data the ordinary way and the bdev copies. The page
+ * here is the controller's (4 KiB, the host's on x86-64); where the host's
+ * is larger, the fence is refused and a given-up read waits for its bdev.
  */
 static const struct vnvme_bdev_mem *fenceable(struct nvmet_req *req, uint64_t len)
 {

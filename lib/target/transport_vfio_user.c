@@ -73,7 +73,11 @@ struct nvmet_vfio_user_ctrlr {
 static int vu_translate(void *tctx, uint64_t iova, uint64_t len, uint32_t access, struct iovec *iov, int max_iov)
 {
     struct nvmet_vfio_user_ctrlr *vc = tctx;
-    /* Same answer as the table for a range inside the remembered window; anything else asks the table. */
+    /*
+     * Same answer as the table for a range inside the remembered window; anything else asks the table.
+     * The window remembered is the main mapping: an I/O-mapping request (VFIO_USER_DMA_IO_MAPPING,
+     * never in hit.prot) always asks the table, which knows whether the window is fenced.
+     */
     if (vc->hit.vaddr && len && max_iov > 0 && access && !(access & ~vc->hit.prot) && iova >= vc->hit.iova &&
         iova <= vc->hit.last && len - 1 <= vc->hit.last - iova) {
         iov[0].iov_base = vc->hit.vaddr + (iova - vc->hit.iova);
