@@ -22,7 +22,11 @@
  * every poll is followed by a pause of a PERF_PACE_DIV-th of it (within
  * PERF_PACE_MIN_NS..PERF_PACE_MAX_NS): completions are reaped in batches,
  * each seen at most that much late, a few percent of its latency. A RAM
- * namespace's microsecond latencies never reach the threshold.
+ * namespace's microsecond latencies never reach the threshold. With -I the
+ * interrupt is the pacer: the worker sleeps until one comes, and a pause on
+ * top of it would only add a timer wakeup per batch (measured on RBD, 4 KiB
+ * random writes QD32, the guest's core shared with the cluster: 0.27 against
+ * 0.17 context switches per I/O).
  */
 #ifndef VNVME_PERF_BACKOFF_H
 #define VNVME_PERF_BACKOFF_H

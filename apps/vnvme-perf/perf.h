@@ -35,6 +35,8 @@ struct perf_config {
     bool json;
     bool interrupts;
     bool doorbell_buffer;
+    uint32_t coalesce_entries; /* Interrupt Coalescing: 0 leaves the controller's setting alone */
+    uint32_t coalesce_us;
     bool verify;
     bool fill; /* write the whole namespace once before the timed run */
     bool idle; /* attach, create the queue pairs, then do nothing for the run time */

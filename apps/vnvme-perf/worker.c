@@ -236,7 +236,8 @@ static int poll_once(struct perf_worker *w)
     uint32_t ns = 0;
     if (total > 0) {
         perf_backoff_work(&w->backoff);
-        ns = perf_backoff_pace(&w->backoff);
+        if (!w->cfg->interrupts)
+            ns = perf_backoff_pace(&w->backoff); /* interrupts pace themselves: see backoff.h */
     } else if (w->cfg->interrupts) {
         wait_for_interrupt(w);
     } else {

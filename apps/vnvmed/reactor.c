@@ -47,6 +47,8 @@
  *    command for a RAM namespace sharing the reactor after a quiet stretch
  *    pays it too. Shorter bounds cost wakeups: 5 000 per second at this one,
  *    a few percent of a core.
+ *  - An interrupt held back by Interrupt Coalescing (lib/target/interrupts.c)
+ *    is due by its deadline, so no sleep lasts past the earliest one.
  *  - A bdev whose channel has no fd (a delay bdev over a RAM bdev, which
  *    completes on a deadline) is polled only on these wakeups, so it may
  *    complete up to the bound late; under the idle rule alone it could be
@@ -326,6 +328,23 @@ static bool arm_doorbells(struct reactor *r)
     return pending;
 }
 
+/* Interrupts held back by Interrupt Coalescing are due by their deadlines: no sleep may pass one. */
+static int64_t bound_by_irq_deadlines(struct reactor *r, int64_t timeout_ns)
+{
+    uint64_t now = 0;
+    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
+        uint64_t due = nvmet_ctrlr_irq_deadline_ns(rc->nvme);
+        if (!due)
+            continue;
+        if (!now)
+            now = now_ns();
+        int64_t left = due > now ? (int64_t)(due - now) : 0;
+        if (left < timeout_ns)
+            timeout_ns = left;
+    }
+    return timeout_ns;
+}
+
 static int wait_events(struct reactor *r, struct epoll_event *evs, int64_t timeout_ns)
 {
     static atomic_bool no_pwait2; /* shared by the reactors; any of them may find out first */
@@ -389,7 +408,7 @@ static void *reactor_main(void *arg)
         } else if (sleeping) {
             bool bdev_wait = waiting_on_bdevs(r);
             int64_t ms = any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS;
-            int ev = check_events(r, bdev_wait ? BDEV_WAIT_MAX_NS : ms * 1000000);
+            int ev = check_events(r, bound_by_irq_deadlines(r, bdev_wait ? BDEV_WAIT_MAX_NS : ms * 1000000));
             work += ev;
             slept = ev == 0 && !bdev_wait && ms == IDLE_SLEEP_MS;
         } else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0) {

@@ -53,8 +53,7 @@ static void default_features(struct nvmet_features *f)
     f->volatile_wc = 1; /* write cache enabled: Flush is what makes data durable */
     f->num_queues = (NVMET_MAX_IO_QUEUES - 1) << 16 | (NVMET_MAX_IO_QUEUES - 1);
     f->num_queues_set = false;
-    for (uint32_t i = 0; i <= NVMET_MAX_IO_QUEUES; i++)
-        f->int_vector_cfg[i] = i; /* IV field: the vector itself, coalescing disabled */
+    /* int_vector_cfg: every vector's Coalescing Disable clear, so Interrupt Coalescing applies to all I/O CQs. */
 }
 
 static void apply_saved(struct nvmet_features *cur, const struct nvmet_features *saved, uint8_t fid)

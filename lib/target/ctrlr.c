@@ -23,6 +23,13 @@ uint64_t nvmet_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t nvmet_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void status_changed(struct nvmet_ctrlr *c)
 {
     if (c->tops->status_changed)
@@ -424,7 +431,7 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
         work += retry_overflow(c);
     }
     work += nvmet_io_poll_channels(c);
-    if (nvmet_qmap_any(c->cq_irq_map))
+    if (nvmet_qmap_any(c->cq_irq_map) || nvmet_qmap_any(c->cq_coalesce_map))
         nvmet_ctrlr_flush_irqs(c);
     if (shst == NVME_CSTS_SHST_OCCURRING)
         shutdown_progress(c);

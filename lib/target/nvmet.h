@@ -110,6 +110,8 @@ struct nvmet_cq {
     uint8_t phase;
     bool ien;
     uint16_t iv;
+    uint32_t irq_pending;  /* entries posted since this CQ's last interrupt (interrupts.c) */
+    uint64_t coalesce_since_ns; /* when the oldest of them was held back by interrupt coalescing */
     uint32_t nr_sqs;       /* SQs completing here: a CQ with SQs cannot be deleted */
     /* Completed requests waiting for room (CQ full or quiesced), oldest first; linked by next_free. */
     struct nvmet_req *overflow_head, *overflow_tail;
@@ -249,6 +251,7 @@ struct nvmet_ctrlr {
     uint64_t sq_created_map[NVMET_QMAP_WORDS];
     uint64_t cq_created_map[NVMET_QMAP_WORDS];
     uint64_t cq_irq_map[NVMET_QMAP_WORDS];      /* CQs with completions posted since the last interrupt */
+    uint64_t cq_coalesce_map[NVMET_QMAP_WORDS]; /* CQs whose interrupt coalescing holds back (interrupts.c) */
     uint64_t cq_overflow_map[NVMET_QMAP_WORDS]; /* CQs whose overflow list may be non-empty (never the reverse) */
     uint32_t db_busy_checks; /* queue.c: doorbell checks that found work, paces the full doorbell scan */
     bool ka_activity;                                 /* a command arrived since the last check */
@@ -308,8 +311,16 @@ static inline void nvmet_req_status(struct nvmet_req *req, uint8_t sct, uint8_t 
 }
 /* Post completions that waited for CQ room, oldest first; returns how many were posted. */
 int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
-/* Send interrupts for CQs that got completions (batched once per poll). */
-void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
+
+/* interrupts.c */
+/*
+ * Send interrupts for CQs that got completions (batched once per poll), as
+ * Interrupt Coalescing allows: true when some are held back, to be sent by
+ * a later call at nvmet_ctrlr_irq_deadline_ns() at the latest.
+ */
+bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
+/* CLOCK_MONOTONIC ns by which a held-back interrupt is due, or 0 when none is. */
+uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
 /* Act on the value of doorbell slot (register or shadow) as a write of v. */
@@ -443,5 +454,6 @@ static inline struct nvmet_ctrlr *nvmet_req_ctrlr(struct nvmet_req *req)
 }
 
 uint64_t nvmet_now_ms(void); /* CLOCK_MONOTONIC in ms (ctrlr.c) */
+uint64_t nvmet_now_ns(void); /* CLOCK_MONOTONIC in ns (ctrlr.c) */
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Submission and completion queues: ring mapping, doorbells, fetching SQEs, posting CQEs, interrupts. */
+/* Submission and completion queues: ring mapping, doorbells, fetching SQEs, posting CQEs (interrupts: interrupts.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +58,7 @@ int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
     cq->created = true;
     nvmet_qmap_set(c->cq_created_map, qid);
     nvmet_qmap_clear(c->cq_irq_map, qid);
+    nvmet_qmap_clear(c->cq_coalesce_map, qid);
     nvmet_qmap_clear(c->cq_overflow_map, qid);
     reset_doorbell(c, 2u * qid + 1);
     return 0;
@@ -152,6 +153,7 @@ void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq)
     cq->qid = qid;
     nvmet_qmap_clear(c->cq_created_map, qid);
     nvmet_qmap_clear(c->cq_irq_map, qid);
+    nvmet_qmap_clear(c->cq_coalesce_map, qid);
     nvmet_qmap_clear(c->cq_overflow_map, qid);
     reset_doorbell(c, 2u * qid + 1);
 }
@@ -329,6 +331,7 @@ static void cq_post(struct nvmet_ctrlr *c, struct nvmet_cq *cq, struct nvmet_req
         cq->tail = 0;
         cq->phase ^= 1;
     }
+    cq->irq_pending++;
     nvmet_qmap_set(c->cq_irq_map, cq->qid);
 }
 
@@ -393,20 +396,4 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq)
         after_free(c, sq);
     }
     return n;
-}
-
-void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
-{
-    for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++) {
-        uint64_t bits = c->cq_irq_map[w];
-        if (!bits)
-            continue;
-        c->cq_irq_map[w] = 0;
-        while (bits) {
-            struct nvmet_cq *cq = &c->cqs[w * 64 + (uint32_t)__builtin_ctzll(bits)];
-            bits &= bits - 1;
-            if (cq->created && cq->ien)
-                c->tops->irq(c->tctx, cq->iv);
-        }
-    }
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -348,6 +349,74 @@ static void test_nvm_commands_and_raw(void **state)
     vnvme_ctrlr_detach(c);
 }
 
+/* ---- interrupt coalescing ---- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Waits for the queue pair's interrupt (at most 5 s) and consumes it; ms it took from since. */
+static double wait_interrupt(struct vnvme_qpair *qp, double since)
+{
+    struct pollfd pfd = {.fd = vnvme_qpair_fd(qp), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    double took = now_ms() - since;
+    uint64_t v;
+    assert_int_equal(read(pfd.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+    return took;
+}
+
+/*
+ * Set Features Interrupt Coalescing through the daemon: a lone completion's
+ * interrupt waits out the Aggregation Time (the reactor wakes for it), the
+ * Aggregation Threshold's worth of completions gets one at once, and the
+ * Admin CQ is not held back.
+ */
+static void test_interrupt_coalescing(void **state)
+{
+    (void)state;
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20, .io_interrupts = true};
+    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
+    assert_non_null(qp);
+    uint8_t *buf = vnvme_dma_alloc(c, 4 * 4096, 4096);
+    assert_non_null(buf);
+    struct io_done d = {0};
+    /* THR 3: four entries; TIME 30: 3 ms. */
+    struct nvme_sqe set = {.opc = NVME_ADMIN_SET_FEATURES, .cdw10 = NVME_FEAT_INTERRUPT_COALESCING, .cdw11 = 30u << 8 | 3u};
+    struct nvme_cqe cpl;
+    assert_int_equal(vnvme_ctrlr_admin_sync(c, &set, NULL, 0, &cpl), 0);
+    assert_false(vnvme_cpl_is_error(&cpl));
+
+    for (int round = 0; round < 3; round++) {
+        double t0 = now_ms();
+        assert_int_equal(vnvme_ns_read(ns, qp, buf, 0, 8, io_done_cb, &d, 0), 0);
+        double took = wait_interrupt(qp, t0);
+        print_message("lone read: interrupt after %.2f ms\n", took);
+        assert_true(took >= 2.9); /* never before the Aggregation Time */
+        assert_int_equal(vnvme_qpair_process(qp, 0), 1);
+    }
+    int before = d.count;
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(vnvme_ns_read(ns, qp, buf + i * 4096, i * 8, 8, io_done_cb, &d, 0), 0);
+    (void)wait_interrupt(qp, now_ms());
+    io_wait_done(c, qp, &d, before + 4);
+    assert_int_equal(d.status, 0);
+
+    set.cdw11 = 0; /* off again: admin commands were never held back, and I/O is not any more */
+    assert_int_equal(vnvme_ctrlr_admin_sync(c, &set, NULL, 0, &cpl), 0);
+    assert_false(vnvme_cpl_is_error(&cpl));
+    assert_int_equal(io_sync(c, qp, vnvme_ns_read(ns, qp, buf, 0, 8, io_done_cb, &d, 0), &d), 0);
+
+    vnvme_qpair_free(qp);
+    vnvme_dma_free(c, buf);
+    vnvme_ctrlr_detach(c);
+}
+
 /* ---- namespace hot add ---- */
 
 struct aer_seen {
@@ -556,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_two_threads_verified_io_prp),
         cmocka_unit_test(test_two_threads_verified_io_doorbell_buffer),
         cmocka_unit_test(test_nvm_commands_and_raw),
+        cmocka_unit_test(test_interrupt_coalescing),
         cmocka_unit_test(test_namespace_hot_add_aer),
         cmocka_unit_test(test_reset_with_outstanding_io),
         cmocka_unit_test(test_hung_server_times_out),

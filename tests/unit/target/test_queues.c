@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Queues: phase tags, full CQs, interrupts, doorbell validation, quiesce on memory removal. */
+/* Queues: phase tags, full CQs, interrupts and their coalescing, doorbell validation, quiesce on memory removal. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "fake_transport.h"
@@ -124,6 +126,111 @@ static void interrupts_batched_per_vector(void **state)
     while (ft_get_cqe(ft, 2, &cqe))
         n++;
     assert_int_equal(n, 5);
+}
+
+static uint16_t set_feature(struct ft *ft, uint8_t fid, uint32_t cdw11)
+{
+    struct nvme_sqe sqe = {.opc = NVME_ADMIN_SET_FEATURES, .cid = 0x700, .cdw10 = fid, .cdw11 = cdw11};
+    struct nvme_cqe cqe;
+    assert_int_equal(ft_cmd(ft, 0, &sqe, &cqe), 0);
+    return ft_status(&cqe);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Queues flushes on qid 1 and polls once: they complete within that poll. */
+static void flushes(struct ft *ft, uint16_t first_cid, uint16_t n)
+{
+    struct nvme_sqe sqe;
+    for (uint16_t i = 0; i < n; i++) {
+        flush_sqe(&sqe, (uint16_t)(first_cid + i));
+        ft_queue_sqe(ft, 1, &sqe);
+    }
+    ft_ring_sq(ft, 1);
+    assert_int_equal(ft_poll(ft), n);
+}
+
+static void coalescing_waits_for_the_threshold(void **state)
+{
+    struct ft *ft = *state;
+    assert_int_equal(ft_create_io_queues(ft, 1, 32, true, 3), 0);
+    /* THR 3 (four entries), TIME 255 (25.5 ms: far longer than this test takes to get there). */
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0xff03), 0);
+    memset(ft->irq_count, 0, sizeof(ft->irq_count));
+    flushes(ft, 0, 3);
+    assert_int_equal(ft->irq_count[3], 0);
+    uint64_t due = nvmet_ctrlr_irq_deadline_ns(ft->c);
+    assert_true(due > 0 && due <= mono_ns() + 25500000u);
+    struct nvme_cqe cqe;
+    assert_true(ft_get_cqe(ft, 1, &cqe)); /* the entries are posted; only the interrupt waits */
+    flushes(ft, 3, 1);
+    assert_int_equal(ft->irq_count[3], 1);
+    assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
+    ft_poll(ft);
+    assert_int_equal(ft->irq_count[3], 1);
+}
+
+static void coalescing_sends_after_the_time(void **state)
+{
+    struct ft *ft = *state;
+    assert_int_equal(ft_create_io_queues(ft, 1, 32, true, 3), 0);
+    /* THR 255, TIME 1: 100 us. The clock starts when the poll first holds the interrupt back. */
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0x01ff), 0);
+    memset(ft->irq_count, 0, sizeof(ft->irq_count));
+    uint64_t before = mono_ns();
+    flushes(ft, 0, 1);
+    assert_int_equal(ft->irq_count[3], 0);
+    uint64_t due = nvmet_ctrlr_irq_deadline_ns(ft->c);
+    assert_true(due >= before + 100000u && due <= mono_ns() + 100000u);
+    while (mono_ns() < due)
+        usleep(50);
+    ft_poll(ft);
+    assert_int_equal(ft->irq_count[3], 1);
+    assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
+}
+
+static void coalescing_spares_admin_and_disabled_vectors(void **state)
+{
+    struct ft *ft = *state;
+    assert_int_equal(ft_create_io_queues(ft, 1, 32, true, 3), 0);
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0xff07), 0);
+    memset(ft->irq_count, 0, sizeof(ft->irq_count));
+    /* The Admin CQ is never coalesced. */
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_VECTOR_CONFIGURATION, 1u << 16 | 3u), 0);
+    assert_int_equal(ft->irq_count[0], 1);
+    /* Vector 3 has Coalescing Disable set: one entry, one interrupt. */
+    flushes(ft, 0, 1);
+    assert_int_equal(ft->irq_count[3], 1);
+    /* Coalescing Disable cleared again: held back; then coalescing turned off releases it at the next poll. */
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_VECTOR_CONFIGURATION, 3u), 0);
+    flushes(ft, 1, 1);
+    assert_int_equal(ft->irq_count[3], 1);
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0), 0);
+    ft_poll(ft);
+    assert_int_equal(ft->irq_count[3], 2);
+    assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
+}
+
+static void coalescing_forgets_a_deleted_queue(void **state)
+{
+    struct ft *ft = *state;
+    assert_int_equal(ft_create_io_queues(ft, 1, 32, true, 3), 0);
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0xff07), 0);
+    flushes(ft, 0, 1);
+    assert_true(nvmet_ctrlr_irq_deadline_ns(ft->c) > 0);
+    struct nvme_sqe del = {.opc = NVME_ADMIN_DELETE_IO_SQ, .cid = 0x701, .cdw10 = 1};
+    struct nvme_cqe cqe;
+    assert_int_equal(ft_cmd(ft, 0, &del, &cqe), 0);
+    assert_int_equal(ft_status(&cqe), 0);
+    del.opc = NVME_ADMIN_DELETE_IO_CQ;
+    assert_int_equal(ft_cmd(ft, 0, &del, &cqe), 0);
+    assert_int_equal(ft_status(&cqe), 0);
+    assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
 }
 
 static void submit_aer(struct ft *ft, uint16_t cid)
@@ -245,6 +352,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(phase_flips_on_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(full_cq_holds_completions, setup, teardown),
         cmocka_unit_test_setup_teardown(interrupts_batched_per_vector, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalescing_waits_for_the_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalescing_sends_after_the_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalescing_spares_admin_and_disabled_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalescing_forgets_a_deleted_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_sq_doorbell_value, setup, teardown),
         cmocka_unit_test_setup_teardown(doorbell_of_missing_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(quiesced_queue_is_skipped, setup, teardown),
