@@ -333,7 +333,7 @@ static int64_t bound_by_irq_deadlines(struct reactor *r, int64_t timeout_ns)
 {
     uint64_t now = 0;
     for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
-        uint64_t due = nvmet_ctrlr_irq_deadline_ns(rc->nvme);
+        uint64_t due = nvmet_vfio_user_irq_deadline_ns(rc->vc);
         if (!due)
             continue;
         if (!now)

@@ -76,6 +76,9 @@ bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
 
 uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c)
 {
+    /* Not polled (disabled or failed): nothing is due, or a reactor would wake for it in a loop. */
+    if (!(c->csts & NVME_CSTS_RDY) || c->fatal)
+        return 0;
     uint64_t oldest = UINT64_MAX;
     NVMET_QMAP_FOREACH(q, c->cq_coalesce_map) {
         if (c->cqs[q].coalesce_since_ns < oldest)

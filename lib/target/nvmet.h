@@ -13,7 +13,8 @@
  *
  * File map (where to look):
  *   ctrlr.c          controller state: CAP/CC/CSTS/AQA..., enable, reset, shutdown, fatal status
- *   queue.c          SQ/CQ: mapping rings in client memory, doorbells, fetching SQEs, posting CQEs, IRQs
+ *   queue.c          SQ/CQ: mapping rings in client memory, doorbells, fetching SQEs, posting CQEs
+ *   interrupts.c     completion interrupts, once per CQ per poll round, and Interrupt Coalescing
  *   data_ptr.c       PRP and SGL data pointers -> iovecs through the transport's translation
  *   admin_cmd.c      admin opcode dispatch, Abort, Keep Alive, fused-command refusal
  *   admin_queue.c    Create/Delete I/O SQ and CQ and every validation the spec names
@@ -319,7 +320,7 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
  * a later call at nvmet_ctrlr_irq_deadline_ns() at the latest.
  */
 bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
-/* CLOCK_MONOTONIC ns by which a held-back interrupt is due, or 0 when none is. */
+/* CLOCK_MONOTONIC ns by which a held-back interrupt is due, or 0 when none is (or the controller is not polled). */
 uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);

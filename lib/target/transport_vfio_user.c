@@ -405,6 +405,12 @@ int nvmet_vfio_user_poll_data(struct nvmet_vfio_user_ctrlr *vc)
     return work;
 }
 
+uint64_t nvmet_vfio_user_irq_deadline_ns(struct nvmet_vfio_user_ctrlr *vc)
+{
+    /* Polls are skipped while Bus Master Enable is clear: nothing can be sent before it is set again. */
+    return vfio_user_pci_bus_master(vc->pci) ? nvmet_ctrlr_irq_deadline_ns(&vc->nvme) : 0;
+}
+
 int nvmet_vfio_user_poll_control(struct nvmet_vfio_user_ctrlr *vc)
 {
     return vfio_user_server_poll(vc->srv);

@@ -27,6 +27,8 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *
 void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc);
 
 int nvmet_vfio_user_poll_data(struct nvmet_vfio_user_ctrlr *vc);
+/* When the next poll must run for an interrupt held back by coalescing (CLOCK_MONOTONIC ns), or 0. */
+uint64_t nvmet_vfio_user_irq_deadline_ns(struct nvmet_vfio_user_ctrlr *vc);
 int nvmet_vfio_user_poll_control(struct nvmet_vfio_user_ctrlr *vc);
 /* fds to wait on when idle: listener and connection (-1 when none). */
 void nvmet_vfio_user_fds(struct nvmet_vfio_user_ctrlr *vc, int *listen_fd, int *conn_fd);

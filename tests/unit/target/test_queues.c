@@ -214,6 +214,12 @@ static void coalescing_spares_admin_and_disabled_vectors(void **state)
     ft_poll(ft);
     assert_int_equal(ft->irq_count[3], 2);
     assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
+    /* A failed controller is not polled any more: nothing it holds is due. */
+    assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0xff07), 0);
+    flushes(ft, 2, 1);
+    assert_true(nvmet_ctrlr_irq_deadline_ns(ft->c) > 0);
+    nvmet_ctrlr_fatal(ft->c, "test");
+    assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
 }
 
 static void coalescing_forgets_a_deleted_queue(void **state)
