@@ -22,6 +22,7 @@
 
 #include "common/log.h"
 #include "rpc_internal.h"
+#include "vnvme/bdev_rbd.h"
 #include "vnvmed.h"
 
 #define DEFAULT_CPUMASK 0x1ull
@@ -266,5 +267,6 @@ out:
     tgt_shutdown();
     reactors_stop();
     delete_all_bdevs();
+    vnvme_bdev_rbd_wait_closed(); /* images close on their own threads: librbd must be done before exit */
     return exit_code;
 }

@@ -37,7 +37,7 @@ bool vnvme_bdev_rbd_supported(void);
 
 /* -EEXIST for a duplicate name; connection failures as -errno. */
 int vnvme_bdev_rbd_register_cluster(const char *name, const struct vnvme_rbd_conn_opts *opts);
-/* -ENOENT when unknown, -EBUSY while an image uses it. */
+/* -ENOENT when unknown, -EBUSY while an image uses it (images being closed after their delete do not count). */
 int vnvme_bdev_rbd_unregister_cluster(const char *name);
 /* bdev_rbd_get_clusters_info: one cluster (name) or all; NULL when the name is unknown. */
 struct json_object *vnvme_bdev_rbd_clusters_json(const char *name);
@@ -57,6 +57,12 @@ struct vnvme_rbd_create_opts {
 int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *opts, struct vnvme_bdev **out);
 /* Grow the image to new_size_bytes (shrinking is refused with -EINVAL, as SPDK) and the bdev with it. */
 int vnvme_bdev_rbd_resize(struct vnvme_bdev *b, uint64_t new_size_bytes);
+/*
+ * Deleting an rbd bdev (vnvme_bdev_delete) closes its image on a thread of its
+ * own, since a close waits for the cluster; this waits until every such close
+ * is done (before the process exits).
+ */
+void vnvme_bdev_rbd_wait_closed(void);
 /* bdev_rbd_create params that recreate b (save_config); NULL when b is not an rbd bdev. */
 struct json_object *vnvme_bdev_rbd_save(struct vnvme_bdev *b);
 

@@ -8,6 +8,7 @@
 #include "vnvme/bdev_rbd.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static void rbd_bdev_free(struct rbd_bdev *r)
     if (r->ioctx)
         rados_ioctx_destroy(r->ioctx);
     if (r->cluster)
-        rbd_cluster_put(r->cluster);
+        rbd_cluster_put(r->cluster, r->closing);
     else if (r->rados)
         rados_shutdown(r->rados);
     free_conn(&r->conn);
@@ -78,11 +79,69 @@ static void rbd_bdev_free(struct rbd_bdev *r)
     free(r);
 }
 
+/*
+ * Closing an image can wait on the cluster for as long as it does not
+ * answer: librbd writes back its cache, waits for its in-flight operations
+ * (recalled I/Os included) and releases the image's exclusive lock, each
+ * bounded only by librados' op timeout, which may be "never". The control
+ * thread serves every RPC and must not wait with it, so a deleted bdev is
+ * closed on a thread of its own; vnvme_bdev_rbd_wait_closed() waits for all
+ * of them before the process exits. Its name is free at once, and its
+ * cluster can be unregistered at once (rbd_cluster.c shuts the connection
+ * down after the last close).
+ */
+static pthread_mutex_t closing_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closing_done = PTHREAD_COND_INITIALIZER;
+static unsigned closing;
+
+static void close_finished(void)
+{
+    pthread_mutex_lock(&closing_lock);
+    closing--;
+    pthread_cond_broadcast(&closing_done);
+    pthread_mutex_unlock(&closing_lock);
+}
+
+static void *close_thread(void *arg)
+{
+    struct rbd_bdev *r = arg;
+    char name[sizeof(r->bdev.name)];
+    snprintf(name, sizeof(name), "%s", r->bdev.name);
+    rbd_bdev_free(r);
+    VNVME_INFO("rbd", "%s: closed", name);
+    close_finished();
+    return NULL;
+}
+
 static void rbd_destroy(struct vnvme_bdev *b)
 {
     struct rbd_bdev *r = b->ctx;
     VNVME_INFO("rbd", "%s: closing %s/%s", b->name, r->pool_name, r->rbd_name);
-    rbd_bdev_free(r);
+    r->closing = true;
+    rbd_cluster_closing(r->cluster);
+    pthread_mutex_lock(&closing_lock);
+    closing++;
+    pthread_mutex_unlock(&closing_lock);
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &attr, close_thread, r);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        VNVME_WARN("rbd", "%s: no thread to close on (%s): closing here", b->name, strerror(rc));
+        close_thread(r);
+    }
+}
+
+void vnvme_bdev_rbd_wait_closed(void)
+{
+    pthread_mutex_lock(&closing_lock);
+    while (closing > 0)
+        pthread_cond_wait(&closing_done, &closing_lock);
+    pthread_mutex_unlock(&closing_lock);
 }
 
 static const struct vnvme_bdev_ops rbd_ops = {

@@ -53,3 +53,7 @@ struct json_object *vnvme_bdev_rbd_save(struct vnvme_bdev *b)
     (void)b;
     return NULL;
 }
+
+void vnvme_bdev_rbd_wait_closed(void)
+{
+}

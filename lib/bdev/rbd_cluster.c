@@ -2,7 +2,11 @@
 /*
  * Rados connections: how one is configured, and the registry of named
  * clusters whose one connection is shared by every image created on them
- * (bdev_rbd_register_cluster). Control thread only.
+ * (bdev_rbd_register_cluster). Control thread only, except the reference an
+ * image drops when it is closed, which happens on a thread of its own (see
+ * bdev_rbd.c): refs, closing and unregistered are under refs_lock. Images
+ * still closing do not keep a cluster from being unregistered: its name goes
+ * at once, and the connection is shut down when the last of them is closed.
  *
  * Timeouts: a cluster that stops answering must not hang anything. librados
  * can fail its own operations after a deadline (rados_osd_op_timeout,
@@ -13,6 +17,7 @@
  * so it can override them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +33,14 @@ struct rbd_cluster {
     struct json_object *config; /* deep copy or NULL */
     uint32_t timeout_ms;        /* as given (0 = default) */
     rados_t rados;
-    unsigned refs;              /* images using the connection */
+    unsigned refs;              /* images using the connection ... */
+    unsigned closing;           /* ... of which deleted, their close still under way */
+    bool unregistered;          /* out of the registry: the last put shuts it down */
     struct rbd_cluster *next;
 };
 
 static struct rbd_cluster *clusters;
+static pthread_mutex_t refs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 uint32_t rbd_timeout_ms(const struct vnvme_rbd_conn_opts *opts)
 {
@@ -124,6 +132,14 @@ static char *dup_opt(const char *s, bool *oom)
     return d;
 }
 
+static void cluster_free(struct rbd_cluster *c);
+
+static void cluster_shutdown(struct rbd_cluster *c)
+{
+    rados_shutdown(c->rados);
+    cluster_free(c);
+}
+
 static void cluster_free(struct rbd_cluster *c)
 {
     if (!c)
@@ -178,12 +194,17 @@ int vnvme_bdev_rbd_unregister_cluster(const char *name)
         struct rbd_cluster *c = *pp;
         if (!name || strcmp(c->name, name) != 0)
             continue;
-        if (c->refs > 0)
+        pthread_mutex_lock(&refs_lock);
+        bool in_use = c->refs > c->closing, last = c->refs == 0;
+        if (!in_use)
+            c->unregistered = true;
+        pthread_mutex_unlock(&refs_lock);
+        if (in_use)
             return -EBUSY;
         *pp = c->next;
-        rados_shutdown(c->rados);
-        VNVME_INFO("rbd", "cluster %s unregistered", name);
-        cluster_free(c);
+        VNVME_INFO("rbd", "cluster %s unregistered%s", name, last ? "" : " (shut down once its images are closed)");
+        if (last)
+            cluster_shutdown(c);
         return 0;
     }
     return -ENOENT;
@@ -230,15 +251,36 @@ struct json_object *vnvme_bdev_rbd_clusters_save(void)
 struct rbd_cluster *rbd_cluster_get(const char *name)
 {
     struct rbd_cluster *c = find(name);
-    if (c)
+    if (c) {
+        pthread_mutex_lock(&refs_lock);
         c->refs++;
+        pthread_mutex_unlock(&refs_lock);
+    }
     return c;
 }
 
-void rbd_cluster_put(struct rbd_cluster *c)
+void rbd_cluster_closing(struct rbd_cluster *c)
 {
-    if (c && c->refs)
+    if (!c)
+        return;
+    pthread_mutex_lock(&refs_lock);
+    c->closing++;
+    pthread_mutex_unlock(&refs_lock);
+}
+
+void rbd_cluster_put(struct rbd_cluster *c, bool closing)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&refs_lock);
+    if (c->refs)
         c->refs--;
+    if (closing && c->closing)
+        c->closing--;
+    bool last = c->unregistered && c->refs == 0;
+    pthread_mutex_unlock(&refs_lock);
+    if (last)
+        cluster_shutdown(c);
 }
 
 rados_t rbd_cluster_rados(const struct rbd_cluster *c)

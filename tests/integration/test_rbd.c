@@ -292,6 +292,12 @@ static void test_rpc_lifecycle(void **state)
     snprintf(params, sizeof(params), "{\"name\": \"c2\", \"config_param\": {\"mon_host\": \"%s\"}}", rbd_mon_host);
     assert_int_equal(rbd_rpc("bdev_rbd_register_cluster", params), 0);
     assert_int_equal(rbd_rpc("bdev_rbd_register_cluster", params), -EEXIST);
+    /* An image on it keeps it; once deleted, unregistering need not wait for the image's close. */
+    assert_int_equal(rbd_rpc("bdev_rbd_create", "{\"name\": \"OnC2\", \"pool_name\": \"rbd\", \"rbd_name\": \"img2\","
+                                            " \"block_size\": 4096, \"cluster_name\": \"c2\"}"),
+                     0);
+    assert_int_equal(rbd_rpc("bdev_rbd_unregister_cluster", "{\"name\": \"c2\"}"), -EBUSY);
+    assert_int_equal(rbd_rpc("bdev_rbd_delete", "{\"name\": \"OnC2\"}"), 0);
     assert_int_equal(rbd_rpc("bdev_rbd_unregister_cluster", "{\"name\": \"c2\"}"), 0);
     assert_int_equal(rbd_rpc("bdev_rbd_unregister_cluster", "{\"name\": \"c2\"}"), -ENOENT);
     /* Config values are strings (librados parses them). */

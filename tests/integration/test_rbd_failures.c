@@ -6,7 +6,8 @@
  * cluster, a librbd that ignores its timeouts (the reactor still sleeps, a RAM
  * namespace on the same controller still answers, an abandoned read never
  * reaches host memory), a client that dies while the cluster stalls (the next
- * one is served at once, the daemon survives the late answers). The tests
+ * one is served at once, the daemon survives the late answers), a bdev deleted
+ * while the cluster stalls (the RPC returns at once, nothing cached is lost). The tests
  * share one cluster and one daemon and run in order.
  */
 #include <errno.h>
@@ -601,6 +602,93 @@ static void test_client_gone_while_cluster_stalls(void **state)
     remove_stall_namespaces();
 }
 
+/* ---- deleting a bdev while the cluster stalls ---- */
+
+static void add_cached_namespace(const char *bdev)
+{
+    char params[1024];
+    /* Write-back from the first write, nothing written back on age: the close has it all to do. */
+    snprintf(params, sizeof(params),
+             "{\"name\": \"%s\", \"pool_name\": \"rbd\", \"rbd_name\": \"img4\", \"block_size\": 4096,"
+             " \"timeout_ms\": 30000, \"config\": {\"mon_host\": \"%s\", \"auth_client_required\": \"none\","
+             " \"rbd_cache\": \"true\", \"rbd_cache_writethrough_until_flush\": \"false\","
+             " \"rbd_cache_max_dirty_age\": \"60\", \"rados_osd_op_timeout\": \"0\"}}",
+             bdev, rbd_mon_host);
+    assert_int_equal(rbd_rpc("bdev_rbd_create", params), 0);
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"namespace\": {\"bdev_name\": \"%s\", \"nsid\": %u}}",
+             RBD_NQN, bdev, LONG_NSID);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_add_ns", params), 0);
+}
+
+static void remove_namespace(uint32_t nsid)
+{
+    char params[256];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u}", RBD_NQN, nsid);
+    assert_int_equal(rbd_rpc("nvmf_subsystem_remove_ns", params), 0);
+}
+
+/*
+ * bdev_rbd_delete while the cluster does not answer. Closing the image waits
+ * for the cluster (librbd writes back its cache and releases the image's
+ * lock), here with no op timeout at all, so for as long as the outage lasts;
+ * it does so on a thread of its own: the RPC returns at once, other RPCs are
+ * answered meanwhile, and once the cluster is back, what the cache held is
+ * on the image.
+ */
+static void test_delete_while_cluster_stalls(void **state)
+{
+    (void)state;
+    add_cached_namespace("Rbd5");
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
+    assert_non_null(ns);
+    fill_pattern(h.buf, 8192, 66);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(ns, h.qp, h.buf, 16, 2, io_done_cb, &d, 0), &d), 0);
+    rbd_host_close(&h);
+    remove_namespace(LONG_NSID);
+
+    pid_t osd = rbd_osd_pid();
+    assert_true(osd > 0);
+    assert_int_equal(harness_stop_process(osd), 0);
+    uint64_t t0 = vnvmed_harness_now_ms();
+    int deleted = rbd_rpc("bdev_rbd_delete", "{\"name\": \"Rbd5\"}");
+    uint64_t delete_took = vnvmed_harness_now_ms() - t0;
+    t0 = vnvmed_harness_now_ms();
+    int listed = rbd_rpc("bdev_get_bdevs", "{}");
+    uint64_t list_took = vnvmed_harness_now_ms() - t0;
+    int still_listed = rbd_rpc("bdev_get_bdevs", "{\"name\": \"Rbd5\"}");
+    assert_int_equal(kill(osd, SIGCONT), 0);
+    fprintf(stderr, "test_rbd_failures: bdev_rbd_delete took %llu ms with the OSD stopped, the next RPC %llu ms\n",
+            (unsigned long long)delete_took, (unsigned long long)list_took);
+    assert_int_equal(deleted, 0);
+    assert_true(delete_took < 3000);
+    assert_int_equal(listed, 0);
+    assert_true(list_took < 3000);
+    assert_int_not_equal(still_listed, 0); /* its name is free at once */
+
+    /* The cluster is back: the close writes the cache back; a new bdev on the image reads it. */
+    add_cached_namespace("Rbd6");
+    rbd_host_open(&h);
+    ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
+    assert_non_null(ns);
+    uint8_t want[8192];
+    fill_pattern(want, sizeof(want), 66);
+    uint64_t end = vnvmed_harness_now_ms() + HOST_TEST_WAIT_LIMIT_MS;
+    for (;;) {
+        memset(h.rd, 0, 8192);
+        assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_read(ns, h.qp, h.rd, 16, 2, io_done_cb, &d, 0), &d), 0);
+        if (memcmp(h.rd, want, sizeof(want)) == 0 || vnvmed_harness_now_ms() > end)
+            break;
+        usleep(100000);
+    }
+    assert_memory_equal(h.rd, want, sizeof(want));
+    rbd_host_close(&h);
+    remove_namespace(LONG_NSID);
+    assert_int_equal(rbd_rpc("bdev_rbd_delete", "{\"name\": \"Rbd6\"}"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_reactor_sleeps_while_cluster_stalls),
         cmocka_unit_test(test_abandoned_read_stays_out_of_host_memory),
         cmocka_unit_test(test_client_gone_while_cluster_stalls),
+        cmocka_unit_test(test_delete_while_cluster_stalls),
     };
     return cmocka_run_group_tests(tests, rbd_fixture_setup, rbd_fixture_teardown);
 }
