@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <rbd/librbd.h>
@@ -139,8 +140,14 @@ static void rbd_destroy(struct vnvme_bdev *b)
 void vnvme_bdev_rbd_wait_closed(void)
 {
     pthread_mutex_lock(&closing_lock);
-    while (closing > 0)
-        pthread_cond_wait(&closing_done, &closing_lock);
+    while (closing > 0) {
+        /* Said every 10 s: an exit that waits on an unreachable cluster must not look like a hang. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        if (pthread_cond_timedwait(&closing_done, &closing_lock, &until) == ETIMEDOUT && closing > 0)
+            VNVME_WARN("rbd", "waiting for %u image(s) to close: their cluster does not answer", closing);
+    }
     pthread_mutex_unlock(&closing_lock);
 }
 
