@@ -49,7 +49,7 @@ typedef void (*vnvme_bdev_io_cb)(struct vnvme_bdev_io *io, int status);
  * pages that fence() can swap for private memory: late writes land there. The
  * bdev keeps the fence until the library is done with the buffers, then lifts
  * it on the submitting thread (the pages are the caller's again), or drops it
- * from any other thread (they stay fenced until the caller unmaps them).
+ * from any other thread (the caller lifts it later on its own thread).
  * Without io->mem such a bdev must not hand the caller's buffers to the library.
  */
 struct vnvme_bdev_mem_ops {

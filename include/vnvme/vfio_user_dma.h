@@ -137,7 +137,11 @@ struct vfio_user_dma_fence *vfio_user_dma_fence(const struct vfio_user_dma_table
                                                 int iovcnt);
 /* Nothing writes the fenced pages any more: give them back to their windows and free f. */
 void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f);
-/* Same, from any thread, when lifting is not possible there: the pages stay fenced until their window goes. */
+/*
+ * Same, from any thread: frees f at once, and the table thread lifts the
+ * fence the next time it is asked for an I/O-mapping translation in one of
+ * its windows (until then the window's I/O is copied).
+ */
 void vfio_user_dma_fence_drop(struct vfio_user_dma_fence *f);
 
 #endif

@@ -9,6 +9,13 @@
  * anyone was told it ended) or in the anonymous one. Lifting maps the
  * client's pages back over it. Everything here is the rare path (an I/O
  * abandoned to a stalled cluster); the hot path only reads m->fenced.
+ *
+ * Only the table thread maps over an I/O mapping (it also covers and
+ * releases them), so a fence dropped on another thread (the library
+ * finished the I/O on its own thread) leaves its spans on the mapping's
+ * lock-free stack of lifts, and the table thread lifts them when it next
+ * finds the window fenced. A released mapping closes the stack: later
+ * drops just let go of their reference.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,6 +32,8 @@ struct fence_span {
     struct vfio_user_dma_iomap *m;
     size_t off, len; /* page-aligned, inside m */
 };
+
+#define LIFTS_CLOSED ((struct vfio_user_dma_lift *)1)
 
 struct vfio_user_dma_fence {
     uint32_t n;
@@ -49,6 +58,7 @@ struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base,
     m->fd_base = fd_base;
     m->prot = prot;
     atomic_init(&m->refs, 1);
+    atomic_init(&m->lifts, NULL);
     m->next = *list;
     if (m->next)
         m->next->pprev = &m->next;
@@ -89,8 +99,40 @@ void vfio_user_dma_iomap_release(struct vfio_user_dma_iomap *m)
         if (rc < 0)
             VNVME_ERR("dma", "covering an I/O mapping: %s; it stays mapped", strerror(-rc));
     }
+    /* Lifts still pending: nothing to map back any more, only their references to let go. */
+    struct vfio_user_dma_lift *l = atomic_exchange_explicit(&m->lifts, LIFTS_CLOSED, memory_order_acq_rel);
+    while (l) {
+        struct vfio_user_dma_lift *next = l->next;
+        free(l);
+        iomap_put(m); /* never the last: the window's own reference goes below */
+        l = next;
+    }
     m->fd = -1;
     iomap_put(m);
+}
+
+/* Map the client's pages back over [off, off + len) of m; false when that failed (it stays fenced). */
+static bool unfence(struct vfio_user_dma_iomap *m, size_t off, size_t len)
+{
+    void *p = mmap(m->base + off, len, m->prot, MAP_SHARED | MAP_FIXED, m->fd, (off_t)(m->fd_base + off));
+    if (p == MAP_FAILED) {
+        VNVME_WARN("dma", "lifting a fence: %s; the window's I/O stays copied", strerror(errno));
+        return false;
+    }
+    m->fenced--;
+    return true;
+}
+
+void vfio_user_dma_iomap_lift_dropped(struct vfio_user_dma_iomap *m)
+{
+    struct vfio_user_dma_lift *l = atomic_exchange_explicit(&m->lifts, NULL, memory_order_acquire);
+    while (l) {
+        struct vfio_user_dma_lift *next = l->next;
+        (void)unfence(m, l->off, l->len);
+        free(l);
+        iomap_put(m); /* never the last: the window still holds its own */
+        l = next;
+    }
 }
 
 /* The I/O mapping holding the byte at p, or NULL. */
@@ -129,6 +171,14 @@ static int split(const struct vfio_user_dma_table *t, const struct iovec *iov, i
     return (int)n;
 }
 
+/* Let go of f, its spans staying fenced until their windows go (the I/O may still write them). */
+static void forget(struct vfio_user_dma_fence *f)
+{
+    for (uint32_t i = 0; i < f->n; i++)
+        iomap_put(f->s[i].m);
+    free(f);
+}
+
 struct vfio_user_dma_fence *vfio_user_dma_fence(const struct vfio_user_dma_table *t, const struct iovec *iov,
                                                 int iovcnt)
 {
@@ -148,7 +198,7 @@ struct vfio_user_dma_fence *vfio_user_dma_fence(const struct vfio_user_dma_table
         if (rc < 0) {
             /* The spans covered so far stay fenced until their windows go: the I/O is not safe to give up. */
             f->n = i;
-            vfio_user_dma_fence_drop(f);
+            forget(f);
             errno = -rc;
             return NULL;
         }
@@ -163,14 +213,8 @@ void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f)
     for (uint32_t i = 0; i < f->n; i++) {
         struct fence_span *s = &f->s[i];
         struct vfio_user_dma_iomap *m = s->m;
-        if (!m->removed) {
-            void *p = mmap(m->base + s->off, s->len, m->prot, MAP_SHARED | MAP_FIXED, m->fd,
-                           (off_t)(m->fd_base + s->off));
-            if (p == MAP_FAILED)
-                VNVME_WARN("dma", "lifting a fence: %s; the window's I/O stays copied", strerror(errno));
-            else
-                m->fenced--;
-        }
+        if (!m->removed)
+            (void)unfence(m, s->off, s->len);
         iomap_put(m);
     }
     free(f);
@@ -178,7 +222,26 @@ void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f)
 
 void vfio_user_dma_fence_drop(struct vfio_user_dma_fence *f)
 {
-    for (uint32_t i = 0; i < f->n; i++)
-        iomap_put(f->s[i].m);
+    for (uint32_t i = 0; i < f->n; i++) {
+        struct vfio_user_dma_iomap *m = f->s[i].m;
+        struct vfio_user_dma_lift *l = malloc(sizeof(*l));
+        if (l) {
+            l->off = f->s[i].off;
+            l->len = f->s[i].len;
+            struct vfio_user_dma_lift *head = atomic_load_explicit(&m->lifts, memory_order_relaxed);
+            do {
+                if (head == LIFTS_CLOSED) {
+                    free(l); /* released: nothing to lift */
+                    l = NULL;
+                    break;
+                }
+                l->next = head;
+            } while (!atomic_compare_exchange_weak_explicit(&m->lifts, &head, l, memory_order_release,
+                                                            memory_order_relaxed));
+            if (l)
+                continue; /* the stack holds the span's reference now */
+        }
+        iomap_put(m); /* no memory for the lift: fenced until the window goes */
+    }
     free(f);
 }

@@ -10,6 +10,12 @@
 
 struct vfio_user_dma_table;
 
+/* A span of a fence dropped on another thread, for the table thread to lift (dma_fence.c). */
+struct vfio_user_dma_lift {
+    size_t off, len;
+    struct vfio_user_dma_lift *next;
+};
+
 struct vfio_user_dma_iomap {
     uint8_t *base;         /* page-aligned start of the mapping */
     size_t len;
@@ -18,7 +24,9 @@ struct vfio_user_dma_iomap {
     int prot;              /* PROT_* of the mapping */
     uint32_t fenced;       /* fences on it not yet lifted (table thread) */
     bool removed;          /* its window is gone (table thread) */
-    _Atomic uint32_t refs; /* the window's, plus one per fence span */
+    _Atomic uint32_t refs; /* the window's, plus one per fence span (pending lifts included) */
+    /* Dropped fences' spans waiting for the table thread (a lock-free stack; closed when removed). */
+    _Atomic(struct vfio_user_dma_lift *) lifts;
     /* The table's list of I/O mappings whose window is not yet released (table thread). */
     struct vfio_user_dma_iomap *next, **pprev;
 };
@@ -38,5 +46,7 @@ struct vfio_user_dma_iomap *vfio_user_dma_iomap_create(int fd, uint64_t fd_base,
                                                        struct vfio_user_dma_iomap **list);
 /* Its window goes: unmapped now, or kept reserved while fences remain. */
 void vfio_user_dma_iomap_release(struct vfio_user_dma_iomap *m);
+/* Table thread: lift what dropped fences left on m (see vfio_user_dma_fence_drop). */
+void vfio_user_dma_iomap_lift_dropped(struct vfio_user_dma_iomap *m);
 
 #endif

@@ -277,6 +277,8 @@ int vfio_user_dma_translate(const struct vfio_user_dma_table *t, uint64_t iova, 
             chunk = len;
         uint8_t *p = (uint8_t *)r->vaddr + off;
         if (io) {
+            if (r->iomap && r->iomap->fenced && atomic_load_explicit(&r->iomap->lifts, memory_order_relaxed))
+                vfio_user_dma_iomap_lift_dropped(r->iomap); /* rare: fences dropped on other threads */
             if (!r->iomap || r->iomap->fenced)
                 return -EAGAIN;
             p = (uint8_t *)r->io_vaddr + off;

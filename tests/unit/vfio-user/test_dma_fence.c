@@ -207,7 +207,7 @@ static void test_lift_after_the_window_went(void **state)
     assert_false(mapped(io));
 }
 
-/* With two fences on one window, it takes I/O mapping translations again only once both are lifted. */
+/* With two fences on one window, it takes I/O mapping translations again only once both are lifted or dropped. */
 static void test_window_waits_for_every_fence(void **state)
 {
     struct fixture *f = *state;
@@ -224,11 +224,34 @@ static void test_window_waits_for_every_fence(void **state)
     assert_int_equal(f->map[0], 0x66); /* a's page is the client's again */
     vfio_user_dma_fence_lift(b);
     assert_int_equal(vfio_user_dma_translate(f->t, 0x100000, PG, IO_W, &iov, 1), 1);
-    /* A dropped fence keeps its window refusing until the window goes. */
+    /*
+     * A fence dropped on another thread (the library finished the I/O there) is lifted by the
+     * table thread at its next I/O-mapping translation into the window.
+     */
     struct vfio_user_dma_fence *c = vfio_user_dma_fence(f->t, &v1, 1);
+    struct vfio_user_dma_fence *d = vfio_user_dma_fence(f->t, &v2, 1);
     assert_non_null(c);
-    vfio_user_dma_fence_drop(c);
-    assert_int_equal(vfio_user_dma_translate(f->t, 0x100000, PG, IO_W, &iov, 1), -EAGAIN);
+    assert_non_null(d);
+    io[0] = 0x77;
+    assert_int_equal(f->map[0], 0x66); /* fenced: the late write went to private memory */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drop_thread, c), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    io[0] = 0x78;
+    assert_int_equal(f->map[0], 0x66); /* not lifted by the drop itself: only the table thread maps */
+    assert_int_equal(vfio_user_dma_translate(f->t, 0x100000, PG, IO_W, &iov, 1), -EAGAIN); /* d still holds it */
+    io[0] = 0x79;
+    assert_int_equal(f->map[0], 0x79); /* c's page was lifted on the way */
+    vfio_user_dma_fence_lift(d);
+    assert_int_equal(vfio_user_dma_translate(f->t, 0x100000, PG, IO_W, &iov, 1), 1);
+    /* A drop after the window went: nothing to lift, the reserved addresses go with the last reference. */
+    struct vfio_user_dma_fence *e = vfio_user_dma_fence(f->t, &v1, 1);
+    assert_non_null(e);
+    vfio_user_dma_table_clear(f->t, NULL, NULL);
+    assert_true(mapped(io));
+    assert_int_equal(pthread_create(&th, NULL, drop_thread, e), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_false(mapped(io));
 }
 
 int main(void)
