@@ -84,6 +84,18 @@ static struct vnvme_ctrlr *attach(void)
     return host_attach(vnvmed.trid, &opts);
 }
 
+/* A controller whose I/O queues signal completions by interrupt, its namespace 1, one queue pair. */
+static struct vnvme_qpair *interrupt_qpair(struct vnvme_ctrlr **c, struct vnvme_ns **ns)
+{
+    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20, .io_interrupts = true};
+    *c = host_attach(vnvmed.trid, &opts);
+    *ns = vnvme_ctrlr_ns(*c, 1);
+    assert_non_null(*ns);
+    struct vnvme_qpair *qp = vnvme_qpair_alloc(*c, 0);
+    assert_non_null(qp);
+    return qp;
+}
+
 /* ---- tests ---- */
 
 static void test_attach_identify(void **state)
@@ -280,11 +292,9 @@ static void test_two_threads_verified_io_prp(void **state)
 static void test_nvm_commands_and_raw(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20, .io_interrupts = true};
-    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
-    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct vnvme_ctrlr *c;
+    struct vnvme_ns *ns;
+    struct vnvme_qpair *qp = interrupt_qpair(&c, &ns);
     assert_true(vnvme_qpair_fd(qp) >= 0);
     struct io_done d = {0};
     const uint32_t len = 64u * 1024u, nlb = len / BLOCK_SIZE;
@@ -378,11 +388,9 @@ static double wait_interrupt(struct vnvme_qpair *qp, double since)
 static void test_interrupt_coalescing(void **state)
 {
     (void)state;
-    struct vnvme_ctrlr_opts opts = {.dma_pool_size = 16u << 20, .io_interrupts = true};
-    struct vnvme_ctrlr *c = host_attach(vnvmed.trid, &opts);
-    struct vnvme_ns *ns = vnvme_ctrlr_ns(c, 1);
-    struct vnvme_qpair *qp = vnvme_qpair_alloc(c, 0);
-    assert_non_null(qp);
+    struct vnvme_ctrlr *c;
+    struct vnvme_ns *ns;
+    struct vnvme_qpair *qp = interrupt_qpair(&c, &ns);
     uint8_t *buf = vnvme_dma_alloc(c, 4 * 4096, 4096);
     assert_non_null(buf);
     struct io_done d = {0};

@@ -445,6 +445,19 @@ static void test_abandoned_read_stays_out_of_host_memory(void **state)
 
 /* ---- a client that goes away while the cluster stalls ---- */
 
+/* 8 KiB of pattern seed at lba of nsid (4096-byte blocks), through a host of its own. */
+static void write_pattern_at(uint32_t nsid, uint64_t lba, uint8_t seed)
+{
+    struct rbd_host h;
+    rbd_host_open(&h);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(h.c, nsid);
+    assert_non_null(ns);
+    fill_pattern(h.buf, 8192, seed);
+    struct io_done d = {0};
+    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(ns, h.qp, h.buf, lba, 2, io_done_cb, &d, 0), &d), 0);
+    rbd_host_close(&h);
+}
+
 #define LONG_NSID 5u /* Rbd4: rados_osd_op_timeout 0, timeout 30 s: only a recall ends a stalled I/O soon */
 #define GONE_READS 8
 
@@ -511,14 +524,9 @@ static void test_client_gone_while_cluster_stalls(void **state)
     (void)state;
     add_stall_namespaces();
     add_long_namespace();
+    write_pattern_at(LONG_NSID, 0, 55);
     struct rbd_host h;
-    rbd_host_open(&h);
-    struct vnvme_ns *lng = vnvme_ctrlr_ns(h.c, LONG_NSID);
-    assert_non_null(lng);
-    fill_pattern(h.buf, 8192, 55);
     struct io_done d = {0};
-    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(lng, h.qp, h.buf, 0, 2, io_done_cb, &d, 0), &d), 0);
-    rbd_host_close(&h);
     uint64_t recalled = bdev_counter("Rbd4", "abandoned_ios");
     uint64_t fenced = bdev_counter("Rbd4", "abandoned_reads_fenced");
 
@@ -639,14 +647,7 @@ static void test_delete_while_cluster_stalls(void **state)
 {
     (void)state;
     add_cached_namespace("Rbd5");
-    struct rbd_host h;
-    rbd_host_open(&h);
-    struct vnvme_ns *ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
-    assert_non_null(ns);
-    fill_pattern(h.buf, 8192, 66);
-    struct io_done d = {0};
-    assert_int_equal(io_sync(h.c, h.qp, vnvme_ns_write(ns, h.qp, h.buf, 16, 2, io_done_cb, &d, 0), &d), 0);
-    rbd_host_close(&h);
+    write_pattern_at(LONG_NSID, 16, 66);
     remove_namespace(LONG_NSID);
 
     pid_t osd = rbd_osd_pid();
@@ -670,8 +671,10 @@ static void test_delete_while_cluster_stalls(void **state)
 
     /* The cluster is back: the close writes the cache back; a new bdev on the image reads it. */
     add_cached_namespace("Rbd6");
+    struct rbd_host h;
+    struct io_done d = {0};
     rbd_host_open(&h);
-    ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
+    struct vnvme_ns *ns = vnvme_ctrlr_ns(h.c, LONG_NSID);
     assert_non_null(ns);
     uint8_t want[8192];
     fill_pattern(want, sizeof(want), 66);
