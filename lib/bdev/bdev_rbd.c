@@ -71,7 +71,7 @@ static void rbd_bdev_free(struct rbd_bdev *r)
     if (r->ioctx)
         rados_ioctx_destroy(r->ioctx);
     if (r->cluster)
-        rbd_cluster_put(r->cluster, r->closing);
+        rbd_cluster_put(r->cluster);
     else if (r->rados)
         rados_shutdown(r->rados);
     free_conn(&r->conn);
@@ -118,7 +118,6 @@ static void rbd_destroy(struct vnvme_bdev *b)
 {
     struct rbd_bdev *r = b->ctx;
     VNVME_INFO("rbd", "%s: closing %s/%s", b->name, r->pool_name, r->rbd_name);
-    r->closing = true;
     rbd_cluster_closing(r->cluster);
     pthread_mutex_lock(&closing_lock);
     closing++;
@@ -270,6 +269,7 @@ int vnvme_bdev_rbd_create(const struct vnvme_rbd_create_opts *o, struct vnvme_bd
         *out = &r->bdev;
     return 0;
 fail:
+    rbd_cluster_closing(r->cluster);
     rbd_bdev_free(r);
     return rc;
 }

@@ -268,14 +268,14 @@ void rbd_cluster_closing(struct rbd_cluster *c)
     pthread_mutex_unlock(&refs_lock);
 }
 
-void rbd_cluster_put(struct rbd_cluster *c, bool closing)
+void rbd_cluster_put(struct rbd_cluster *c)
 {
     if (!c)
         return;
     pthread_mutex_lock(&refs_lock);
     if (c->refs)
         c->refs--;
-    if (closing && c->closing)
+    if (c->closing)
         c->closing--;
     bool last = c->unregistered && c->refs == 0;
     pthread_mutex_unlock(&refs_lock);

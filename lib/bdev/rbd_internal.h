@@ -21,7 +21,6 @@ struct rbd_bdev {
     rados_ioctx_t ioctx;
     rbd_image_t image;
     uint32_t timeout_ms;
-    bool closing; /* deleted: being closed on its own thread (bdev_rbd.c) */
     uint64_t backstop_ns;
     _Atomic uint64_t abandoned; /* I/Os given up on while librbd held them: backstop or recall */
     _Atomic uint64_t abandoned_done; /* ... whose late librbd completion has arrived since */
@@ -52,10 +51,10 @@ uint32_t rbd_timeout_ms(const struct vnvme_rbd_conn_opts *opts);
 /* Registered clusters: get takes a reference (an image using it), put drops it. */
 struct rbd_cluster;
 struct rbd_cluster *rbd_cluster_get(const char *name);
-/* A deleted image on c starts closing (control thread); its put then says closing. */
+/* An image on c starts closing (control thread): it no longer keeps c registered. */
 void rbd_cluster_closing(struct rbd_cluster *c);
-/* Any thread; an unregistered cluster is shut down by its last put. */
-void rbd_cluster_put(struct rbd_cluster *c, bool closing);
+/* The image is closed (any thread, after rbd_cluster_closing); an unregistered c goes with its last put. */
+void rbd_cluster_put(struct rbd_cluster *c);
 rados_t rbd_cluster_rados(const struct rbd_cluster *c);
 uint32_t rbd_cluster_timeout_ms(const struct rbd_cluster *c);
 const char *rbd_cluster_name(const struct rbd_cluster *c);
