@@ -31,14 +31,13 @@ static bool coalesces(const struct nvmet_ctrlr *c, const struct nvmet_cq *cq)
            !(c->feat.int_vector_cfg[cq->iv] & IV_CD);
 }
 
-bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
+void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
 {
     uint32_t setting = c->feat.int_coalescing;
     uint32_t threshold = COALESCE_THR(setting) + 1u;
     uint64_t time_ns = COALESCE_TIME_NS(setting);
     bool coalescing = threshold > 1 && time_ns > 0;
     uint64_t now = 0;
-    bool held = false;
 
     for (uint32_t w = 0; w < NVMET_QMAP_WORDS; w++) {
         uint64_t bits = c->cq_irq_map[w] | c->cq_coalesce_map[w];
@@ -61,17 +60,14 @@ bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
                     nvmet_qmap_set(c->cq_coalesce_map, q);
                     cq->coalesce_since_ns = now;
                 }
-                if (now - cq->coalesce_since_ns < time_ns) {
-                    held = true;
+                if (now - cq->coalesce_since_ns < time_ns)
                     continue;
-                }
             }
             cq->irq_pending = 0;
             nvmet_qmap_clear(c->cq_coalesce_map, q);
             c->tops->irq(c->tctx, cq->iv);
         }
     }
-    return held;
 }
 
 uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c)

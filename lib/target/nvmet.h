@@ -316,10 +316,10 @@ int nvmet_cq_flush_overflow(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 /* interrupts.c */
 /*
  * Send interrupts for CQs that got completions (batched once per poll), as
- * Interrupt Coalescing allows: true when some are held back, to be sent by
- * a later call at nvmet_ctrlr_irq_deadline_ns() at the latest.
+ * Interrupt Coalescing allows; those held back are sent by a later call, at
+ * nvmet_ctrlr_irq_deadline_ns() at the latest.
  */
-bool nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
+void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
 /* CLOCK_MONOTONIC ns by which a held-back interrupt is due, or 0 when none is (or the controller is not polled). */
 uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */

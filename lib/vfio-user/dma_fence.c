@@ -220,28 +220,29 @@ void vfio_user_dma_fence_lift(struct vfio_user_dma_fence *f)
     free(f);
 }
 
+/* Any thread: leave [off, off + len) of m and the span's reference to the table thread; false once m is released. */
+static bool push_lift(struct vfio_user_dma_iomap *m, size_t off, size_t len)
+{
+    struct vfio_user_dma_lift *l = malloc(sizeof(*l));
+    if (!l)
+        return false; /* no memory for the lift: fenced until the window goes */
+    l->off = off;
+    l->len = len;
+    struct vfio_user_dma_lift *head = atomic_load_explicit(&m->lifts, memory_order_relaxed);
+    do {
+        if (head == LIFTS_CLOSED) {
+            free(l); /* released: nothing to lift */
+            return false;
+        }
+        l->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&m->lifts, &head, l, memory_order_release, memory_order_relaxed));
+    return true;
+}
+
 void vfio_user_dma_fence_drop(struct vfio_user_dma_fence *f)
 {
-    for (uint32_t i = 0; i < f->n; i++) {
-        struct vfio_user_dma_iomap *m = f->s[i].m;
-        struct vfio_user_dma_lift *l = malloc(sizeof(*l));
-        if (l) {
-            l->off = f->s[i].off;
-            l->len = f->s[i].len;
-            struct vfio_user_dma_lift *head = atomic_load_explicit(&m->lifts, memory_order_relaxed);
-            do {
-                if (head == LIFTS_CLOSED) {
-                    free(l); /* released: nothing to lift */
-                    l = NULL;
-                    break;
-                }
-                l->next = head;
-            } while (!atomic_compare_exchange_weak_explicit(&m->lifts, &head, l, memory_order_release,
-                                                            memory_order_relaxed));
-            if (l)
-                continue; /* the stack holds the span's reference now */
-        }
-        iomap_put(m); /* no memory for the lift: fenced until the window goes */
-    }
+    for (uint32_t i = 0; i < f->n; i++)
+        if (!push_lift(f->s[i].m, f->s[i].off, f->s[i].len))
+            iomap_put(f->s[i].m);
     free(f);
 }
