@@ -148,8 +148,16 @@ static void on_disconnected(void *ctx)
     VNVME_NOTICE("demo", "client disconnected; device state kept");
 }
 
+static void on_irq_changed(void *ctx, uint32_t index)
+{
+    struct demo_device *d = ctx;
+    (void)index;
+    vfio_user_pci_irqs_changed(d->pci);
+}
+
 static const struct vfio_user_server_ops server_ops = {
     .reset = on_reset,
+    .irq_changed = on_irq_changed,
     .connected = on_connected,
     .disconnected = on_disconnected,
 };

@@ -96,11 +96,8 @@ int demo_driver_open(struct demo_driver *drv, const char *socket_path)
         rc = msix;
         goto fail;
     }
-    /* MSI-X enable; then unmask vector 0 in the table (vector control, bit 0). */
+    /* MSI-X enable. The eventfd enabled the vector; like a VMM, the device's table is not ours to write. */
     rc = vfio_user_client_pci_set16(drv->c, (uint64_t)msix + 2, 0x8000);
-    uint32_t ctrl = 0;
-    if (rc == 0)
-        rc = vfio_user_client_region_write(drv->c, VFIO_PCI_BAR4_REGION_INDEX, 12, &ctrl, 4);
     if (rc)
         goto fail;
     return 0;

@@ -7,8 +7,10 @@
  *
  * vfio_user_pci_irq() is how a device raises an interrupt: it delivers
  * MSI-X, MSI or INTx, whichever the driver enabled, honouring the command
- * register, the MSI-X function mask and per-vector masks (a masked vector is
- * recorded in the PBA and fires on unmask) and SET_IRQS masks.
+ * register, the MSI-X function mask and SET_IRQS masks (a held vector is
+ * recorded in the PBA and fires when released). The Mask bits of the device's
+ * MSI-X table are not a gate: VMMs emulate the table the guest sees and mask
+ * vectors through SET_IRQS, never through the device's copy (see pci_msix.c).
  */
 #ifndef VNVME_VFIO_USER_PCI_H
 #define VNVME_VFIO_USER_PCI_H
@@ -76,6 +78,12 @@ int vfio_user_pci_setup_bar(struct vfio_user_pci *p, uint32_t bar, uint64_t size
 
 /* Raise interrupt vector (MSI-X/MSI vector number; INTx ignores it). */
 int vfio_user_pci_irq(struct vfio_user_pci *p, uint32_t vector);
+/*
+ * The client changed an IRQ index through SET_IRQS (the server's irq_changed
+ * op): an MSI-X vector that fired while it had no eventfd goes out now that
+ * it has one.
+ */
+void vfio_user_pci_irqs_changed(struct vfio_user_pci *p);
 /* Lower INTx (level interrupts end when the device has nothing pending). */
 void vfio_user_pci_intx_deassert(struct vfio_user_pci *p);
 
@@ -83,7 +91,7 @@ bool vfio_user_pci_bus_master(const struct vfio_user_pci *p);
 bool vfio_user_pci_msix_enabled(const struct vfio_user_pci *p);
 bool vfio_user_pci_msi_enabled(const struct vfio_user_pci *p);
 bool vfio_user_pci_intx_disabled(const struct vfio_user_pci *p);
-/* Whether vector is masked in the MSI-X table or by the function mask. */
+/* Whether vector is held by the function mask or masked through SET_IRQS. */
 bool vfio_user_pci_msix_vector_masked(const struct vfio_user_pci *p, uint32_t vector);
 
 /* Read-only view of config space (VFIO_USER_PCI_CONFIG_SIZE bytes). */

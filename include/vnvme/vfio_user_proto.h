@@ -58,6 +58,15 @@ struct vfio_user_header {
 #define VFIO_USER_DEFAULT_MAX_DMA_MAPS 65535u
 #define VFIO_USER_DEFAULT_PGSIZES 4096ull
 
+/*
+ * The largest values a server may offer in its VERSION reply: QEMU's
+ * vfio-user-pci (10.x) refuses the connection over any of them ("malformed
+ * max_msg_fds", "max_dma_maps too large"), and it is the client VMs have.
+ */
+#define VFIO_USER_MAX_MSG_FDS_LIMIT 16u
+#define VFIO_USER_MAX_DATA_XFER_LIMIT (64u << 20)
+#define VFIO_USER_MAX_DMA_MAPS_LIMIT 65535u
+
 struct vfio_user_version {
     uint16_t major;
     uint16_t minor;

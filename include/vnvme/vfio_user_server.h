@@ -143,6 +143,8 @@ int vfio_user_server_irq_trigger(struct vfio_user_server *s, uint32_t index, uin
 /* Eventfd set for a vector, or -1. */
 int vfio_user_server_irq_fd(const struct vfio_user_server *s, uint32_t index, uint32_t vector);
 bool vfio_user_server_irq_masked(const struct vfio_user_server *s, uint32_t index, uint32_t vector);
+/* Whether a vector masked through SET_IRQS fired and waits for its unmask. */
+bool vfio_user_server_irq_pending(const struct vfio_user_server *s, uint32_t index, uint32_t vector);
 /* Number of vectors with an eventfd set on an index (0 means disabled). */
 uint32_t vfio_user_server_irq_enabled_count(const struct vfio_user_server *s, uint32_t index);
 

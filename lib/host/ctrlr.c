@@ -410,12 +410,6 @@ static int setup_pci(struct vnvme_ctrlr *c)
     rc = vfio_user_client_irq_info(c->client, VFIO_PCI_MSIX_IRQ_INDEX, &info);
     pthread_mutex_unlock(&c->client_lock);
     c->nr_msix = rc == 0 ? info.count : 0;
-    uint32_t table;
-    rc = cfg_access(c, CONFIG, (uint64_t)c->msix_cap + 4, &table, 4, false);
-    if (rc)
-        return rc;
-    c->msix_table_bar = table & 7u;
-    c->msix_table_offset = table & ~7u;
     if (!c->opts.io_interrupts)
         return 0;
     uint16_t ctl;

@@ -128,8 +128,6 @@ struct vnvme_ctrlr {
     uint32_t max_io_queues; /* granted by Set Features Number of Queues */
     uint32_t nr_msix;
     int msix_cap;
-    uint32_t msix_table_offset;
-    uint32_t msix_table_bar;
     struct nvme_id_ctrl *id; /* pool memory */
     /* Doorbell Buffer Config: shadow doorbell and EventIdx pages (pool memory), in use when dbbuf_on. */
     uint32_t *dbbuf_dbs, *dbbuf_eis;

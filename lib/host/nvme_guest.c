@@ -40,13 +40,8 @@ static int setup_msix(struct nvme_guest *g)
     g->msix_cap = vfio_user_client_pci_find_cap(g->c, PCI_CAP_ID_MSIX);
     if (g->msix_cap < 0)
         return g->msix_cap;
-    rc = vfio_user_client_pci_set16(g->c, (uint64_t)g->msix_cap + 2, 0x8000); /* MSI-X Enable */
-    /* Table entries come out of reset masked: clear Vector Control's mask bit. */
-    for (unsigned v = 0; rc == 0 && v < NG_VECTORS; v++) {
-        uint32_t ctrl = 0;
-        rc = vfio_user_client_region_write(g->c, VFIO_PCI_BAR4_REGION_INDEX, v * 16u + 12u, &ctrl, 4);
-    }
-    return rc;
+    /* MSI-X Enable; the device's table stays untouched, as under QEMU (see lib/host/qpair.c). */
+    return vfio_user_client_pci_set16(g->c, (uint64_t)g->msix_cap + 2, 0x8000);
 }
 
 int ng_open(struct nvme_guest *g, const char *socket_path, uint64_t mem_size)

@@ -447,12 +447,13 @@ static int setup_irq(struct vnvme_qpair *qp)
     if (qp->irq_fd < 0)
         return -errno;
     pthread_mutex_lock(&c->client_lock);
+    /*
+     * The eventfd is what enables the vector; the device's MSI-X table is left
+     * alone, as QEMU leaves it (it emulates the guest's table itself), so a
+     * device that waited for its table to be unmasked fails here too.
+     */
     int rc = vfio_user_client_set_irqs(c->client, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, qid, 1,
                                        &qp->irq_fd, NULL);
-    uint32_t ctrl = 0; /* Vector Control: clear the mask bit */
-    if (!rc)
-        rc = vfio_user_client_region_write(c->client, c->msix_table_bar, c->msix_table_offset + qid * 16u + 12u,
-                                           &ctrl, 4);
     pthread_mutex_unlock(&c->client_lock);
     if (rc)
         vnvme_ctrlr_transport_error(c, rc);

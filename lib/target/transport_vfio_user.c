@@ -240,10 +240,18 @@ static void on_disconnected(void *ctx)
     VNVME_NOTICE(LOG_COMP, "%s: client disconnected", vc->socket_path);
 }
 
+static void on_irq_changed(void *ctx, uint32_t index)
+{
+    struct nvmet_vfio_user_ctrlr *vc = ctx;
+    (void)index;
+    vfio_user_pci_irqs_changed(vc->pci);
+}
+
 static const struct vfio_user_server_ops server_ops = {
     .reset = on_reset,
     .dma_map = on_dma_map,
     .dma_unmap = on_dma_unmap,
+    .irq_changed = on_irq_changed,
     .connected = on_connected,
     .disconnected = on_disconnected,
 };

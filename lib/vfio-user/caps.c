@@ -118,6 +118,27 @@ out:
     return rc;
 }
 
+int vfio_user_caps_check_reply(const char *data, size_t len, size_t request_len, const struct vfio_user_caps *c,
+                               const char **why)
+{
+    const char *bad = NULL;
+    if (len > request_len)
+        bad = "reply larger than the request";
+    else if (len > 0 && data[len - 1] != '\0')
+        bad = "capabilities not NUL-terminated";
+    else if (c->max_msg_fds > VFIO_USER_MAX_MSG_FDS_LIMIT)
+        bad = "max_msg_fds above 16";
+    else if (c->max_data_xfer_size > VFIO_USER_MAX_DATA_XFER_LIMIT)
+        bad = "max_data_xfer_size above 64 MiB";
+    else if (c->max_dma_maps > VFIO_USER_MAX_DMA_MAPS_LIMIT)
+        bad = "max_dma_maps above 65535";
+    else if (c->pgsizes == 0 || (c->pgsizes & (VFIO_USER_DEFAULT_PGSIZES - 1)))
+        bad = "pgsizes not a multiple of 4096";
+    if (why)
+        *why = bad;
+    return bad ? -EPROTO : 0;
+}
+
 int vfio_user_caps_format(const struct vfio_user_caps *c, char *buf, size_t buf_len)
 {
     int n = snprintf(buf, buf_len,

@@ -169,7 +169,7 @@ static int negotiate_version(struct vfio_user_client *c)
 {
     struct vfio_user_caps ours;
     vfio_user_caps_defaults(&ours);
-    ours.max_msg_fds = VFIO_USER_MSG_MAX_FDS;
+    ours.max_msg_fds = VFIO_USER_MAX_MSG_FDS_LIMIT;
     ours.max_data_xfer_size = CLIENT_MAX_DATA_XFER;
     ours.max_dma_maps = VFIO_USER_DEFAULT_MAX_DMA_MAPS;
     ours.pgsizes = 4096;
@@ -198,9 +198,15 @@ static int negotiate_version(struct vfio_user_client *c)
         rc = -EPROTO;
         goto out;
     }
-    if (vfio_user_caps_parse((const char *)m->payload + sizeof(rv), m->len - sizeof(rv), &theirs) ||
-        theirs.max_data_xfer_size == 0) {
+    const char *data = (const char *)m->payload + sizeof(rv), *why = NULL;
+    if (vfio_user_caps_parse(data, m->len - sizeof(rv), &theirs) || theirs.max_data_xfer_size == 0) {
         VNVME_ERR(COMP, "server capabilities unusable");
+        rc = -EPROTO;
+        goto out;
+    }
+    /* As strict as QEMU's client, so a reply VMs would refuse never passes our own tests. */
+    if (vfio_user_caps_check_reply(data, m->len - sizeof(rv), (size_t)jlen, &theirs, &why)) {
+        VNVME_ERR(COMP, "VERSION reply refused: %s", why);
         rc = -EPROTO;
         goto out;
     }

@@ -20,7 +20,8 @@
 #define INFO_SIZE sizeof(struct vfio_region_info)
 #define MAX_CAPS_WALKED 64
 #define MAX_INFO_ATTEMPTS 3
-#define FIRST_INFO_ASK 4096u
+/* QEMU's client asks with the bare struct first and grows to what the reply says. */
+#define FIRST_INFO_ASK ((uint32_t)INFO_SIZE)
 
 /*
  * DEVICE_GET_REGION_INFO with argsz growing to what the server says it
@@ -46,6 +47,18 @@ static int fetch_region_info(struct vfio_user_client *c, uint32_t index, uint8_t
         }
         memcpy(&info, m->payload, sizeof(info));
         if (info.index != index || info.argsz < INFO_SIZE) {
+            vfio_user_rx_release(&c->rx);
+            return -EPROTO;
+        }
+        /*
+         * QEMU's client fails the device on a reply that flags a capability
+         * chain it does not carry (cap_offset below the struct or past argsz),
+         * short replies included: be as strict.
+         */
+        if ((info.flags & VFIO_REGION_INFO_FLAG_CAPS) &&
+            (info.cap_offset < INFO_SIZE || info.cap_offset > info.argsz)) {
+            VNVME_ERR(COMP, "region %u info: FLAG_CAPS with cap_offset %u (argsz %u, %zu bytes)", index,
+                      info.cap_offset, info.argsz, m->len);
             vfio_user_rx_release(&c->rx);
             return -EPROTO;
         }

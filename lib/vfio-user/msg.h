@@ -118,6 +118,15 @@ void vfio_user_caps_defaults(struct vfio_user_caps *c);
  * values out of range.
  */
 int vfio_user_caps_parse(const char *data, size_t len, struct vfio_user_caps *out);
+/*
+ * Whether a server's VERSION reply is one QEMU's client accepts: the limits in
+ * vfio_user_proto.h, page sizes a multiple of 4 KiB, the data NUL-terminated
+ * and no longer than the request (QEMU reads the reply into the request's
+ * buffer and drops the connection when it does not fit). data/len are the
+ * bytes after major/minor. 0, or -EPROTO with *why saying what is wrong.
+ */
+int vfio_user_caps_check_reply(const char *data, size_t len, size_t request_len, const struct vfio_user_caps *c,
+                               const char **why);
 /* Render caps as the NUL-terminated JSON string; returns its length incl. NUL, or -ENOSPC. */
 int vfio_user_caps_format(const struct vfio_user_caps *c, char *buf, size_t buf_len);
 

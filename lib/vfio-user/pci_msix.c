@@ -3,9 +3,15 @@
  * MSI-X table and Pending Bit Array emulation, and MSI-X delivery.
  *
  * The table and PBA live in BAR space; pci.c routes accesses that touch them
- * here. A vector that may not be sent (masked, function-masked, or bus
- * mastering off) is recorded in the PBA and sent when the obstacle goes,
- * which is what the PCI spec asks of a masked vector.
+ * here. Who masks what follows the vfio rule, not bare PCI: a VMM emulates the
+ * MSI-X table the guest programs and never writes the device's copy (QEMU's
+ * vfio-user-pci does exactly that). It enables a vector by giving it an eventfd
+ * through SET_IRQS and masks it with SET_IRQS MASK (server_irq.c keeps such a
+ * vector pending). So the Mask bit of the device's table is storage only: were
+ * it a gate, every vector would stay masked from reset under such a VMM and no
+ * interrupt would ever leave. What does gate here is config space, which VMMs
+ * forward: Function Mask, MSI-X Enable and Bus Master Enable. A vector held by
+ * those is recorded in the PBA and sent when the obstacle goes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -91,7 +97,8 @@ bool vfio_user_pci_msix_vector_masked(const struct vfio_user_pci *p, uint32_t ve
 {
     if (!p->msix_table || vector >= p->info.msix_vectors)
         return true;
-    return (msix_ctrl(p) & PCI_MSIX_CTRL_FMASK) || (p->msix_table[vector * 4 + 3] & PCI_MSIX_ENTRY_CTRL_MASKED);
+    return (msix_ctrl(p) & PCI_MSIX_CTRL_FMASK) ||
+           vfio_user_server_irq_masked(p->server, VFIO_PCI_MSIX_IRQ_INDEX, vector);
 }
 
 static void set_pending(struct vfio_user_pci *p, uint32_t vector)
@@ -109,7 +116,7 @@ int pci_msix_irq(struct vfio_user_pci *p, uint32_t vector)
 {
     if (vector >= p->info.msix_vectors)
         return -EINVAL;
-    if (vfio_user_pci_msix_vector_masked(p, vector)) {
+    if (msix_ctrl(p) & PCI_MSIX_CTRL_FMASK) {
         set_pending(p, vector);
         return 0;
     }
@@ -117,6 +124,17 @@ int pci_msix_irq(struct vfio_user_pci *p, uint32_t vector)
         set_pending(p, vector);
         return -EPERM;
     }
+    /*
+     * No eventfd: the VMM has not enabled the vector yet, or is between taking
+     * its vectors down and setting them up again (QEMU does so when the guest
+     * asks for more vectors). Hardware behind vfio keeps such a vector masked
+     * and pending, so it is delivered once the eventfd comes.
+     */
+    if (vfio_user_server_irq_fd(p->server, VFIO_PCI_MSIX_IRQ_INDEX, vector) < 0) {
+        set_pending(p, vector);
+        return -ENOENT;
+    }
+    /* A vector masked through SET_IRQS is kept pending by the server. */
     return vfio_user_server_irq_trigger(p->server, VFIO_PCI_MSIX_IRQ_INDEX, vector);
 }
 
@@ -129,19 +147,43 @@ void pci_msix_deliver_pending(struct vfio_user_pci *p)
         while (bits) {
             uint32_t vector = w * 64 + (uint32_t)__builtin_ctzll(bits);
             bits &= bits - 1;
-            if (p->msix_table[vector * 4 + 3] & PCI_MSIX_ENTRY_CTRL_MASKED)
+            if (vfio_user_server_irq_fd(p->server, VFIO_PCI_MSIX_IRQ_INDEX, vector) < 0)
                 continue;
             p->msix_pba[w] &= ~(1ull << (vector % 64));
-            /* No eventfd yet is the client's choice; nothing to keep pending for. */
             (void)vfio_user_server_irq_trigger(p->server, VFIO_PCI_MSIX_IRQ_INDEX, vector);
         }
     }
+}
+
+void vfio_user_pci_irqs_changed(struct vfio_user_pci *p)
+{
+    if (p && p->msix_table)
+        pci_msix_deliver_pending(p);
 }
 
 /* Only 4- and 8-byte naturally aligned accesses are defined by the spec for the table and PBA. */
 static bool access_shape_ok(uint64_t offset, size_t count)
 {
     return (count == 4 || count == 8) && offset % count == 0;
+}
+
+/*
+ * Pending is what this function holds (Function Mask, bus mastering off) and
+ * what the server holds for vectors masked through SET_IRQS: QEMU reads the
+ * device's PBA for the guest, so both must show.
+ */
+static void pba_read(const struct vfio_user_pci *p, uint8_t *buf, size_t count, uint64_t rel)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint8_t byte = ((const uint8_t *)p->msix_pba)[rel + i];
+        for (uint32_t b = 0; b < 8; b++) {
+            uint64_t vector = (rel + i) * 8 + b;
+            if (vector < p->info.msix_vectors &&
+                vfio_user_server_irq_pending(p->server, VFIO_PCI_MSIX_IRQ_INDEX, (uint32_t)vector))
+                byte |= (uint8_t)(1u << b);
+        }
+        buf[i] = byte;
+    }
 }
 
 static ssize_t table_access(struct vfio_user_pci *p, uint8_t *buf, size_t count, uint64_t rel, bool is_write)
@@ -161,7 +203,6 @@ static ssize_t table_access(struct vfio_user_pci *p, uint8_t *buf, size_t count,
             val &= PCI_MSIX_ENTRY_CTRL_MASKED; /* the other vector control bits are reserved */
         p->msix_table[dw] = val;
     }
-    pci_msix_deliver_pending(p);
     return (ssize_t)count;
 }
 
@@ -175,7 +216,7 @@ ssize_t pci_msix_bar_access(struct vfio_user_pci *p, uint32_t bar, uint8_t *buf,
     if (bar == p->info.msix_pba_bar && range_within(offset, count, p->info.msix_pba_offset, pba_bytes(p))) {
         /* The PBA is read-only; writes are dropped as the spec allows. */
         if (!is_write)
-            memcpy(buf, (const uint8_t *)p->msix_pba + (offset - p->info.msix_pba_offset), count);
+            pba_read(p, buf, count, offset - p->info.msix_pba_offset);
         return (ssize_t)count;
     }
     return -EINVAL; /* straddles the table or PBA edge */

@@ -39,6 +39,9 @@ struct vfio_user_server *vfio_user_server_create(const struct vfio_user_server_c
     s->num_irqs = cfg->num_irqs;
     s->max_data_xfer_size = cfg->max_data_xfer_size ? cfg->max_data_xfer_size : VFIO_USER_DEFAULT_MAX_DATA_XFER;
     s->max_dma_maps = cfg->max_dma_maps ? cfg->max_dma_maps : 1024;
+    /* Offered in VERSION: above these, QEMU's client refuses the device. */
+    if (s->max_data_xfer_size > VFIO_USER_MAX_DATA_XFER_LIMIT || s->max_dma_maps > VFIO_USER_MAX_DMA_MAPS_LIMIT)
+        goto fail;
     s->ops = cfg->ops;
     s->dev_ctx = cfg->dev_ctx;
     s->regions = calloc(s->num_regions, sizeof(*s->regions));
@@ -260,8 +263,12 @@ static void handle_version(struct vfio_user_server *s, struct vfio_user_msg *m)
         srv_request_disconnect(s, "malformed VERSION capabilities");
         return;
     }
+    /*
+     * max_msg_fds: we could take VFIO_USER_MSG_MAX_FDS, but QEMU's client
+     * refuses any offer above 16 (it sends SET_IRQS in batches of what we offer).
+     */
     struct vfio_user_caps ours = {
-        .max_msg_fds = VFIO_USER_MSG_MAX_FDS,
+        .max_msg_fds = VFIO_USER_MAX_MSG_FDS_LIMIT,
         .max_data_xfer_size = s->max_data_xfer_size,
         .max_dma_maps = s->max_dma_maps,
         .pgsizes = SRV_PAGE_SIZE,

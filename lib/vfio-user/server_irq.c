@@ -125,6 +125,13 @@ bool vfio_user_server_irq_masked(const struct vfio_user_server *s, uint32_t inde
     return s->irqs[index].masked[vector];
 }
 
+bool vfio_user_server_irq_pending(const struct vfio_user_server *s, uint32_t index, uint32_t vector)
+{
+    if (index >= s->num_irqs || vector >= s->irqs[index].count)
+        return false;
+    return s->irqs[index].pending[vector];
+}
+
 uint32_t vfio_user_server_irq_enabled_count(const struct vfio_user_server *s, uint32_t index)
 {
     if (index >= s->num_irqs)

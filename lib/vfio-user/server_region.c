@@ -112,17 +112,22 @@ void srv_handle_region_info(struct vfio_user_server *s, struct vfio_user_msg *m)
                 memcpy(cap + cap_len, &a, sizeof(a));
                 cap_len += sizeof(a);
             }
-            out.flags |= VFIO_REGION_INFO_FLAG_CAPS;
         }
     }
     out.argsz = (uint32_t)(sizeof(out) + cap_len);
     struct iovec iov[2] = {{&out, sizeof(out)}, {cap, cap_len}};
     int iovcnt = 1;
+    /*
+     * Short argsz: report the size needed, and no chain and no FLAG_CAPS. The
+     * kernel would set FLAG_CAPS with cap_offset 0 here, but QEMU's vfio-user
+     * client refuses that reply (it wants cap_offset within the struct's end
+     * and argsz whenever FLAG_CAPS is set), and asks with a 32-byte argsz first.
+     */
     if (cap_len && in.argsz >= out.argsz) {
+        out.flags |= VFIO_REGION_INFO_FLAG_CAPS;
         out.cap_offset = sizeof(out);
         iovcnt = 2;
     }
-    /* Short argsz: like the kernel, report the size needed and no capability chain. */
     int fd = r->desc.mmap_fd;
     srv_reply(s, &m->hdr, iov, iovcnt, mappable ? &fd : NULL, mappable ? 1 : 0);
 }

@@ -89,7 +89,7 @@ bool fake_version(struct fake *f)
     struct vfio_user_caps caps;
     FCHECK(f, vfio_user_caps_parse((const char *)m->payload + 4, m->len - 4, &caps) == 0);
     FCHECK(f, m->payload[m->len - 1] == '\0');
-    FCHECK(f, caps.max_msg_fds == VFIO_USER_MSG_MAX_FDS);
+    FCHECK(f, caps.max_msg_fds == VFIO_USER_MAX_MSG_FDS_LIMIT);
     FCHECK(f, caps.max_data_xfer_size == (1u << 20));
     FCHECK(f, caps.pgsizes == 4096);
     uint8_t buf[512];

@@ -228,11 +228,36 @@ static void register_eventfds(struct pci_harness *h, uint32_t index, int *fds, u
     assert_int_equal(call(h->s, h->client, VFIO_USER_DEVICE_SET_IRQS, &set, sizeof(set), fds, n, NULL), 0);
 }
 
+void pci_set_irqs(struct pci_harness *h, uint32_t index, uint32_t action, uint32_t start, uint32_t count,
+                  const int *fds)
+{
+    struct vfio_irq_set set = {
+        .argsz = sizeof(set),
+        .flags = (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | action,
+        .index = index,
+        .start = start,
+        .count = count,
+    };
+    /* A run of -1 goes as DATA_EVENTFD with no fds attached, as QEMU sends it. */
+    size_t nfds = fds && fds[0] >= 0 ? count : 0;
+    assert_int_equal(call(h->s, h->client, VFIO_USER_DEVICE_SET_IRQS, &set, sizeof(set), fds, nfds, NULL), 0);
+}
+
+/* What a device on this model does with the server's irq_changed op (the NVMe transport does the same). */
+static void harness_irq_changed(void *ctx, uint32_t index)
+{
+    struct pci_harness *h = ctx;
+    (void)index;
+    vfio_user_pci_irqs_changed(h->p);
+}
+
+static const struct vfio_user_server_ops harness_server_ops = {.irq_changed = harness_irq_changed};
+
 void pci_harness_start(struct pci_harness *h, const struct vfio_user_pci_info *info)
 {
     int err = 0;
 
-    h->s = make_server(NULL, NULL, 0);
+    h->s = make_server(&harness_server_ops, h, 0);
     h->p = vfio_user_pci_create(h->s, info, &err);
     assert_non_null(h->p);
     h->client = attach_client(h->s);

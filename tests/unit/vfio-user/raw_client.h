@@ -100,6 +100,10 @@ void pci_harness_start(struct pci_harness *h, const struct vfio_user_pci_info *i
 int pci_harness_setup(void **state);
 int pci_harness_teardown(void **state);
 
+/* SET_IRQS as QEMU sends it: count eventfds, or all -1 (sent without fds), or, with fds NULL, DATA_NONE. */
+void pci_set_irqs(struct pci_harness *h, uint32_t index, uint32_t action, uint32_t start, uint32_t count,
+                  const int *fds);
+
 uint32_t cfg_read(struct pci_harness *h, uint64_t off, size_t count);
 void cfg_write(struct pci_harness *h, uint64_t off, size_t count, uint32_t v);
 /* Offset of the capability with this id, walking the list from the header; 0 if absent. */

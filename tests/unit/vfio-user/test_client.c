@@ -105,6 +105,16 @@ static void test_connect_rejects_bad_json(void **state)
         "{\"capabilities\":{\"max_data_xfer_size\":\"big\"}}",
         "{\"capabilities\":{\"max_data_xfer_size\":0}}", /* nothing could ever be transferred */
         "[1,2]",
+        /* Offers QEMU's client refuses: we must never accept what VMs cannot. */
+        "{\"capabilities\":{\"max_msg_fds\":64}}",
+        "{\"capabilities\":{\"max_data_xfer_size\":67108865}}",
+        "{\"capabilities\":{\"max_dma_maps\":65536}}",
+        "{\"capabilities\":{\"pgsizes\":512}}",
+        /* Longer than our request: QEMU reads the reply into its request's buffer. */
+        "{\"capabilities\":{\"max_msg_fds\":16},\"padding\":\""
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+        "\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct fake f;
@@ -409,6 +419,10 @@ static size_t build_bad_info(uint8_t *buf, uint32_t index)
     case 6: /* header straddling the end */
         info.cap_offset = 32 + 16 + 16 - 4;
         break;
+    case 7: /* short reply flagging a chain at offset 0: what QEMU's client refuses */
+        info.cap_offset = 0;
+        memcpy(buf, &info, sizeof(info));
+        return 32;
     }
     memcpy(buf, &info, sizeof(info));
     memcpy(buf + 32, &sp, sizeof(sp));
@@ -416,7 +430,7 @@ static size_t build_bad_info(uint8_t *buf, uint32_t index)
     return 64;
 }
 
-#define N_BAD_INFOS 7
+#define N_BAD_INFOS 8
 
 static void script_bad_caps(struct fake *f)
 {

@@ -3,6 +3,11 @@
  * MSI-X table and PBA emulation and MSI-X delivery of the vfio-user PCI
  * device model, and the BAR wrapper that routes accesses between the table,
  * the PBA and the device's own BAR callback.
+ *
+ * The masking facts follow the vfio rule that QEMU's vfio-user-pci relies on:
+ * the VMM emulates the MSI-X table the guest programs and never writes the
+ * device's copy; it enables vectors by giving them eventfds and masks them
+ * with SET_IRQS MASK/UNMASK.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <cmocka.h>
 
 #include "vfio-user/pci_internal.h"
@@ -53,9 +59,30 @@ static uint64_t pba(struct pci_harness *h)
     return v;
 }
 
+/* Masking as a VMM does it: SET_IRQS MASK/UNMASK on the MSI-X index. */
 static void vector_mask(struct pci_harness *h, uint32_t vector, bool masked)
 {
-    bar_write32(h, TABLE + vector * 16 + 12, masked ? 1 : 0);
+    pci_set_irqs(h, VFIO_PCI_MSIX_IRQ_INDEX, masked ? VFIO_IRQ_SET_ACTION_MASK : VFIO_IRQ_SET_ACTION_UNMASK, vector, 1,
+                 NULL);
+}
+
+/* Take a vector's eventfd away (fd -1), as QEMU does between its vector set-ups. */
+static void vector_no_eventfd(struct pci_harness *h, uint32_t vector)
+{
+    int none = -1;
+    pci_set_irqs(h, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, vector, 1, &none);
+    close(h->msix_fd[vector]);
+    h->msix_fd[vector] = -1;
+}
+
+static void vector_new_eventfd(struct pci_harness *h, uint32_t vector)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(fd >= 0);
+    if (h->msix_fd[vector] >= 0)
+        close(h->msix_fd[vector]);
+    h->msix_fd[vector] = fd;
+    pci_set_irqs(h, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, vector, 1, &fd);
 }
 
 /* Bus master on, MSI-X enabled, function unmasked. */
@@ -73,10 +100,76 @@ static void test_table_reset_values(void **state)
         assert_int_equal(bar_read32(h, TABLE + v * 16 + 4), 0);
         assert_int_equal(bar_read32(h, TABLE + v * 16 + 8), 0);
         assert_int_equal(bar_read32(h, TABLE + v * 16 + 12), 1);
-        assert_true(vfio_user_pci_msix_vector_masked(h->p, v));
     }
     assert_int_equal(pba(h), 0);
     assert_true(vfio_user_pci_msix_vector_masked(h->p, 8)); /* out of range never deliverable */
+}
+
+/*
+ * A vector whose table entry nobody wrote fires once MSI-X is on and it has an
+ * eventfd: QEMU emulates the table and never writes the device's copy, so a
+ * device gating on its own (masked-from-reset) entry never interrupts a VM.
+ */
+static void test_untouched_table_delivers(void **state)
+{
+    struct pci_harness *h = *state;
+    enable_msix(h);
+    for (uint32_t v = 0; v < 8; v++) {
+        assert_false(vfio_user_pci_msix_vector_masked(h->p, v));
+        assert_int_equal(vfio_user_pci_irq(h->p, v), 0);
+        assert_int_equal(fired(h->msix_fd[v]), 1);
+    }
+    assert_int_equal(pba(h), 0);
+}
+
+/* The device table's Mask bit is storage: it neither holds nor releases a vector. */
+static void test_table_mask_bit_is_not_a_gate(void **state)
+{
+    struct pci_harness *h = *state;
+    enable_msix(h);
+    bar_write32(h, TABLE + 3 * 16 + 12, 1);
+    assert_int_equal(vfio_user_pci_irq(h->p, 3), 0);
+    assert_int_equal(fired(h->msix_fd[3]), 1);
+    /* Held by SET_IRQS MASK: writing the table's bit does not release it. */
+    vector_mask(h, 3, true);
+    assert_int_equal(vfio_user_pci_irq(h->p, 3), 0);
+    bar_write32(h, TABLE + 3 * 16 + 12, 0);
+    assert_int_equal(fired(h->msix_fd[3]), 0);
+    assert_int_equal(pba(h), 1u << 3);
+    vector_mask(h, 3, false);
+    assert_int_equal(fired(h->msix_fd[3]), 1);
+    assert_int_equal(pba(h), 0);
+}
+
+/*
+ * A vector that fires while it has no eventfd (the VMM has not enabled it, or
+ * is re-doing its vectors) is pending and goes out when an eventfd comes.
+ */
+static void test_no_eventfd_keeps_pending(void **state)
+{
+    struct pci_harness *h = *state;
+    enable_msix(h);
+    vector_no_eventfd(h, 6);
+    assert_int_equal(vfio_user_pci_irq(h->p, 6), -ENOENT);
+    assert_int_equal(pba(h), 1u << 6);
+    assert_int_equal(vfio_user_pci_irq(h->p, 6), -ENOENT); /* still one pending interrupt */
+    vector_new_eventfd(h, 6);
+    assert_int_equal(fired(h->msix_fd[6]), 1);
+    assert_int_equal(pba(h), 0);
+    /* Disabling the whole index (count 0) and enabling it again, QEMU's resize. */
+    pci_set_irqs(h, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL);
+    for (uint32_t v = 0; v < 8; v++) {
+        close(h->msix_fd[v]);
+        h->msix_fd[v] = -1;
+    }
+    assert_int_equal(vfio_user_pci_irq(h->p, 1), -ENOENT);
+    int fds[8];
+    for (uint32_t v = 0; v < 8; v++)
+        h->msix_fd[v] = fds[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pci_set_irqs(h, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 8, fds);
+    assert_int_equal(fired(h->msix_fd[1]), 1);
+    assert_int_equal(fired(h->msix_fd[0]), 0);
+    assert_int_equal(pba(h), 0);
 }
 
 static void test_table_write_read(void **state)
@@ -130,7 +223,6 @@ static void test_disabled_uses_intx(void **state)
 {
     struct pci_harness *h = *state;
     cfg_write(h, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_BUS_MASTER);
-    vector_mask(h, 0, false);
     assert_int_equal(vfio_user_pci_irq(h->p, 0), 0);
     assert_int_equal(fired(h->intx_fd), 1);
     assert_int_equal(fired(h->msix_fd[0]), 0);
@@ -141,7 +233,6 @@ static void test_enabled_unmasked_fires(void **state)
 {
     struct pci_harness *h = *state;
     enable_msix(h);
-    vector_mask(h, 5, false);
     assert_false(vfio_user_pci_msix_vector_masked(h->p, 5));
     assert_int_equal(vfio_user_pci_irq(h->p, 5), 0);
     assert_int_equal(fired(h->msix_fd[5]), 1);
@@ -155,7 +246,8 @@ static void test_vector_mask_sets_pba(void **state)
 {
     struct pci_harness *h = *state;
     enable_msix(h);
-    /* Vector 2 is masked from reset. */
+    vector_mask(h, 2, true);
+    assert_true(vfio_user_pci_msix_vector_masked(h->p, 2));
     assert_int_equal(vfio_user_pci_irq(h->p, 2), 0);
     assert_int_equal(fired(h->msix_fd[2]), 0);
     assert_int_equal(pba(h), 1u << 2);
@@ -178,17 +270,20 @@ static void test_function_mask(void **state)
 {
     struct pci_harness *h = *state;
     enable_msix(h);
-    vector_mask(h, 1, false);
+    vector_mask(h, 3, true);
     msix_ctrl(h, PCI_MSIX_CTRL_ENABLE | PCI_MSIX_CTRL_FMASK);
     assert_true(vfio_user_pci_msix_vector_masked(h->p, 1));
     assert_int_equal(vfio_user_pci_irq(h->p, 1), 0);
-    assert_int_equal(vfio_user_pci_irq(h->p, 3), 0); /* also vector-masked */
+    assert_int_equal(vfio_user_pci_irq(h->p, 3), 0); /* also masked through SET_IRQS */
     assert_int_equal(fired(h->msix_fd[1]), 0);
     assert_int_equal(pba(h), (1u << 1) | (1u << 3));
     msix_ctrl(h, PCI_MSIX_CTRL_ENABLE);
     assert_int_equal(fired(h->msix_fd[1]), 1);
     assert_int_equal(fired(h->msix_fd[3]), 0);
     assert_int_equal(pba(h), 1u << 3);
+    vector_mask(h, 3, false);
+    assert_int_equal(fired(h->msix_fd[3]), 1);
+    assert_int_equal(pba(h), 0);
 }
 
 static void test_pending_fires_on_enable(void **state)
@@ -197,7 +292,6 @@ static void test_pending_fires_on_enable(void **state)
     cfg_write(h, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_BUS_MASTER);
     /* Enabled with the function masked: the usual driver setup sequence. */
     msix_ctrl(h, PCI_MSIX_CTRL_ENABLE | PCI_MSIX_CTRL_FMASK);
-    vector_mask(h, 7, false);
     assert_int_equal(vfio_user_pci_irq(h->p, 7), 0);
     assert_int_equal(pba(h), 1u << 7);
     /* Disable, then enable unmasked: the pending vector goes out. */
@@ -213,7 +307,6 @@ static void test_bus_master_off_keeps_pending(void **state)
     struct pci_harness *h = *state;
     cfg_write(h, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
     msix_ctrl(h, PCI_MSIX_CTRL_ENABLE);
-    vector_mask(h, 4, false);
     assert_int_equal(vfio_user_pci_irq(h->p, 4), -EPERM);
     assert_int_equal(fired(h->msix_fd[4]), 0);
     assert_int_equal(pba(h), 1u << 4);
@@ -227,7 +320,6 @@ static void test_intx_disable_irrelevant_to_msix(void **state)
     struct pci_harness *h = *state;
     cfg_write(h, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_BUS_MASTER | PCI_CMD_INTX_DISABLE);
     msix_ctrl(h, PCI_MSIX_CTRL_ENABLE);
-    vector_mask(h, 0, false);
     assert_int_equal(vfio_user_pci_irq(h->p, 0), 0);
     assert_int_equal(fired(h->msix_fd[0]), 1);
 }
@@ -239,7 +331,7 @@ static void test_flr_resets_msix(void **state)
 
     enable_msix(h);
     bar_write32(h, TABLE + 16, 0xfee00000);
-    vector_mask(h, 1, false);
+    msix_ctrl(h, PCI_MSIX_CTRL_ENABLE | PCI_MSIX_CTRL_FMASK);
     assert_int_equal(vfio_user_pci_irq(h->p, 2), 0);
     assert_int_equal(pba(h), 1u << 2);
     cfg_write(h, devctl, 2, PCI_EXP_DEVCTL_FLR);
@@ -312,7 +404,6 @@ static void test_many_vectors_pba_words(void **state)
     (void)state;
     struct pci_harness *h2 = calloc(1, sizeof(*h2));
     struct vfio_user_pci_info info = pci_harness_default_info(h2);
-    uint32_t ctrl = 0;
     uint64_t word = 0;
     void *st = h2;
 
@@ -324,11 +415,15 @@ static void test_many_vectors_pba_words(void **state)
     cfg_write(h2, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_BUS_MASTER);
     cfg_write(h2, msix_cap(h2) + PCI_MSIX_CTRL, 2, PCI_MSIX_CTRL_ENABLE);
     assert_int_equal(cfg_read(h2, msix_cap(h2) + PCI_MSIX_CTRL, 2) & 0x7ff, 99);
-    assert_int_equal(vfio_user_pci_irq(h2->p, 99), 0);
+    /* The harness gives only the first 64 vectors eventfds: 99 is held. */
+    assert_int_equal(vfio_user_pci_irq(h2->p, 99), -ENOENT);
     assert_int_equal(bar_io(h2, 0, &word, 8, 0x1008, false), 8);
     assert_int_equal(word, 1ull << (99 - 64));
-    /* Unmasking the last vector clears its bit in the second PBA qword. */
-    assert_int_equal(bar_io(h2, 0, &ctrl, 4, 99 * 16 + 12, true), 4);
+    /* Its eventfd arrives: delivered, and its bit in the second PBA qword clears. */
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pci_set_irqs(h2, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 99, 1, &fd);
+    assert_int_equal(fired(fd), 1);
+    close(fd);
     assert_int_equal(bar_io(h2, 0, &word, 8, 0x1008, false), 8);
     assert_int_equal(word, 0);
     /* Past the two PBA qwords the BAR belongs to the device again. */
@@ -342,6 +437,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_table_reset_values, pci_harness_setup, pci_harness_teardown),
+        cmocka_unit_test_setup_teardown(test_untouched_table_delivers, pci_harness_setup, pci_harness_teardown),
+        cmocka_unit_test_setup_teardown(test_table_mask_bit_is_not_a_gate, pci_harness_setup, pci_harness_teardown),
+        cmocka_unit_test_setup_teardown(test_no_eventfd_keeps_pending, pci_harness_setup, pci_harness_teardown),
         cmocka_unit_test_setup_teardown(test_table_write_read, pci_harness_setup, pci_harness_teardown),
         cmocka_unit_test_setup_teardown(test_table_bad_shapes, pci_harness_setup, pci_harness_teardown),
         cmocka_unit_test_setup_teardown(test_msix_ctrl_writable_bits, pci_harness_setup, pci_harness_teardown),

@@ -194,7 +194,7 @@ static void test_version_negotiation(void **state)
     assert_int_equal(r.data[r.len - 1], '\0');
     struct vfio_user_caps caps;
     assert_int_equal(vfio_user_caps_parse((char *)r.data + sizeof(v), r.len - sizeof(v), &caps), 0);
-    assert_int_equal(caps.max_msg_fds, VFIO_USER_MSG_MAX_FDS);
+    assert_int_equal(caps.max_msg_fds, VFIO_USER_MAX_MSG_FDS_LIMIT);
     assert_int_equal(caps.max_data_xfer_size, 65536);
     assert_int_equal(caps.max_dma_maps, 77);
     assert_int_equal(caps.pgsizes, 4096);
@@ -209,6 +209,52 @@ static void test_version_negotiation(void **state)
     assert_true(vfio_user_server_connected(s));
     close(cli);
     vfio_user_server_destroy(s);
+}
+
+/*
+ * The VERSION reply never offers more than 16 fds, and passes every check
+ * QEMU's vfio-user-pci makes of it, for the exact request QEMU 10.2 sends
+ * (version 0.0): QEMU refused our earlier offer of 64 ("malformed max_msg_fds").
+ */
+static void test_version_reply_qemu_accepts(void **state)
+{
+    (void)state;
+    static const char qemu_caps[] =
+        "{\"capabilities\":{\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":268435456},\"max_msg_fds\":16,"
+        "\"max_data_xfer_size\":1048576,\"pgsizes\":4096,\"max_dma_maps\":65535,\"write_multiple\":true}}";
+    const uint32_t xfers[] = {0, 4096, VFIO_USER_MAX_DATA_XFER_LIMIT};
+    for (size_t i = 0; i < sizeof(xfers) / sizeof(xfers[0]); i++) {
+        struct vfio_user_server_config cfg = {.num_regions = 9, .num_irqs = 5, .max_data_xfer_size = xfers[i],
+                                              .max_dma_maps = i == 2 ? VFIO_USER_MAX_DMA_MAPS_LIMIT : 0};
+        int err;
+        struct vfio_user_server *s = vfio_user_server_create(&cfg, &err);
+        assert_non_null(s);
+        int cli = attach_client(s);
+        struct reply r;
+        assert_int_equal(version_call(s, cli, 0, 0, qemu_caps, &r), 0);
+        struct vfio_user_version v;
+        memcpy(&v, r.data, sizeof(v));
+        assert_int_equal(v.major, 0);
+        assert_int_equal(v.minor, 0);
+        struct vfio_user_caps caps;
+        const char *data = (const char *)r.data + sizeof(v), *why = NULL;
+        assert_int_equal(vfio_user_caps_parse(data, r.len - sizeof(v), &caps), 0);
+        assert_true(caps.max_msg_fds <= 16);
+        assert_int_equal(vfio_user_caps_check_reply(data, r.len - sizeof(v), sizeof(qemu_caps), &caps, &why), 0);
+        assert_null(why);
+        close(cli);
+        vfio_user_server_destroy(s);
+    }
+    /* A server that would offer what QEMU refuses is not created at all. */
+    struct vfio_user_server_config big = {.num_regions = 9, .num_irqs = 5,
+                                          .max_data_xfer_size = VFIO_USER_MAX_DATA_XFER_LIMIT + 1};
+    int err = 0;
+    assert_null(vfio_user_server_create(&big, &err));
+    assert_int_equal(err, -EINVAL);
+    big.max_data_xfer_size = 0;
+    big.max_dma_maps = VFIO_USER_MAX_DMA_MAPS_LIMIT + 1;
+    assert_null(vfio_user_server_create(&big, &err));
+    assert_int_equal(err, -EINVAL);
 }
 
 static void test_version_higher_minor(void **state)
@@ -463,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_non_socket_path_refused),
         cmocka_unit_test(test_second_client_gets_eof),
         cmocka_unit_test(test_version_negotiation),
+        cmocka_unit_test(test_version_reply_qemu_accepts),
         cmocka_unit_test(test_version_higher_minor),
         cmocka_unit_test(test_version_bad_major),
         cmocka_unit_test(test_version_bad_json),

@@ -199,12 +199,25 @@ static void test_region_info_sparse_cap_and_fd(void **state)
     munmap(theirs, 4096);
     close_reply_fds(&r);
 
-    /* Short argsz: 32 bytes only, argsz says what is needed, no capability offset. */
+    /*
+     * Short argsz (QEMU's first ask is 32 bytes): argsz says what is needed, and
+     * neither FLAG_CAPS nor a cap_offset is set, because QEMU's client fails the
+     * device on FLAG_CAPS with a cap_offset outside [32, argsz].
+     */
     ri = (struct vfio_region_info){.argsz = 32, .index = 0};
     assert_int_equal(call(s, cli, VFIO_USER_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0, &r), 0);
     assert_int_equal(r.len, 32);
     memcpy(&ri, r.data, sizeof(ri));
     assert_int_equal(ri.argsz, 32 + cap_len);
+    assert_int_equal(ri.cap_offset, 0);
+    assert_false(ri.flags & VFIO_REGION_INFO_FLAG_CAPS);
+    assert_true(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+    close_reply_fds(&r);
+    /* One byte short of the chain is still short. */
+    ri = (struct vfio_region_info){.argsz = (uint32_t)(32 + cap_len - 1), .index = 0};
+    assert_int_equal(call(s, cli, VFIO_USER_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0, &r), 0);
+    memcpy(&ri, r.data, sizeof(ri));
+    assert_false(ri.flags & VFIO_REGION_INFO_FLAG_CAPS);
     assert_int_equal(ri.cap_offset, 0);
     close_reply_fds(&r);
     close(memfd);
