@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the test guest's initramfs:
 #   build-initramfs.sh OUT.cpio[.gz] RUN_SCRIPT [FILE[:DEST]...]
-# It holds busybox (static, with its applet links), nvme-cli, the fuse and cuse modules of
-# the kernel prepare-kernel.sh fetched, /init (init.sh), RUN_SCRIPT as /tests/run, and each
+# It holds busybox (static, with its applet links), nvme-cli, the modules of the kernel
+# prepare-kernel.sh fetched (fuse, cuse, the NVMe driver; /lib/modules/order says in which
+# order init.sh loads them), /init (init.sh), RUN_SCRIPT as /tests/run, and each
 # FILE at DEST (default /bin/NAME). Dynamic executables among them (nvme, FILEs) get their
 # shared libraries and the dynamic loader copied at the same paths as on the host.
 # OUT ending in .gz is gzipped, else a plain cpio (twice the size, no gzip on either side).
@@ -30,6 +31,7 @@ is_elf() { [ "$(head -c 4 "$1" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; }
 # $1 host file, $2 path inside the guest
 install_file() {
   mkdir -p "$root$(dirname "$2")"
+  rm -f "$root$2" # a busybox applet link of that name would be written through
   cp -L "$1" "$root$2"
 }
 
@@ -56,8 +58,10 @@ done
 install_file "$nvme" /usr/sbin/nvme
 install_libs "$nvme"
 
-install_file "$kernel_dir/fuse.ko" /lib/modules/fuse.ko
-install_file "$kernel_dir/cuse.ko" /lib/modules/cuse.ko
+while read -r mod; do
+  install_file "$kernel_dir/$mod.ko" "/lib/modules/$mod.ko"
+done <"$kernel_dir/modules"
+install_file "$kernel_dir/modules" /lib/modules/order
 
 install_file "$here/init.sh" /init
 chmod 755 "$root/init"

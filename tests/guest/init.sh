@@ -15,7 +15,7 @@ mount -t tmpfs tmpfs /tmp
 echo 1 >/proc/sys/kernel/printk
 
 rc=0
-for m in fuse cuse; do
+for m in $(cat /lib/modules/order); do
   if ! insmod /lib/modules/$m.ko; then
     echo "init: insmod $m failed"
     rc=1

@@ -4,6 +4,8 @@
 #   vmlinux    uncompressed ELF kernel: QEMU boots it directly through PVH, which saves the
 #              3-6 s the XZ decompressor would take under TCG
 #   fuse.ko cuse.ko   uncompressed modules (busybox insmod cannot read .ko.xz)
+#   nvme-core.ko nvme.ko   the guest's own NVMe driver, for guests on a vfio-user-pci device
+#   modules    the modules above with what they need, in insmod order (one name a line)
 #   version    the kernel package name
 # Cache: $VNVME_GUEST_CACHE, else /var/cache/vnvme-guest if it can be written, else
 # ~/.cache/vnvme-guest. A cached kernel costs one `apt-cache depends` per call; a new kernel
@@ -72,18 +74,26 @@ populate() {
   download_deb "$pkg" "$work"
   local deb
   deb=$(ls "$work"/*.deb)
-  log "extracting vmlinuz and the fuse modules"
+  log "extracting vmlinuz and the fuse and nvme modules"
   mkdir "$work/root"
   dpkg-deb --fsys-tarfile "$deb" |
-    tar -x -C "$work/root" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/fs/fuse/*'
+    tar -x -C "$work/root" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/fs/fuse/*' \
+      './lib/modules/*/kernel/drivers/nvme/*' './lib/modules/*/kernel/lib/*' \
+      './lib/modules/*/kernel/crypto/*' './lib/modules/*/kernel/block/*'
   rm -f "$deb"
 
   mkdir "$work/out"
   local vmlinuz mod name
   vmlinuz=$(ls "$work"/root/boot/vmlinuz-*)
   extract_vmlinux "$vmlinuz" "$work/out/vmlinux" || { log "no ELF kernel inside $vmlinuz"; return 1; }
-  for name in fuse cuse; do
-    mod=$(ls "$work"/root/lib/modules/*/kernel/fs/fuse/$name.ko* 2>/dev/null | head -n1)
+  # Each wanted module after what it depends on, read from the .ko's own modinfo strings
+  # (the .deb ships no modules.dep).
+  local order=()
+  add_module() {
+    local name=$1 mod dep
+    case " ${order[*]:-} " in *" $name "*) return 0 ;; esac
+    # Module names treat - and _ alike.
+    mod=$(find "$work"/root/lib/modules -name "${name//[-_]/[-_]}.ko*" | head -n1)
     [ -n "$mod" ] || { log "$pkg has no $name module"; return 1; }
     case $mod in
       *.ko.xz)  xz -dc "$mod" >"$work/out/$name.ko" ;;
@@ -92,7 +102,15 @@ populate() {
       *.ko)     cp "$mod" "$work/out/$name.ko" ;;
       *) log "unknown module format: $mod"; return 1 ;;
     esac
+    for dep in $(tr '\0' '\n' <"$work/out/$name.ko" | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '); do
+      add_module "$dep" || return 1
+    done
+    order+=("$name")
+  }
+  for name in fuse cuse nvme-core nvme; do
+    add_module "$name" || return 1
   done
+  printf '%s\n' "${order[@]}" >"$work/out/modules"
   echo "$pkg" >"$work/out/version"
   # Rename last so a half-built cache is never taken for a complete one.
   rm -rf "$dest"
@@ -110,11 +128,12 @@ main() {
   pkg=$(current_kernel_package)
   [ -n "$pkg" ] || { log "apt-cache knows no linux-image-amd64 (run apt-get update)"; exit 1; }
   dest="$cache/$pkg"
-  if [ ! -f "$dest/version" ]; then
+  # A cache from before the NVMe modules were kept is filled again.
+  if [ ! -f "$dest/version" ] || [ ! -f "$dest/modules" ]; then
     # Two test runs at once (normal and ASan build dirs) must not download into each other.
     exec 9>"$cache/.lock"
     flock 9
-    [ -f "$dest/version" ] || populate "$pkg" "$dest"
+    [ -f "$dest/version" ] && [ -f "$dest/modules" ] || populate "$pkg" "$dest"
     exec 9>&-
   fi
   echo "$dest"
