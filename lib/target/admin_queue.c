@@ -86,8 +86,15 @@ void nvmet_execute_create_io_sq(struct nvmet_req *req)
         return fail(req, NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
     if (!queue_size_valid(c, qsize))
         return fail(req, NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_SIZE);
-    /* The admin CQ cannot take I/O completions. */
-    if (cqid == 0 || cqid > NVMET_MAX_IO_QUEUES || !c->cqs[cqid].created)
+    /*
+     * The admin CQ (0) and an ID beyond the I/O CQs allocated (Number of
+     * Queues) are Invalid Queue Identifier, as the spec asks and SPDK's
+     * nvme_compliance checks; an allocated ID with no queue created behind it
+     * is Completion Queue Invalid.
+     */
+    if (cqid == 0 || cqid > allowed_cqs(c))
+        return fail(req, NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
+    if (!c->cqs[cqid].created)
         return fail(req, NVME_SCT_COMMAND_SPECIFIC, NVME_SC_COMPLETION_QUEUE_INVALID);
     if (!pc)
         return fail(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);

@@ -195,12 +195,15 @@ static void enable(struct nvmet_ctrlr *c)
     status_changed(c);
 }
 
-/* Shutdown completes once nothing is in flight (checked again from poll). */
+/*
+ * Shutdown completes once nothing is in flight (checked again from poll).
+ * Outstanding AERs do not count: they wait for an event, not for the device.
+ */
 static void shutdown_progress(struct nvmet_ctrlr *c)
 {
     if (((c->csts & NVME_CSTS_SHST_MASK) >> NVME_CSTS_SHST_SHIFT) != NVME_CSTS_SHST_OCCURRING)
         return;
-    if (total_in_flight(c) != 0)
+    if (total_in_flight(c) != c->nr_aer_reqs)
         return;
     c->csts = (c->csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT);
     status_changed(c);
@@ -229,8 +232,13 @@ static void write_cc(struct nvmet_ctrlr *c, uint32_t v)
     uint32_t old_shn = (old & NVME_CC_SHN_MASK) >> NVME_CC_SHN_SHIFT;
     if (shn != NVME_CC_SHN_NONE && old_shn == NVME_CC_SHN_NONE &&
         (c->csts & NVME_CSTS_SHST_MASK) == 0) {
+        /*
+         * Outstanding AERs stay outstanding, without completions: a host that
+         * shuts down has already given them up (SPDK's logs "cpl does not map
+         * to outstanding cmd" for each one posted; Linux cancels them itself),
+         * and the reset that follows discards them.
+         */
         c->csts = (c->csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_OCCURRING << NVME_CSTS_SHST_SHIFT);
-        nvmet_aer_abort_all(c);
         shutdown_progress(c);
     }
 }

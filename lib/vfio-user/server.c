@@ -145,6 +145,7 @@ int vfio_user_server_attach_fd(struct vfio_user_server *s, int fd)
     s->conn_fd = fd;
     s->negotiated = false;
     s->want_disconnect = false;
+    s->dma_refusal_logged = false;
     s->rx_busy = false;
     s->next_msg_id = 1;
     vfio_user_caps_defaults(&s->peer);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Client memory: DMA_MAP/DMA_UNMAP, and device-initiated reads/writes of client memory. */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -19,6 +22,31 @@ static bool notify_unmap(void *arg, const struct vfio_user_dma_region *r)
 void srv_dma_unmap_all(struct vfio_user_server *s)
 {
     vfio_user_dma_table_clear(s->dma, notify_unmap, s);
+}
+
+/*
+ * A refused DMA_MAP leaves the client's device without that memory, so the
+ * operator hears why, once per connection: a client that gets it wrong once
+ * (SPDK's initiator on DPDK's default hugepage files sends windows longer than
+ * the file passed with them) tends to repeat it for every window.
+ */
+static void log_dma_refusal(struct vfio_user_server *s, const struct vfio_user_dma_map *dm, int64_t file_size, int rc)
+{
+    char why[160];
+    if (file_size >= 0 && (dm->offset > (uint64_t)file_size || dm->size > (uint64_t)file_size - dm->offset))
+        snprintf(why, sizeof(why), "the window runs past the end of the file passed with it (%" PRId64 " bytes)",
+                 file_size);
+    else
+        snprintf(why, sizeof(why), "%s", strerror(-rc));
+    if (s->dma_refusal_logged) {
+        VNVME_DEBUG(SRV_LOG, "DMA_MAP [0x%" PRIx64 ", +0x%" PRIx64 ") refused: %s", dm->addr, dm->size, why);
+        return;
+    }
+    s->dma_refusal_logged = true;
+    VNVME_WARN(SRV_LOG,
+               "DMA_MAP of [0x%" PRIx64 ", +0x%" PRIx64 ") at file offset 0x%" PRIx64
+               " refused: %s (later refusals on this connection are logged at debug level)",
+               dm->addr, dm->size, dm->offset, why);
 }
 
 void srv_handle_dma_map(struct vfio_user_server *s, struct vfio_user_msg *m)
@@ -40,12 +68,16 @@ void srv_handle_dma_map(struct vfio_user_server *s, struct vfio_user_msg *m)
     if (dm.flags & VFIO_USER_DMA_F_WRITE)
         prot |= VFIO_USER_DMA_WRITE_OK;
     int fd = -1;
+    struct stat st = {0};
     if (m->nfds == 1) {
         fd = m->fds[0];
         m->fds[0] = -1; /* the table owns it now, also when adding fails */
+        if (fstat(fd, &st) < 0)
+            st.st_size = -1;
     }
     int rc = vfio_user_dma_table_add(s->dma, dm.addr, dm.size, prot, fd, fd >= 0 ? dm.offset : 0);
     if (rc < 0) {
+        log_dma_refusal(s, &dm, fd >= 0 ? (int64_t)st.st_size : -1, rc);
         srv_reply_err(s, &m->hdr, -rc);
         return;
     }

@@ -63,6 +63,7 @@ struct vfio_user_server {
     bool rx_busy;
     struct vfio_user_tx tx;
     bool want_disconnect;
+    bool dma_refusal_logged; /* a refused DMA_MAP is explained once per connection */
     uint16_t next_msg_id;
     struct srv_queued_msg queue[SRV_QUEUE_MAX_MSGS];
     uint32_t queue_head;

@@ -166,11 +166,13 @@ static void create_sq_checks(void **state)
     struct ft *ft = *state;
     uint64_t iova = ft_alloc(ft, 16 * sizeof(struct nvme_sqe), 4096);
 
-    /* SQ before its CQ. */
+    /* SQ before its CQ: an allocated CQID with no queue is Completion Queue Invalid. */
     assert_int_equal(create_sq_raw(ft, 1, 15, 1, 1, iova), SC(COMMAND_SPECIFIC, COMPLETION_QUEUE_INVALID));
-    /* The admin CQ is not a valid target, nor a CQID beyond the range. */
-    assert_int_equal(create_sq_raw(ft, 1, 15, 1, 0, iova), SC(COMMAND_SPECIFIC, COMPLETION_QUEUE_INVALID));
-    assert_int_equal(create_sq_raw(ft, 1, 15, 1, 0xffff, iova), SC(COMMAND_SPECIFIC, COMPLETION_QUEUE_INVALID));
+    /* The admin CQ, and a CQID beyond the range, are Invalid Queue Identifier (SPDK's nvme_compliance). */
+    assert_int_equal(create_sq_raw(ft, 1, 15, 1, 0, iova), SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
+    assert_int_equal(create_sq_raw(ft, 1, 15, 1, 0xffff, iova), SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
+    assert_int_equal(create_sq_raw(ft, 1, 15, 1, NVMET_MAX_IO_QUEUES + 1, iova),
+                     SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
     assert_int_equal(create_cq(ft, 1, 16, 1), 0);
     assert_int_equal(create_sq_raw(ft, 0, 15, 1, 1, iova), SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
     assert_int_equal(create_sq_raw(ft, NVMET_MAX_IO_QUEUES + 1, 15, 1, 1, iova),
@@ -199,6 +201,9 @@ static void queue_count_limits_after_set_features(void **state)
     assert_int_equal(create_cq(ft, 3, 16, 1), 0);
     assert_int_equal(create_sq(ft, 3, 16, 3), SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
     assert_int_equal(create_sq(ft, 2, 16, 3), 0);
+    /* A CQID past the 3 CQs allocated is Invalid Queue Identifier, not Completion Queue Invalid. */
+    assert_int_equal(create_sq(ft, 1, 16, 4), SC(COMMAND_SPECIFIC, INVALID_QUEUE_IDENTIFIER));
+    assert_int_equal(create_sq(ft, 1, 16, 2), SC(COMMAND_SPECIFIC, COMPLETION_QUEUE_INVALID));
     /* Once queues exist the counts are fixed. */
     assert_int_equal(set_num_queues(ft, 7, 7, NULL), SC(GENERIC, COMMAND_SEQUENCE_ERROR));
 }

@@ -222,6 +222,66 @@ static void test_dma_map_errors(void **state)
     vfio_user_server_destroy(s);
 }
 
+/*
+ * A window longer than the file passed with it (what SPDK's initiator sends on
+ * DPDK's default hugepage files) is refused with EINVAL, and the log says why
+ * at the default level, once per connection: the first refusal is a warning,
+ * the next ones are not.
+ */
+static void test_dma_map_past_file_end_explained_once(void **state)
+{
+    (void)state;
+    struct vfio_user_server *s = make_server(&dma_ops, NULL, 0);
+    int cli = attach_client(s);
+    negotiate(s, cli);
+    int memfd = new_memfd(2u << 20);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(log), STDERR_FILENO) >= 0);
+    int rc1 = dma_map(s, cli, 0x200000, 4u << 20, RW, memfd, 0);
+    int rc2 = dma_map(s, cli, 0x600000, 4u << 20, RW, memfd, 0);
+    int rc3 = dma_map(s, cli, 0xa00000, 4096, RW, memfd, (2u << 20) - 2048);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_int_equal(rc1, EINVAL);
+    assert_int_equal(rc2, EINVAL);
+    assert_int_equal(rc3, EINVAL);
+    char text[4096] = {0};
+    rewind(log);
+    size_t n = fread(text, 1, sizeof(text) - 1, log);
+    fclose(log);
+    assert_true(n > 0);
+    const char *first = strstr(text, "runs past the end of the file passed with it (2097152 bytes)");
+    assert_non_null(first);
+    assert_non_null(strstr(text, "warn"));
+    assert_null(strstr(first + 1, "runs past the end")); /* once per connection */
+    /* A new connection is told again. */
+    close(cli);
+    vfio_user_server_poll(s);
+    cli = attach_client(s);
+    negotiate(s, cli);
+    log = tmpfile();
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(dup2(fileno(log), STDERR_FILENO) >= 0);
+    assert_int_equal(dma_map(s, cli, 0x200000, 4u << 20, RW, memfd, 0), EINVAL);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    memset(text, 0, sizeof(text));
+    rewind(log);
+    assert_true(fread(text, 1, sizeof(text) - 1, log) > 0);
+    fclose(log);
+    assert_non_null(strstr(text, "runs past the end of the file"));
+    close(memfd);
+    close(cli);
+    vfio_user_server_destroy(s);
+}
+
 static void test_dma_unmap_variants(void **state)
 {
     (void)state;
@@ -485,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_dma_map_memfd_read_write),
         cmocka_unit_test(test_dma_unmap_quarantines_a_window_still_written),
         cmocka_unit_test(test_dma_map_errors),
+        cmocka_unit_test(test_dma_map_past_file_end_explained_once),
         cmocka_unit_test(test_dma_unmap_variants),
         cmocka_unit_test(test_disconnect_unmaps_everything),
         cmocka_unit_test(test_dma_by_message),
