@@ -3,6 +3,7 @@
 # print the cache directory of that kernel on stdout. It holds:
 #   vmlinux    uncompressed ELF kernel: QEMU boots it directly through PVH, which saves the
 #              3-6 s the XZ decompressor would take under TCG
+#   vmlinuz    the bzImage as Debian ships it, for guests that boot through a boot loader
 #   fuse.ko cuse.ko   uncompressed modules (busybox insmod cannot read .ko.xz)
 #   nvme-core.ko nvme.ko   the guest's own NVMe driver, for guests on a vfio-user-pci device
 #   modules    the modules above with what they need, in insmod order (one name a line)
@@ -86,6 +87,7 @@ populate() {
   local vmlinuz mod name
   vmlinuz=$(ls "$work"/root/boot/vmlinuz-*)
   extract_vmlinux "$vmlinuz" "$work/out/vmlinux" || { log "no ELF kernel inside $vmlinuz"; return 1; }
+  cp "$vmlinuz" "$work/out/vmlinuz"
   # Each wanted module after what it depends on, read from the .ko's own modinfo strings
   # (the .deb ships no modules.dep).
   local order=()
@@ -129,11 +131,11 @@ main() {
   [ -n "$pkg" ] || { log "apt-cache knows no linux-image-amd64 (run apt-get update)"; exit 1; }
   dest="$cache/$pkg"
   # A cache from before the NVMe modules were kept is filled again.
-  if [ ! -f "$dest/version" ] || [ ! -f "$dest/modules" ]; then
+  if [ ! -f "$dest/version" ] || [ ! -f "$dest/modules" ] || [ ! -f "$dest/vmlinuz" ]; then
     # Two test runs at once (normal and ASan build dirs) must not download into each other.
     exec 9>"$cache/.lock"
     flock 9
-    [ -f "$dest/version" ] && [ -f "$dest/modules" ] || populate "$pkg" "$dest"
+    [ -f "$dest/version" ] && [ -f "$dest/modules" ] && [ -f "$dest/vmlinuz" ] || populate "$pkg" "$dest"
     exec 9>&-
   fi
   echo "$dest"

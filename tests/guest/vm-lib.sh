@@ -9,7 +9,9 @@
 #   vnvmed_start CONFIG_JSON           vnvmed -c CONFIG on $work/rpc.sock, log $work/vnvmed.log
 #   rpc METHOD [JSON]                  vnvme rpc through that socket
 #   vm_start NAME INITRAMFS SOCKET [QEMU ARGS...]   QEMU in the background; console $work/NAME.log;
-#                                     $VM_ROLE, when set, reaches the guest as vnvme.role=ROLE
+#                                     $VM_ROLE, when set, reaches the guest as vnvme.role=ROLE;
+#                                     VM_NO_KERNEL=1 boots from disks (SeaBIOS), VM_BOOTINDEX=N
+#                                     makes the vnvmed controller boot device N
 #   vm_wait_line NAME PATTERN [SECONDS]             until the guest prints PATTERN
 #   vm_finish NAME [SECONDS]           wait for the guest to power off; print its TAP output
 #   host_ok / host_not_ok / host_check  TAP lines for what the host sees
@@ -93,16 +95,20 @@ rpc() {
 vm_start() {
   local name=$1 initrd=$2 socket=$3
   shift 3
-  local dev
-  dev=$(printf '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"%s"},"x-msg-timeout":5000}' "$socket")
+  local dev boot=()
+  dev=$(printf '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"%s"},"x-msg-timeout":5000%s}' \
+    "$socket" "${VM_BOOTINDEX:+,\"bootindex\":$VM_BOOTINDEX}")
+  if [ -z "${VM_NO_KERNEL:-}" ]; then
+    boot=(-kernel "$kernel_dir/vmlinux" -initrd "$initrd"
+          -append "console=ttyS0 panic=-1 quiet${VM_ROLE:+ vnvme.role=$VM_ROLE}")
+  fi
   # Not under timeout(1): $! must be QEMU itself, so that killing it (the test does, with
   # SIGKILL) kills the VM. vm_wait_line and vm_finish bound the time; cleanup kills the rest.
   "$qemu" -L "$qemu_dir/firmware" \
     -accel tcg -cpu max -smp 2 -m 1G \
     -object memory-backend-memfd,id=mem,size=1G,share=on -machine q35,memory-backend=mem \
     -nodefaults -display none -serial stdio -no-reboot \
-    -kernel "$kernel_dir/vmlinux" -initrd "$initrd" -append "console=ttyS0 panic=-1 quiet${VM_ROLE:+ vnvme.role=$VM_ROLE}" \
-    -device "$dev" "$@" </dev/null >"$work/$name.log" 2>&1 &
+    "${boot[@]}" -device "$dev" "$@" </dev/null >"$work/$name.log" 2>&1 &
   vm_pid[$name]=$!
 }
 
