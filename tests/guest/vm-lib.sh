@@ -6,10 +6,13 @@
 #   VNVMED VNVME
 # and uses:
 #   vm_initramfs OUT GUEST_SCRIPT      initramfs with GUEST_SCRIPT as /tests/run, tap.sh, fio
+#   vm_config OUT NQN BDEV BDEV_ENTRIES [SUBSYSTEM_PARAMS]   a one-namespace vnvmed config
 #   vnvmed_start CONFIG_JSON           vnvmed -c CONFIG on $work/rpc.sock, log $work/vnvmed.log
 #   rpc METHOD [JSON]                  vnvme rpc through that socket
 #   vm_start NAME INITRAMFS SOCKET [QEMU ARGS...]   QEMU in the background; console $work/NAME.log;
-#                                     $VM_ROLE, when set, reaches the guest as vnvme.role=ROLE;
+#                                     SOCKET - starts it without a vnvmed device;
+#                                     $VM_ROLE, when set, reaches the guest as vnvme.role=ROLE,
+#                                     $VM_APPEND is added to its kernel command line;
 #                                     VM_NO_KERNEL=1 boots from disks (SeaBIOS), VM_BOOTINDEX=N
 #                                     makes the vnvmed controller boot device N
 #   vm_wait_line NAME PATTERN [SECONDS]             until the guest prints PATTERN
@@ -71,6 +74,24 @@ vm_initramfs() {
   "$here/build-initramfs.sh" "$out" "$script" "$here/tap.sh:/tests/tap.sh" "$(command -v fio)" "$@"
 }
 
+# vm_config OUT NQN BDEV BDEV_ENTRIES [SUBSYSTEM_PARAMS]: a vnvmed config whose bdev subsystem has
+# BDEV_ENTRIES (JSON method objects, comma-separated) and one subsystem NQN (SUBSYSTEM_PARAMS:
+# extra "key": value pairs) with BDEV as namespace 1, served at $work/vm/cntrl.
+vm_config() {
+  local out=$1 nqn=$2 bdev=$3 bdevs=$4 extra=${5:-}
+  mkdir -p "$work/vm"
+  cat >"$out" <<JSON
+{"subsystems": [
+  {"subsystem": "bdev", "config": [$bdevs]},
+  {"subsystem": "nvmf", "config": [
+    {"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}},
+    {"method": "nvmf_create_subsystem", "params": {"nqn": "$nqn", "allow_any_host": true${extra:+, $extra}}},
+    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "$nqn", "namespace": {"bdev_name": "$bdev", "nsid": 1}}},
+    {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "$nqn",
+      "listen_address": {"trtype": "VFIOUSER", "traddr": "$work/vm"}}}]}]}
+JSON
+}
+
 vnvmed_start() {
   local config=$1
   "$VNVMED" -c "$config" -r "$work/rpc.sock" --log-level info >>"$work/vnvmed.log" 2>&1 &
@@ -95,12 +116,14 @@ rpc() {
 vm_start() {
   local name=$1 initrd=$2 socket=$3
   shift 3
-  local dev boot=()
-  dev=$(printf '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"%s"},"x-msg-timeout":5000%s}' \
-    "$socket" "${VM_BOOTINDEX:+,\"bootindex\":$VM_BOOTINDEX}")
+  local dev=() boot=()
+  # SOCKET "-": no vnvmed device (a VM on QEMU's own devices, for comparisons).
+  [ "$socket" = - ] ||
+    dev=(-device "$(printf '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"%s"},"x-msg-timeout":5000%s}' \
+      "$socket" "${VM_BOOTINDEX:+,\"bootindex\":$VM_BOOTINDEX}")")
   if [ -z "${VM_NO_KERNEL:-}" ]; then
     boot=(-kernel "$kernel_dir/vmlinux" -initrd "$initrd"
-          -append "console=ttyS0 panic=-1 quiet${VM_ROLE:+ vnvme.role=$VM_ROLE}")
+          -append "console=ttyS0 panic=-1 quiet${VM_ROLE:+ vnvme.role=$VM_ROLE}${VM_APPEND:+ $VM_APPEND}")
   fi
   # Not under timeout(1): $! must be QEMU itself, so that killing it (the test does, with
   # SIGKILL) kills the VM. vm_wait_line and vm_finish bound the time; cleanup kills the rest.
@@ -108,7 +131,7 @@ vm_start() {
     -accel tcg -cpu max -smp 2 -m 1G \
     -object memory-backend-memfd,id=mem,size=1G,share=on -machine q35,memory-backend=mem \
     -nodefaults -display none -serial stdio -no-reboot \
-    "${boot[@]}" -device "$dev" "$@" </dev/null >"$work/$name.log" 2>&1 &
+    "${boot[@]}" "${dev[@]}" "$@" </dev/null >"$work/$name.log" 2>&1 &
   vm_pid[$name]=$!
 }
 

@@ -30,19 +30,8 @@ host_check "boot image made: kernel, initramfs, syslinux.cfg and syslinux on a F
   mcopy -i '$img' '$work/syslinux.cfg' ::/syslinux.cfg &&
   syslinux --install '$img'"
 
-mkdir -p "$work/vm"
-cat >"$work/config.json" <<JSON
-{"subsystems": [
-  {"subsystem": "bdev", "config": [
-    {"method": "bdev_uring_create", "params": {"name": "Boot0", "filename": "$img", "block_size": 512}}]},
-  {"subsystem": "nvmf", "config": [
-    {"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}},
-    {"method": "nvmf_create_subsystem", "params": {"nqn": "nqn.2026-11.io.vnvme:boot", "allow_any_host": true}},
-    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-11.io.vnvme:boot",
-      "namespace": {"bdev_name": "Boot0", "nsid": 1}}},
-    {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "nqn.2026-11.io.vnvme:boot",
-      "listen_address": {"trtype": "VFIOUSER", "traddr": "$work/vm"}}}]}]}
-JSON
+vm_config "$work/config.json" nqn.2026-11.io.vnvme:boot Boot0 \
+  '{"method": "bdev_uring_create", "params": {"name": "Boot0", "filename": "'"$img"'", "block_size": 512}}'
 vnvmed_start "$work/config.json" || exit 1
 
 VM_NO_KERNEL=1 VM_BOOTINDEX=1 vm_start boot "" "$work/vm/cntrl"

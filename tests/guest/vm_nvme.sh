@@ -6,20 +6,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/vm-lib.sh"
 
-mkdir -p "$work/vm"
-cat >"$work/config.json" <<JSON
-{"subsystems": [
-  {"subsystem": "bdev", "config": [
-    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": 262144, "block_size": 512}}]},
-  {"subsystem": "nvmf", "config": [
-    {"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}},
-    {"method": "nvmf_create_subsystem", "params": {"nqn": "nqn.2026-11.io.vnvme:vm",
-      "serial_number": "VNVMEVM0001", "model_number": "vnvme guest VM", "allow_any_host": true}},
-    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-11.io.vnvme:vm",
-      "namespace": {"bdev_name": "Malloc0", "nsid": 1}}},
-    {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "nqn.2026-11.io.vnvme:vm",
-      "listen_address": {"trtype": "VFIOUSER", "traddr": "$work/vm"}}}]}]}
-JSON
+vm_config "$work/config.json" nqn.2026-11.io.vnvme:vm Malloc0 \
+  '{"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": 262144, "block_size": 512}}' \
+  '"serial_number": "VNVMEVM0001", "model_number": "vnvme guest VM"'
 
 vm_initramfs "$work/initrd.cpio" "$here/vm_nvme_guest.sh" || exit 1
 vnvmed_start "$work/config.json" || exit 1

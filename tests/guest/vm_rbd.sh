@@ -21,21 +21,8 @@ stop_cluster() { "$top/scripts/ceph-test-cluster" stop "$ceph_dir" >/dev/null 2>
 trap 'stop_cluster; cleanup' EXIT
 host_check "RBD image created" rbd -c "$conf" create --size 128 rbd/vm
 
-mkdir -p "$work/vm"
-cat >"$work/config.json" <<JSON
-{"subsystems": [
-  {"subsystem": "bdev", "config": [
-    {"method": "bdev_rbd_register_cluster", "params": {"name": "ceph", "config_file": "$conf", "user_id": "admin"}},
-    {"method": "bdev_rbd_create", "params": {"name": "Rbd0", "pool_name": "rbd", "rbd_name": "vm",
-      "block_size": 4096, "cluster_name": "ceph"}}]},
-  {"subsystem": "nvmf", "config": [
-    {"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}},
-    {"method": "nvmf_create_subsystem", "params": {"nqn": "nqn.2026-11.io.vnvme:rbd", "allow_any_host": true}},
-    {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-11.io.vnvme:rbd",
-      "namespace": {"bdev_name": "Rbd0", "nsid": 1}}},
-    {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "nqn.2026-11.io.vnvme:rbd",
-      "listen_address": {"trtype": "VFIOUSER", "traddr": "$work/vm"}}}]}]}
-JSON
+vm_config "$work/config.json" nqn.2026-11.io.vnvme:rbd Rbd0 \
+  '{"method": "bdev_rbd_register_cluster", "params": {"name": "ceph", "config_file": "'"$conf"'", "user_id": "admin"}}, {"method": "bdev_rbd_create", "params": {"name": "Rbd0", "pool_name": "rbd", "rbd_name": "vm", "block_size": 4096, "cluster_name": "ceph"}}'
 vm_initramfs "$work/initrd.cpio" "$here/vm_rbd_guest.sh" || exit 1
 vnvmed_start "$work/config.json" || exit 1
 vm_start vm "$work/initrd.cpio" "$work/vm/cntrl"
