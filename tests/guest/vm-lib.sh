@@ -152,7 +152,7 @@ vm_finish() {
     kill -0 "${vm_pid[$name]}" 2>/dev/null || break
     sleep 0.1
   done
-  kill -9 "${vm_pid[$name]}" 2>/dev/null
+  kill -9 "${vm_pid[$name]}" 2>/dev/null || true
   wait "${vm_pid[$name]}" 2>/dev/null
   unset "vm_pid[$name]"
   local log=$work/$name.log
