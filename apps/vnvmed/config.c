@@ -22,7 +22,12 @@
 
 #define CONFIG_MAX_SIZE (64u << 20)
 
-static const char *const load_order[] = {"bdev", "nvmf"};
+static const char *const load_order[] = {"bdev", "nvmf", NULL};
+
+const char *const *config_subsystem_names(void)
+{
+    return load_order;
+}
 
 /*
  * SPDK keeps bdev_nvme_attach_controller and bdev_nvme_cuse_register in the
@@ -114,7 +119,7 @@ static int run_subsystem(const char *path, const char *name, struct json_object 
 
 static bool is_loaded_subsystem(const char *name)
 {
-    for (size_t i = 0; i < sizeof(load_order) / sizeof(load_order[0]); i++)
+    for (size_t i = 0; load_order[i] != NULL; i++)
         if (strcmp(name, load_order[i]) == 0)
             return true;
     return false;
@@ -371,7 +376,7 @@ struct json_object *config_save_subsystem(const char *name)
 struct json_object *config_save(void)
 {
     struct json_object *subsystems = json_object_new_array();
-    for (size_t i = 0; i < sizeof(load_order) / sizeof(load_order[0]); i++) {
+    for (size_t i = 0; load_order[i] != NULL; i++) {
         struct json_object *s = json_object_new_object();
         json_object_object_add(s, "subsystem", json_object_new_string(load_order[i]));
         json_object_object_add(s, "config", config_save_subsystem(load_order[i]));

@@ -14,9 +14,10 @@
 #define VNVME_VERSION_PATCH 0
 #define VNVME_VERSION_STRING "vnvme 0.1.0"
 
+/* Every method can be called once the daemon serves RPC, and none has an alias: both flags change nothing. */
 static const struct rpc_param get_methods_params[] = {
-    {"current", RPC_IGNORED, false},
-    {"include_aliases", RPC_IGNORED, false},
+    {"current", RPC_BOOL, false},
+    {"include_aliases", RPC_BOOL, false},
     RPC_PARAMS_END,
 };
 static const struct rpc_param no_params[] = {RPC_PARAMS_END};
@@ -73,8 +74,32 @@ static struct json_object *framework_get_config(struct json_object *params, stru
         return save_config(params, e);
     struct json_object *cfg = config_save_subsystem(name);
     if (cfg == NULL)
-        rpc_set_errno(e, -ENOENT);
+        rpc_set_error(e, RPC_INVALID_PARAMS, "Subsystem '%s' not found", name);
     return cfg;
+}
+
+/*
+ * SPDK: the subsystems in initialisation order, each with what it depends on.
+ * rpc.py's save_config asks this first, then framework_get_config for each
+ * (a dependency must come before what depends on it).
+ */
+static struct json_object *framework_get_subsystems(struct json_object *params, struct rpc_err *e)
+{
+    (void)params;
+    (void)e;
+    struct json_object *arr = json_object_new_array();
+    const char *prev = NULL;
+    for (const char *const *s = config_subsystem_names(); *s != NULL; s++) {
+        struct json_object *o = json_object_new_object();
+        struct json_object *deps = json_object_new_array();
+        if (prev != NULL) /* nvmf's namespaces are bdevs */
+            json_object_array_add(deps, json_object_new_string(prev));
+        json_object_object_add(o, "subsystem", json_object_new_string(*s));
+        json_object_object_add(o, "depends_on", deps);
+        json_object_array_add(arr, o);
+        prev = *s;
+    }
+    return arr;
 }
 
 /* The daemon initialises before serving RPC, so these only need to succeed. */
@@ -120,6 +145,7 @@ const struct rpc_method rpc_app_methods[] = {
     {"spdk_get_version", spdk_get_version, no_params},
     {"save_config", save_config, no_params},
     {"framework_get_config", framework_get_config, get_config_params},
+    {"framework_get_subsystems", framework_get_subsystems, no_params},
     {"framework_start_init", framework_init_noop, no_params},
     {"framework_wait_init", framework_init_noop, no_params},
     {"log_set_level", log_set_level, log_level_params},

@@ -16,13 +16,18 @@
         {"dif_is_head_of_md", RPC_ZERO, false}, {"dif_pi_format", RPC_ZERO, false},                                  \
         {"optimal_io_boundary", RPC_IGNORED, false}, {"physical_block_size", RPC_IGNORED, false}
 
+/* numa_id -1 is SPDK's "any node" (what its save_config writes); memory here is the process's own. */
 static const struct rpc_param malloc_create_params[] = {
     {"name", RPC_STRING, false}, {"num_blocks", RPC_UINT64, true}, {"block_size", RPC_UINT32, true},
-    {"uuid", RPC_STRING, false}, SPDK_MD_PARAMS, RPC_PARAMS_END,
+    {"uuid", RPC_STRING, false}, {"numa_id", RPC_IGNORED, false}, SPDK_MD_PARAMS, RPC_PARAMS_END,
 };
+/* The preferred_* and optimal_write_size hints shape SPDK's I/O splitting; vnvmed does not split. */
 static const struct rpc_param null_create_params[] = {
     {"name", RPC_STRING, true}, {"num_blocks", RPC_UINT64, true}, {"block_size", RPC_UINT32, true},
-    {"uuid", RPC_STRING, false}, SPDK_MD_PARAMS, RPC_PARAMS_END,
+    {"uuid", RPC_STRING, false}, SPDK_MD_PARAMS,
+    {"preferred_write_alignment", RPC_IGNORED, false}, {"preferred_write_granularity", RPC_IGNORED, false},
+    {"optimal_write_size", RPC_IGNORED, false}, {"preferred_unmap_alignment", RPC_IGNORED, false},
+    {"preferred_unmap_granularity", RPC_IGNORED, false}, RPC_PARAMS_END,
 };
 static const struct rpc_param uring_create_params[] = {
     {"name", RPC_STRING, true}, {"filename", RPC_STRING, true}, {"block_size", RPC_UINT32, false},
@@ -38,7 +43,7 @@ static const struct rpc_param rbd_create_params[] = {
     {"name", RPC_STRING, false},        {"pool_name", RPC_STRING, true},  {"rbd_name", RPC_STRING, true},
     {"block_size", RPC_UINT32, true},   {"user_id", RPC_STRING, false},   {"config", RPC_OBJECT, false},
     {"cluster_name", RPC_STRING, false}, {"uuid", RPC_STRING, false},     {"timeout_ms", RPC_UINT32, false},
-    RPC_PARAMS_END,
+    {"read_only", RPC_ZERO, false},     RPC_PARAMS_END,
 };
 static const struct rpc_param rbd_resize_params[] = {
     {"name", RPC_STRING, true},
@@ -60,6 +65,7 @@ static const struct rpc_param delay_update_params[] = {
     {"latency_us", RPC_UINT64, true},
     RPC_PARAMS_END,
 };
+static const struct rpc_param no_params[] = {RPC_PARAMS_END};
 static const struct rpc_param name_params[] = {
     {"name", RPC_STRING, true},
     RPC_PARAMS_END,
@@ -389,8 +395,8 @@ static struct json_object *bdev_get_bdevs(struct json_object *params, struct rpc
     return arr;
 }
 
-/* SPDK save_config always emits these; accepting them lets SPDK configs load unchanged. */
-static struct json_object *accepted_noop(struct json_object *params, struct rpc_err *e)
+/* Examining (reading a new bdev's labels) is done before a create returns: nothing is left to wait for. */
+static struct json_object *bdev_wait_for_examine(struct json_object *params, struct rpc_err *e)
 {
     (void)params;
     (void)e;
@@ -414,9 +420,6 @@ const struct rpc_method rpc_bdev_methods[] = {
     {"bdev_rbd_delete", bdev_rbd_delete, name_params},
     {"bdev_rbd_resize", bdev_rbd_resize, rbd_resize_params},
     {"bdev_get_bdevs", bdev_get_bdevs, get_bdevs_params},
-    {"bdev_set_options", accepted_noop, NULL},
-    {"bdev_wait_for_examine", accepted_noop, NULL},
-    {"bdev_nvme_set_options", accepted_noop, NULL},
-    {"bdev_nvme_set_hotplug", accepted_noop, NULL},
+    {"bdev_wait_for_examine", bdev_wait_for_examine, no_params},
     {NULL, NULL, NULL},
 };

@@ -61,7 +61,8 @@ static const struct rpc_param attach_params[] = {
     {"reconnect_delay_sec", RPC_IGNORED, false}, {"fast_io_fail_timeout_sec", RPC_IGNORED, false},
     /* Authentication of a fabrics connection; a local socket is guarded by its file permissions. */
     {"psk", RPC_IGNORED, false}, {"dhchap_key", RPC_IGNORED, false}, {"dhchap_ctrlr_key", RPC_IGNORED, false},
-    {"max_bdevs", RPC_IGNORED, false}, RPC_PARAMS_END,
+    {"max_bdevs", RPC_IGNORED, false}, {"allow_unrecognized_csi", RPC_IGNORED, false},
+    {"multipath_opts", RPC_IGNORED, false}, {"disable_sq_flow_control", RPC_IGNORED, false}, RPC_PARAMS_END,
 };
 static const struct rpc_param name_params[] = {
     {"name", RPC_STRING, true},

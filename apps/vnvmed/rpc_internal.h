@@ -88,6 +88,13 @@ extern const struct rpc_method rpc_bdev_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
 extern const struct rpc_method rpc_app_methods[];
 extern const struct rpc_method rpc_host_methods[]; /* rpc_host.c: bdev_nvme_* (host role, CUSE) */
+/* rpc_spdk_options.c: option setters of SPDK subsystems vnvmed has no counterpart for. */
+extern const struct rpc_method rpc_spdk_option_methods[];
+
+/* The method rpc_dispatch() is running ("" outside of one). */
+const char *rpc_current_method(void);
+/* True the first time it is called with this text: for messages said once per daemon. */
+bool rpc_note_once(const char *what);
 /* rpc_host.c: detach every host-role controller (daemon exit). */
 void rpc_host_shutdown(void);
 /* rpc_host.c: append the calls that re-attach the controllers and re-register their CUSE devices. */
@@ -102,6 +109,8 @@ void rpc_nvmf_forget_hosts(const char *nqn); /* NULL: every subsystem's */
 
 /* config.c: one subsystem's config array ("bdev" or "nvmf"), NULL for an unknown name. */
 struct json_object *config_save_subsystem(const char *name);
+/* The subsystems config_save writes, in load order (NULL-terminated). */
+const char *const *config_subsystem_names(void);
 /* config.c: append {"method": method, "params": params (taken; NULL: none)} to a config array. */
 void config_add_call(struct json_object *config, const char *method, struct json_object *params);
 

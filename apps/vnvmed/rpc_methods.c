@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "rpc_internal.h"
 #include "vnvmed.h"
 
@@ -90,6 +91,44 @@ static bool type_ok(struct json_object *v, enum rpc_param_type t)
     return false;
 }
 
+/* The method being dispatched, for messages. RPC runs on the main thread only (server and config loading). */
+static const char *current_method = "";
+
+const char *rpc_current_method(void)
+{
+    return current_method;
+}
+
+struct noted {
+    struct noted *next;
+    char what[];
+};
+static struct noted *noted_list; /* kept for the process's life: a few entries per distinct name */
+
+bool rpc_note_once(const char *what)
+{
+    for (struct noted *n = noted_list; n != NULL; n = n->next)
+        if (strcmp(n->what, what) == 0)
+            return false;
+    struct noted *n = malloc(sizeof(*n) + strlen(what) + 1);
+    if (n == NULL)
+        return true; /* say it again rather than never */
+    strcpy(n->what, what);
+    n->next = noted_list;
+    noted_list = n;
+    return true;
+}
+
+/* An SPDK parameter vnvmed accepts without effect: the operator hears it once per method and name. */
+static void note_ignored(const char *prefix, const char *key)
+{
+    char what[256];
+    snprintf(what, sizeof(what), "%s %s%s", current_method, prefix, key);
+    if (rpc_note_once(what))
+        VNVME_NOTICE("rpc", "%s: parameter %s%s has no effect in vnvmed (accepted for SPDK compatibility)",
+                     current_method, prefix, key);
+}
+
 bool rpc_check_params(struct json_object *params, const struct rpc_param *spec, const char *prefix,
                       struct rpc_err *e)
 {
@@ -121,6 +160,8 @@ bool rpc_check_params(struct json_object *params, const struct rpc_param *spec, 
             /* null for an optional parameter means "not given", as SPDK's decoders treat it. */
             if (val == NULL && !p->required)
                 continue;
+            if (p->type == RPC_IGNORED)
+                note_ignored(prefix, key);
             if (!type_ok(val, p->type)) {
                 rpc_set_error(e, RPC_INVALID_PARAMS, "parameter %s%s must be %s", prefix, key, type_name(p->type));
                 return false;
@@ -227,7 +268,7 @@ bool rpc_id_is_zero(const uint8_t *id, size_t len)
 }
 
 static const struct rpc_method *const method_tables[] = {rpc_bdev_methods, rpc_nvmf_methods, rpc_app_methods,
-                                                           rpc_host_methods};
+                                                           rpc_host_methods, rpc_spdk_option_methods};
 
 const struct rpc_method *rpc_method_next(int *table, int *index)
 {
@@ -261,8 +302,11 @@ struct json_object *rpc_dispatch(const char *method, struct json_object *params,
 
     if (m == NULL) {
         rpc_set_error(&e, RPC_METHOD_NOT_FOUND, "Method not found: %s", method != NULL ? method : "(null)");
-    } else if (m->params == NULL || rpc_check_params(params, m->params, NULL, &e)) {
-        result = m->handler(params, &e);
+    } else {
+        current_method = m->name;
+        if (m->params == NULL || rpc_check_params(params, m->params, NULL, &e))
+            result = m->handler(params, &e);
+        current_method = "";
     }
     if (e.code != 0) {
         json_object_put(result);

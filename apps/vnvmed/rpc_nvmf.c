@@ -37,7 +37,24 @@ static const struct rpc_param create_transport_params[] = {
     {"disable_shadow_doorbells", RPC_IGNORED, false},
     {"disable_compare", RPC_IGNORED, false},
     {"enable_interrupt_mode", RPC_IGNORED, false},
+    {"enable_intr_mode_sq_spreading", RPC_IGNORED, false},
     {"transport_specific", RPC_IGNORED, false},
+    {"iobuf_small_cache_size", RPC_IGNORED, false},
+    {"iobuf_large_cache_size", RPC_IGNORED, false},
+    {"acceptor_poll_rate", RPC_IGNORED, false},
+    {"disable_command_passthru", RPC_IGNORED, false},
+    {"kas", RPC_IGNORED, false},
+    {"min_kato", RPC_IGNORED, false},
+    {"masked_oncs", RPC_IGNORED, false},
+    {"masked_fuses", RPC_IGNORED, false},
+    /* TCP and RDMA options: rpc.py sends some (no_srq, c2h_success) whatever the transport. */
+    {"control_msg_num", RPC_IGNORED, false},
+    {"max_srq_depth", RPC_IGNORED, false},
+    {"no_srq", RPC_IGNORED, false},
+    {"num_cqe", RPC_IGNORED, false},
+    {"acceptor_backlog", RPC_IGNORED, false},
+    {"no_wr_batching", RPC_IGNORED, false},
+    {"max_sgl_entries", RPC_IGNORED, false},
     RPC_PARAMS_END,
 };
 static const struct rpc_param get_transports_params[] = {
@@ -57,6 +74,10 @@ static const struct rpc_param create_subsystem_params[] = {
     {"max_cntlid", RPC_IGNORED, false},
     {"max_discard_size_kib", RPC_IGNORED, false},
     {"max_write_zeroes_size_kib", RPC_IGNORED, false},
+    {"dmrsl", RPC_IGNORED, false},
+    {"wzsl", RPC_IGNORED, false},
+    {"enable_nssr", RPC_IGNORED, false},
+    {"admin_label", RPC_IGNORED, false},
     {"passthrough", RPC_ZERO, false},
     RPC_PARAMS_END,
 };
@@ -80,6 +101,7 @@ static const struct rpc_param namespace_params[] = {
     {"ptpl_file", RPC_IGNORED, false},
     {"anagrpid", RPC_IGNORED, false},
     {"no_auto_visible", RPC_ZERO, false},
+    {"hide_metadata", RPC_ZERO, false}, /* namespaces here carry no metadata to hide */
     RPC_PARAMS_END,
 };
 static const struct rpc_param remove_ns_params[] = {
@@ -95,6 +117,8 @@ static const struct rpc_param listener_params[] = {
     {"secure_channel", RPC_ZERO, false},
     {"ana_state", RPC_IGNORED, false},
     {"anagrpid", RPC_IGNORED, false},
+    {"sock_impl", RPC_IGNORED, false},
+    {"numa_id", RPC_IGNORED, false},
     RPC_PARAMS_END,
 };
 static const struct rpc_param listen_address_params[] = {
@@ -103,6 +127,7 @@ static const struct rpc_param listen_address_params[] = {
     {"trsvcid", RPC_IGNORED, false},
     {"adrfam", RPC_IGNORED, false},
     {"transport", RPC_IGNORED, false},
+    {"numa_id", RPC_IGNORED, false},
     RPC_PARAMS_END,
 };
 static const struct rpc_param get_subsystems_params[] = {
@@ -488,12 +513,6 @@ static struct json_object *nvmf_get_subsystems(struct json_object *params, struc
     return arr;
 }
 
-static struct json_object *accepted_noop(struct json_object *params, struct rpc_err *e)
-{
-    (void)params;
-    (void)e;
-    return ok();
-}
 
 const struct rpc_method rpc_nvmf_methods[] = {
     {"nvmf_create_transport", nvmf_create_transport, create_transport_params},
@@ -508,9 +527,5 @@ const struct rpc_method rpc_nvmf_methods[] = {
     {"nvmf_subsystem_remove_host", nvmf_subsystem_remove_host, host_params},
     {"nvmf_subsystem_allow_any_host", nvmf_subsystem_allow_any_host, allow_any_host_params},
     {"nvmf_get_subsystems", nvmf_get_subsystems, get_subsystems_params},
-    /* Emitted by SPDK's save_config; global tuning we have no equivalent for. */
-    {"nvmf_set_config", accepted_noop, NULL},
-    {"nvmf_set_max_subsystems", accepted_noop, NULL},
-    {"nvmf_set_crdt", accepted_noop, NULL},
     {NULL, NULL, NULL},
 };

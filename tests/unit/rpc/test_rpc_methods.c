@@ -366,7 +366,8 @@ static void test_app_methods(void **state)
     assert_true(json_object_is_type(r, json_type_array));
     assert_string_equal(str_at(json_object_array_get_idx(r, 0), "method"), "bdev_malloc_create");
     json_object_put(r);
-    err("framework_get_config", "{\"name\":\"iscsi\"}", -2, "No such file");
+    /* As SPDK answers for a subsystem it does not have. */
+    err("framework_get_config", "{\"name\":\"iscsi\"}", -32602, "Subsystem 'iscsi' not found");
     r = ok("save_config", NULL);
     struct json_object *subs = NULL;
     assert_true(json_object_object_get_ex(r, "subsystems", &subs));
@@ -440,6 +441,82 @@ static void test_config_load_spdk_example(void **state)
     assert_ptr_equal(ts->ss->ns[1]->bdev, b);
     assert_non_null(ts->listeners);
     assert_string_equal(ts->listeners->traddr, "/var/run");
+}
+
+/*
+ * A configuration as SPDK v26's nvmf_tgt save_config writes one, every field
+ * present: the sections of subsystems vnvmed lacks, their option setters
+ * inside bdev and nvmf, and the newer parameters (numa_id, iobuf caches,
+ * disable_command_passthru, kas, min_kato, dmrsl, wzsl, enable_nssr,
+ * adrfam "unknown").
+ */
+static const char spdk_v26_config[] =
+    "{\"subsystems\": [\n"
+    " {\"subsystem\": \"keyring\", \"config\": []},\n"
+    " {\"subsystem\": \"iobuf\", \"config\": [{\"method\": \"iobuf_set_options\", \"params\": {\"small_pool_count\": 8192,"
+    "   \"large_pool_count\": 1024, \"small_bufsize\": 8192, \"large_bufsize\": 135168, \"enable_numa\": false}}]},\n"
+    " {\"subsystem\": \"sock\", \"config\": [{\"method\": \"sock_set_default_impl\", \"params\": {\"impl_name\": \"posix\"}},\n"
+    "   {\"method\": \"sock_impl_set_options\", \"params\": {\"impl_name\": \"posix\", \"recv_buf_size\": 2097152,"
+    "   \"send_buf_size\": 2097152, \"enable_recv_pipe\": true, \"enable_quickack\": false, \"enable_placement_id\": 0,"
+    "   \"enable_zerocopy_send_server\": true, \"enable_zerocopy_send_client\": false, \"zerocopy_threshold\": 0,"
+    "   \"tls_version\": 0, \"enable_ktls\": false}}]},\n"
+    " {\"subsystem\": \"vmd\", \"config\": []},\n"
+    " {\"subsystem\": \"accel\", \"config\": [{\"method\": \"accel_set_options\", \"params\": {\"small_cache_size\": 128,"
+    "   \"large_cache_size\": 16, \"task_count\": 2048, \"sequence_count\": 2048, \"buf_count\": 2048}}]},\n"
+    " {\"subsystem\": \"bdev\", \"config\": [\n"
+    "   {\"method\": \"bdev_set_options\", \"params\": {\"bdev_io_pool_size\": 65535, \"bdev_io_cache_size\": 256,"
+    "   \"bdev_auto_examine\": true, \"iobuf_small_cache_size\": 128, \"iobuf_large_cache_size\": 16}},\n"
+    "   {\"method\": \"bdev_raid_set_options\", \"params\": {\"process_window_size_kb\": 1024, \"process_max_bandwidth_mb_sec\": 0}},\n"
+    "   {\"method\": \"bdev_iscsi_set_options\", \"params\": {\"timeout_sec\": 30}},\n"
+    "   {\"method\": \"bdev_nvme_set_options\", \"params\": {\"action_on_timeout\": \"none\", \"timeout_us\": 0,"
+    "   \"keep_alive_timeout_ms\": 10000, \"transport_retry_count\": 4, \"bdev_retry_count\": 3}},\n"
+    "   {\"method\": \"bdev_nvme_set_hotplug\", \"params\": {\"period_us\": 100000, \"enable\": false}},\n"
+    "   {\"method\": \"bdev_malloc_create\", \"params\": {\"name\": \"Malloc0\", \"num_blocks\": 131072, \"block_size\": 512,"
+    "   \"physical_block_size\": 512, \"uuid\": \"7f3a1c2e-0b4d-4e5f-8a6b-9c0d1e2f3a4b\", \"optimal_io_boundary\": 0,"
+    "   \"md_size\": 0, \"dif_type\": 0, \"dif_is_head_of_md\": false, \"dif_pi_format\": 0, \"numa_id\": -1}},\n"
+    "   {\"method\": \"bdev_wait_for_examine\"}]},\n"
+    " {\"subsystem\": \"scheduler\", \"config\": [{\"method\": \"framework_set_scheduler\", \"params\": {\"name\": \"static\"}}]},\n"
+    " {\"subsystem\": \"nvmf\", \"config\": [\n"
+    "   {\"method\": \"nvmf_set_config\", \"params\": {\"discovery_filter\": \"match_any\", \"admin_cmd_passthru\":"
+    "   {\"identify_ctrlr\": false}, \"dhchap_digests\": [\"sha256\"], \"dhchap_dhgroups\": [\"null\"]}},\n"
+    "   {\"method\": \"nvmf_set_max_subsystems\", \"params\": {\"max_subsystems\": 1024}},\n"
+    "   {\"method\": \"nvmf_set_crdt\", \"params\": {\"crdt1\": 0, \"crdt2\": 0, \"crdt3\": 0}},\n"
+    "   {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\", \"max_queue_depth\": 256,"
+    "   \"max_io_qpairs_per_ctrlr\": 255, \"in_capsule_data_size\": 0, \"max_io_size\": 131072, \"io_unit_size\": 131072,"
+    "   \"max_aq_depth\": 32, \"num_shared_buffers\": 0, \"buf_cache_size\": 0, \"iobuf_small_cache_size\": 0,"
+    "   \"iobuf_large_cache_size\": 0, \"dif_insert_or_strip\": false, \"zcopy\": false, \"abort_timeout_sec\": 1,"
+    "   \"ack_timeout\": 0, \"data_wr_pool_size\": 0, \"disable_command_passthru\": false, \"kas\": 10,"
+    "   \"min_kato\": 10000, \"disable_mappable_bar0\": false, \"disable_adaptive_irq\": false,"
+    "   \"disable_shadow_doorbells\": false, \"enable_intr_mode_sq_spreading\": false}},\n"
+    "   {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\", \"allow_any_host\": true,"
+    "   \"serial_number\": \"SPDK00000000000001\", \"model_number\": \"SPDK bdev Controller\", \"max_namespaces\": 32,"
+    "   \"min_cntlid\": 1, \"max_cntlid\": 65519, \"ana_reporting\": false, \"dmrsl\": 0, \"wzsl\": 0,"
+    "   \"passthrough\": false, \"enable_nssr\": false}},\n"
+    "   {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\", \"namespace\": {\"nsid\": 1,"
+    "   \"bdev_name\": \"Malloc0\", \"uuid\": \"7f3a1c2e-0b4d-4e5f-8a6b-9c0d1e2f3a4b\", \"no_auto_visible\": false,"
+    "   \"hide_metadata\": false}}},\n"
+    "   {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"nqn.2019-07.io.spdk:cnode0\", \"listen_address\":"
+    "   {\"trtype\": \"VFIOUSER\", \"adrfam\": \"unknown\", \"traddr\": \"/var/run/vfio-user\", \"trsvcid\": \"0\"},"
+    "   \"secure_channel\": false, \"numa_id\": -1}}]}]}\n";
+
+static void test_config_load_spdk_v26(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(spdk_v26_config), 0);
+    struct vnvme_bdev *b = vnvme_bdev_get("Malloc0");
+    assert_non_null(b);
+    assert_int_equal(b->num_blocks, 131072);
+    struct tgt_subsystem *ts = tgt_subsystem_find("nqn.2019-07.io.spdk:cnode0");
+    assert_non_null(ts);
+    assert_string_equal(ts->ss->serial, "SPDK00000000000001");
+    assert_non_null(ts->ss->ns[1]);
+    assert_ptr_equal(ts->ss->ns[1]->bdev, b);
+    assert_non_null(ts->listeners);
+    assert_string_equal(ts->listeners->traddr, "/var/run/vfio-user");
+    /* What has no effect here is still refused when SPDK would not accept it either. */
+    err("bdev_malloc_create", "{\"name\": \"M2\", \"num_blocks\": 8, \"block_size\": 512, \"numa_idx\": 0}", -32602,
+        "unknown parameter: numa_idx");
+    err("nvmf_frobnicate_set_options", "{}", -32601, "Method not found");
 }
 
 static void test_config_load_errors(void **state)
@@ -577,6 +654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listeners_and_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),

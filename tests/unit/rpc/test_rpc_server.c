@@ -209,6 +209,92 @@ static void test_two_requests_one_write(void **state)
     close(fd);
 }
 
+/*
+ * What SPDK's scripts/rpc.py (v26) sends for a vfio-user set-up, byte for
+ * byte in shape: json.dumps(indent=2), no newline between requests, one
+ * connection, the defaults it adds on its own (no_srq, c2h_success,
+ * enable_nssr, namespace.hide_metadata, allow_unrecognized_csi,
+ * multipath_opts...), then the calls of its save_config. Every one must
+ * succeed: rpc.py fails on any "error" and needs a "result".
+ */
+static const char *const rpc_py_requests[] = {
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"rpc_get_methods\",\n  \"id\": 1,\n  \"params\": {\n"
+    "    \"current\": false,\n    \"include_aliases\": false\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"spdk_get_version\",\n  \"id\": 2\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"bdev_malloc_create\",\n  \"id\": 3,\n  \"params\": {\n"
+    "    \"num_blocks\": 131072,\n    \"block_size\": 512,\n    \"name\": \"Malloc0\",\n"
+    "    \"md_interleave\": false,\n    \"dif_is_head_of_md\": false\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"nvmf_create_transport\",\n  \"id\": 4,\n  \"params\": {\n"
+    "    \"trtype\": \"VFIOUSER\",\n    \"zcopy\": false,\n    \"no_srq\": false,\n    \"c2h_success\": true,\n"
+    "    \"dif_insert_or_strip\": false,\n    \"no_wr_batching\": false,\n    \"disable_mappable_bar0\": false,\n"
+    "    \"disable_adaptive_irq\": false,\n    \"disable_shadow_doorbells\": false,\n"
+    "    \"disable_command_passthru\": false\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"nvmf_create_subsystem\",\n  \"id\": 5,\n  \"params\": {\n"
+    "    \"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n    \"allow_any_host\": true,\n    \"ana_reporting\": false,\n"
+    "    \"passthrough\": false,\n    \"enable_nssr\": false\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"nvmf_subsystem_add_ns\",\n  \"id\": 6,\n  \"params\": {\n"
+    "    \"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n    \"namespace\": {\n      \"bdev_name\": \"Malloc0\",\n"
+    "      \"no_auto_visible\": false,\n      \"hide_metadata\": false\n    }\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"nvmf_subsystem_add_listener\",\n  \"id\": 7,\n  \"params\": {\n"
+    "    \"nqn\": \"nqn.2019-07.io.spdk:cnode0\",\n    \"listen_address\": {\n      \"trtype\": \"VFIOUSER\",\n"
+    "      \"traddr\": \"/var/run/vfio-user\",\n      \"trsvcid\": \"0\"\n    },\n    \"secure_channel\": false\n"
+    "  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"nvmf_get_subsystems\",\n  \"id\": 8\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"bdev_get_bdevs\",\n  \"id\": 9\n}",
+    /* save_config: the subsystems, then each one's config. */
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"framework_get_subsystems\",\n  \"id\": 10\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"framework_get_config\",\n  \"id\": 11,\n  \"params\": {\n"
+    "    \"name\": \"bdev\"\n  }\n}",
+    "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"framework_get_config\",\n  \"id\": 12,\n  \"params\": {\n"
+    "    \"name\": \"nvmf\"\n  }\n}",
+};
+
+static void test_rpc_py_requests(void **state)
+{
+    (void)state;
+    int fd = connect_client();
+    size_t n = sizeof(rpc_py_requests) / sizeof(rpc_py_requests[0]);
+    struct json_object *subsystems = NULL;
+    for (size_t i = 0; i < n; i++) {
+        send_text(fd, rpc_py_requests[i], strlen(rpc_py_requests[i]));
+        struct json_object *r = read_reply(fd), *res = NULL, *err = NULL;
+        assert_non_null(r);
+        if (json_object_object_get_ex(r, "error", &err))
+            fail_msg("request %zu refused: %s", i + 1, json_object_to_json_string(err));
+        assert_true(json_object_object_get_ex(r, "result", &res));
+        assert_int_equal(reply_id(r), (int)i + 1);
+        if (i + 1 == 10)
+            subsystems = json_object_get(res);
+        json_object_put(r);
+    }
+    /* framework_get_subsystems: every dependency before what depends on it (rpc.py's save_config needs it). */
+    assert_non_null(subsystems);
+    assert_int_equal(json_object_array_length(subsystems), 2);
+    struct json_object *s0 = json_object_array_get_idx(subsystems, 0), *s1 = json_object_array_get_idx(subsystems, 1);
+    struct json_object *name = NULL, *deps = NULL;
+    assert_true(json_object_object_get_ex(s0, "subsystem", &name));
+    assert_string_equal(json_object_get_string(name), "bdev");
+    assert_true(json_object_object_get_ex(s0, "depends_on", &deps));
+    assert_int_equal(json_object_array_length(deps), 0);
+    assert_true(json_object_object_get_ex(s1, "subsystem", &name));
+    assert_string_equal(json_object_get_string(name), "nvmf");
+    assert_true(json_object_object_get_ex(s1, "depends_on", &deps));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(deps, 0)), "bdev");
+    json_object_put(subsystems);
+    /* Names SPDK does not know stay unknown, and an unknown subsystem is SPDK's invalid-params error. */
+    const char *bad = "{\"jsonrpc\":\"2.0\",\"method\":\"bdev_frobnicate_set_options\",\"id\":13}";
+    send_text(fd, bad, strlen(bad));
+    struct json_object *r = read_reply(fd);
+    assert_int_equal(error_code(r), -32601);
+    json_object_put(r);
+    bad = "{\"jsonrpc\":\"2.0\",\"method\":\"framework_get_config\",\"id\":14,\"params\":{\"name\":\"vhost_blk\"}}";
+    send_text(fd, bad, strlen(bad));
+    r = read_reply(fd);
+    assert_int_equal(error_code(r), -32602);
+    json_object_put(r);
+    close(fd);
+}
+
 static void test_notification_gets_no_reply(void **state)
 {
     (void)state;
@@ -375,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parse_error_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rpc_py_requests, setup, teardown),
         cmocka_unit_test(test_stale_and_live_sockets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
