@@ -76,6 +76,18 @@ struct vnvme_bdev_io {
     /* Owned by the bdev while the I/O is in flight. */
     struct vnvme_bdev_io *next;
     uint64_t priv[4];
+    /*
+     * Owned by bdev_stat.c while the I/O is in flight: what its counting
+     * wrapper replaced, one level per bdev the I/O passes through (a delay
+     * bdev hands the same I/O to its base).
+     */
+    struct vnvme_bdev_io_stat_level {
+        vnvme_bdev_io_cb cb;
+        void *cb_arg;
+        struct vnvme_bdev_chan_stat *cs;
+        uint64_t start_ns;
+    } stat_level[2];
+    uint8_t stat_depth;
 };
 
 struct vnvme_bdev_ops {
@@ -110,6 +122,9 @@ struct vnvme_bdev_ops {
     const char *product_name;
 };
 
+struct vnvme_bdev_stats;     /* bdev_stat.c */
+struct vnvme_bdev_chan_stat; /* bdev_stat.c */
+
 struct vnvme_bdev {
     char name[64];
     uint8_t uuid[16];
@@ -123,6 +138,7 @@ struct vnvme_bdev {
     void *ctx;                 /* the implementation's */
     uint32_t claims;           /* namespaces using it; a claimed bdev cannot be deleted */
     struct vnvme_bdev *next;   /* registry */
+    struct vnvme_bdev_stats *stats; /* I/O statistics (vnvme/bdev_stat.h), from registration on */
 };
 
 /* Registry (control path, one thread). */
