@@ -3,39 +3,19 @@
 
 #include <string.h>
 
-static double tps = 1e9;
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void ticks_calibrate(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    uint64_t n0 = mono_ns(), t0 = ticks_now();
-    struct timespec d = {0, 100 * 1000 * 1000};
-    while (nanosleep(&d, &d) != 0)
-        ;
-    uint64_t n1 = mono_ns(), t1 = ticks_now();
-    if (n1 > n0 && t1 > t0)
-        tps = (double)(t1 - t0) * 1e9 / (double)(n1 - n0);
-#else
-    (void)mono_ns;
-    tps = 1e9;
-#endif
+    (void)vnvme_ticks_hz();
 }
 
 double ticks_per_sec(void)
 {
-    return tps;
+    return (double)vnvme_ticks_hz();
 }
 
 double ticks_to_ns(uint64_t ticks)
 {
-    return (double)ticks * 1e9 / tps;
+    return (double)ticks * 1e9 / (double)vnvme_ticks_hz();
 }
 
 void hist_reset(struct latency_hist *h)

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Cheap timestamps and a latency histogram for the I/O loop. On x86 the clock
- * is the TSC (invariant on every CPU we run on; calibrated once against
- * CLOCK_MONOTONIC) because even the vDSO clock_gettime costs several times
- * more than rdtsc, and the loop reads it once per completion batch.
+ * Cheap timestamps (common/ticks.h: the TSC on x86) and a latency histogram
+ * for the I/O loop, which reads the clock once per completion batch.
  */
 #ifndef VNVME_PERF_LATENCY_H
 #define VNVME_PERF_LATENCY_H
@@ -11,22 +9,14 @@
 #include <stdint.h>
 #include <time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-static inline uint64_t ticks_now(void)
-{
-    return __rdtsc();
-}
-#else
-static inline uint64_t ticks_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-#endif
+#include "common/ticks.h"
 
-/* Measures ticks per second (100 ms against CLOCK_MONOTONIC on x86). */
+static inline uint64_t ticks_now(void)
+{
+    return vnvme_ticks();
+}
+
+/* Measures ticks per second (once, before the run: 50 ms against CLOCK_MONOTONIC on x86). */
 void ticks_calibrate(void);
 double ticks_per_sec(void);
 double ticks_to_ns(uint64_t ticks);

@@ -85,7 +85,7 @@ struct vnvme_bdev_io {
         vnvme_bdev_io_cb cb;
         void *cb_arg;
         struct vnvme_bdev_chan_stat *cs;
-        uint64_t start_ns;
+        uint64_t start_ticks;
     } stat_level[2];
     uint8_t stat_depth;
 };

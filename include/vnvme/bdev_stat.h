@@ -4,8 +4,9 @@
  *
  * Counting costs no lock, syscall or allocation per I/O: each channel (one
  * per submitting thread) has its own counters, written only by that thread,
- * and a reader sums them on request. Two clock reads per I/O (vDSO) give the
- * latencies and the time with I/O outstanding. A reset is a generation number
+ * and a reader sums them on request. Two reads of the TSC per I/O give the
+ * latencies and the time with I/O outstanding, in ticks of
+ * vnvme_bdev_stat_tick_rate() per second, as SPDK reports them. A reset is a generation number
  * the channels compare at their next completion, so that no thread ever
  * writes another thread's counters.
  */
@@ -39,13 +40,13 @@ const char *vnvme_bdev_err_kind_name(enum vnvme_bdev_err_kind k);
 struct vnvme_bdev_iostat {
     uint64_t bytes[VNVME_STAT_NR_KINDS];
     uint64_t ops[VNVME_STAT_NR_KINDS];
-    uint64_t latency_ns[VNVME_STAT_NR_KINDS];     /* sum over ops */
-    uint64_t max_latency_ns[VNVME_STAT_NR_KINDS];
-    uint64_t min_latency_ns[VNVME_STAT_NR_KINDS]; /* UINT64_MAX while ops is 0 */
+    uint64_t latency_ticks[VNVME_STAT_NR_KINDS]; /* sum over ops */
+    uint64_t max_latency_ticks[VNVME_STAT_NR_KINDS];
+    uint64_t min_latency_ticks[VNVME_STAT_NR_KINDS]; /* UINT64_MAX while ops is 0 */
     uint64_t errors[VNVME_BDEV_NR_ERR_KINDS];
     uint64_t other_ops;          /* FLUSH, WRITE_ZEROES */
-    uint64_t io_time_ns;         /* time with at least one I/O outstanding */
-    uint64_t weighted_io_time_ns; /* outstanding I/Os integrated over time */
+    uint64_t io_time_ticks;          /* time with at least one I/O outstanding */
+    uint64_t weighted_io_time_ticks; /* outstanding I/Os integrated over time: every completed I/O's latency */
     uint64_t queue_depth;        /* outstanding now (not reset) */
 };
 
@@ -59,10 +60,15 @@ void vnvme_bdev_iostat(struct vnvme_bdev *b, struct vnvme_bdev_iostat *out);
 unsigned vnvme_bdev_iostat_channels(struct vnvme_bdev *b,
                                     void (*fn)(unsigned id, const struct vnvme_bdev_iostat *s, void *arg),
                                     void *arg);
-/* Start the counters again from zero (queue depth excepted): at once for readers, lazily for channels. */
-void vnvme_bdev_iostat_reset(struct vnvme_bdev *b);
-/* Monotonic nanoseconds, the clock of every figure above. */
-uint64_t vnvme_bdev_stat_now_ns(void);
+/*
+ * Start the counters again from zero (queue depth excepted), or with
+ * maxmin_only the max and min latencies alone (SPDK's modes "all" and
+ * "maxmin"): at once for readers, at their next I/O for channels.
+ */
+void vnvme_bdev_iostat_reset(struct vnvme_bdev *b, bool maxmin_only);
+/* The clock of every _ticks figure above (common/ticks.h: the TSC on x86), and its rate. */
+uint64_t vnvme_bdev_stat_ticks(void);
+uint64_t vnvme_bdev_stat_tick_rate(void);
 
 /* For bdev.c. */
 int vnvme_bdev_stats_create(struct vnvme_bdev *b);

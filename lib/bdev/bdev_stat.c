@@ -13,7 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/ticks.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -21,7 +22,8 @@
 struct vnvme_bdev_chan_stat {
     struct vnvme_bdev_iostat s;
     uint64_t gen;            /* the bdev's reset generation these counters belong to */
-    uint64_t last_change_ns; /* when queue_depth last changed */
+    uint64_t maxmin_gen;     /* the same for the max and min latencies alone */
+    uint64_t busy_since_ticks; /* when queue_depth last went from 0 to 1 */
     uint32_t block_size;
     unsigned id;
     struct vnvme_bdev_stats *owner;
@@ -31,6 +33,7 @@ struct vnvme_bdev_chan_stat {
 struct vnvme_bdev_stats {
     pthread_mutex_t lock;
     uint64_t reset_gen;                 /* written under lock, read by channels without it */
+    uint64_t maxmin_gen;                /* as reset_gen, for a reset of max and min only */
     struct vnvme_bdev_iostat retired;   /* channels gone since the last reset */
     struct vnvme_bdev_chan_stat *chans; /* live channels */
     unsigned next_id;
@@ -48,11 +51,14 @@ bool vnvme_bdev_stats_enabled(void)
     return LOAD(stats_on);
 }
 
-uint64_t vnvme_bdev_stat_now_ns(void)
+uint64_t vnvme_bdev_stat_ticks(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return vnvme_ticks();
+}
+
+uint64_t vnvme_bdev_stat_tick_rate(void)
+{
+    return vnvme_ticks_hz();
 }
 
 const char *vnvme_bdev_err_kind_name(enum vnvme_bdev_err_kind k)
@@ -68,7 +74,7 @@ static void zero(struct vnvme_bdev_iostat *s)
 {
     memset(s, 0, sizeof(*s));
     for (int k = 0; k < VNVME_STAT_NR_KINDS; k++)
-        s->min_latency_ns[k] = UINT64_MAX;
+        s->min_latency_ticks[k] = UINT64_MAX;
 }
 
 int vnvme_bdev_stats_create(struct vnvme_bdev *b)
@@ -104,14 +110,22 @@ struct vnvme_bdev_chan_stat *vnvme_bdev_chan_stat_add(struct vnvme_bdev *b)
     zero(&cs->s);
     cs->owner = st;
     cs->block_size = b->block_size;
-    cs->last_change_ns = vnvme_bdev_stat_now_ns();
     pthread_mutex_lock(&st->lock);
     cs->gen = st->reset_gen;
+    cs->maxmin_gen = st->maxmin_gen;
     cs->id = st->next_id++;
     cs->next = st->chans;
     st->chans = cs;
     pthread_mutex_unlock(&st->lock);
     return cs;
+}
+
+static void forget_maxmin(struct vnvme_bdev_iostat *s)
+{
+    for (int k = 0; k < VNVME_STAT_NR_KINDS; k++) {
+        STORE(s->max_latency_ticks[k], 0);
+        STORE(s->min_latency_ticks[k], UINT64_MAX);
+    }
 }
 
 /* dst += src, for sums; max and min merge. */
@@ -120,18 +134,18 @@ static void add(struct vnvme_bdev_iostat *dst, const struct vnvme_bdev_iostat *s
     for (int k = 0; k < VNVME_STAT_NR_KINDS; k++) {
         dst->bytes[k] += LOAD(src->bytes[k]);
         dst->ops[k] += LOAD(src->ops[k]);
-        dst->latency_ns[k] += LOAD(src->latency_ns[k]);
-        uint64_t mx = LOAD(src->max_latency_ns[k]), mn = LOAD(src->min_latency_ns[k]);
-        if (mx > dst->max_latency_ns[k])
-            dst->max_latency_ns[k] = mx;
-        if (mn < dst->min_latency_ns[k])
-            dst->min_latency_ns[k] = mn;
+        dst->latency_ticks[k] += LOAD(src->latency_ticks[k]);
+        uint64_t mx = LOAD(src->max_latency_ticks[k]), mn = LOAD(src->min_latency_ticks[k]);
+        if (mx > dst->max_latency_ticks[k])
+            dst->max_latency_ticks[k] = mx;
+        if (mn < dst->min_latency_ticks[k])
+            dst->min_latency_ticks[k] = mn;
     }
     for (int e = 0; e < VNVME_BDEV_NR_ERR_KINDS; e++)
         dst->errors[e] += LOAD(src->errors[e]);
     dst->other_ops += LOAD(src->other_ops);
-    dst->io_time_ns += LOAD(src->io_time_ns);
-    dst->weighted_io_time_ns += LOAD(src->weighted_io_time_ns);
+    dst->io_time_ticks += LOAD(src->io_time_ticks);
+    dst->weighted_io_time_ticks += LOAD(src->weighted_io_time_ticks);
 }
 
 void vnvme_bdev_chan_stat_remove(struct vnvme_bdev *b, struct vnvme_bdev_chan_stat *cs)
@@ -146,15 +160,23 @@ void vnvme_bdev_chan_stat_remove(struct vnvme_bdev *b, struct vnvme_bdev_chan_st
             break;
         }
     }
-    if (cs->gen == st->reset_gen)
+    if (cs->gen == st->reset_gen) {
+        if (cs->maxmin_gen != st->maxmin_gen)
+            forget_maxmin(&cs->s);
         add(&st->retired, &cs->s);
+    }
     pthread_mutex_unlock(&st->lock);
     free(cs);
 }
 
 /* The channel's own thread: counters of an older generation start again from zero. */
-static void catch_up(struct vnvme_bdev_chan_stat *cs)
+static void catch_up(struct vnvme_bdev_chan_stat *cs, uint64_t now)
 {
+    uint64_t mm = LOAD(cs->owner->maxmin_gen);
+    if (cs->maxmin_gen != mm) {
+        forget_maxmin(&cs->s);
+        STORE(cs->maxmin_gen, mm);
+    }
     uint64_t gen = LOAD(cs->owner->reset_gen);
     if (cs->gen == gen)
         return;
@@ -164,20 +186,30 @@ static void catch_up(struct vnvme_bdev_chan_stat *cs)
     /* Field by field, so that a reader never sees a torn 64-bit value. */
     for (size_t i = 0; i < sizeof(fresh) / sizeof(uint64_t); i++)
         STORE(((uint64_t *)&cs->s)[i], ((const uint64_t *)&fresh)[i]);
+    if (fresh.queue_depth)
+        STORE(cs->busy_since_ticks, now); /* busy time before the reset is not counted after it */
     STORE(cs->gen, gen);
 }
 
-/* Time with I/O outstanding, and outstanding I/O integrated over time, up to now. */
-static void depth_change(struct vnvme_bdev_chan_stat *cs, uint64_t now, int delta)
+/*
+ * Time with I/O outstanding: a sum taken when the depth goes from 0 and back
+ * to it. (Outstanding I/O integrated over time needs no tracking of its own:
+ * it is the sum of every I/O's latency, see weighted_ticks.)
+ */
+static void enter(struct vnvme_bdev_chan_stat *cs, uint64_t now)
 {
     uint64_t depth = cs->s.queue_depth;
-    uint64_t dt = now > cs->last_change_ns ? now - cs->last_change_ns : 0;
-    if (depth) {
-        STORE(cs->s.io_time_ns, cs->s.io_time_ns + dt);
-        STORE(cs->s.weighted_io_time_ns, cs->s.weighted_io_time_ns + depth * dt);
-    }
-    cs->last_change_ns = now;
-    STORE(cs->s.queue_depth, depth + (uint64_t)(int64_t)delta);
+    if (depth == 0)
+        STORE(cs->busy_since_ticks, now);
+    STORE(cs->s.queue_depth, depth + 1);
+}
+
+static void leave(struct vnvme_bdev_chan_stat *cs, uint64_t now)
+{
+    uint64_t depth = cs->s.queue_depth - 1;
+    STORE(cs->s.queue_depth, depth);
+    if (depth == 0)
+        STORE(cs->s.io_time_ticks, cs->s.io_time_ticks + (now - cs->busy_since_ticks));
 }
 
 static enum vnvme_bdev_err_kind err_kind(int status)
@@ -201,51 +233,44 @@ static enum vnvme_bdev_err_kind err_kind(int status)
     }
 }
 
-static int kind_of(enum vnvme_bdev_op op)
-{
-    switch (op) {
-    case VNVME_BDEV_READ:
-    case VNVME_BDEV_COMPARE:
-        return VNVME_STAT_READ;
-    case VNVME_BDEV_WRITE:
-        return VNVME_STAT_WRITE;
-    case VNVME_BDEV_UNMAP:
-        return VNVME_STAT_UNMAP;
-    default:
-        return -1;
-    }
-}
+/* What each op counts as (enum vnvme_bdev_op order); -1: other_ops. */
+static const int8_t kind_of_op[] = {
+    [VNVME_BDEV_READ] = VNVME_STAT_READ,   [VNVME_BDEV_WRITE] = VNVME_STAT_WRITE,
+    [VNVME_BDEV_FLUSH] = -1,               [VNVME_BDEV_WRITE_ZEROES] = -1,
+    [VNVME_BDEV_UNMAP] = VNVME_STAT_UNMAP, [VNVME_BDEV_COMPARE] = VNVME_STAT_READ,
+};
 
 static void account(struct vnvme_bdev_chan_stat *cs, const struct vnvme_bdev_io *io, int status, uint64_t lat)
 {
     struct vnvme_bdev_iostat *s = &cs->s;
+    STORE(s->weighted_io_time_ticks, s->weighted_io_time_ticks + lat);
     if (status != 0) {
         enum vnvme_bdev_err_kind e = err_kind(status);
         STORE(s->errors[e], s->errors[e] + 1);
         return;
     }
-    int k = kind_of(io->op);
+    int k = (unsigned)io->op < sizeof(kind_of_op) ? kind_of_op[io->op] : -1;
     if (k < 0) {
         STORE(s->other_ops, s->other_ops + 1);
         return;
     }
     STORE(s->bytes[k], s->bytes[k] + io->num_blocks * cs->block_size);
     STORE(s->ops[k], s->ops[k] + 1);
-    STORE(s->latency_ns[k], s->latency_ns[k] + lat);
-    if (lat > s->max_latency_ns[k])
-        STORE(s->max_latency_ns[k], lat);
-    if (lat < s->min_latency_ns[k])
-        STORE(s->min_latency_ns[k], lat);
+    STORE(s->latency_ticks[k], s->latency_ticks[k] + lat);
+    if (lat > s->max_latency_ticks[k])
+        STORE(s->max_latency_ticks[k], lat);
+    if (lat < s->min_latency_ticks[k])
+        STORE(s->min_latency_ticks[k], lat);
 }
 
 static void stat_done(struct vnvme_bdev_io *io, int status)
 {
     struct vnvme_bdev_io_stat_level *l = &io->stat_level[--io->stat_depth];
     struct vnvme_bdev_chan_stat *cs = l->cs;
-    uint64_t now = vnvme_bdev_stat_now_ns();
-    catch_up(cs);
-    depth_change(cs, now, -1);
-    account(cs, io, status, now - l->start_ns);
+    uint64_t now = vnvme_ticks();
+    catch_up(cs, now);
+    leave(cs, now);
+    account(cs, io, status, now - l->start_ticks);
     io->cb = l->cb;
     io->cb_arg = l->cb_arg;
     io->cb(io, status);
@@ -257,13 +282,12 @@ bool vnvme_bdev_stat_begin(struct vnvme_bdev_chan_stat *cs, struct vnvme_bdev_io
     if (!cs || io->stat_depth >= sizeof(io->stat_level) / sizeof(io->stat_level[0]))
         return false;
     struct vnvme_bdev_io_stat_level *l = &io->stat_level[io->stat_depth++];
-    uint64_t now = vnvme_bdev_stat_now_ns();
-    catch_up(cs);
-    depth_change(cs, now, +1);
+    uint64_t now = vnvme_ticks();
+    enter(cs, now);
     l->cb = io->cb;
     l->cb_arg = io->cb_arg;
     l->cs = cs;
-    l->start_ns = now;
+    l->start_ticks = now;
     io->cb = stat_done;
     return true;
 }
@@ -271,17 +295,33 @@ bool vnvme_bdev_stat_begin(struct vnvme_bdev_chan_stat *cs, struct vnvme_bdev_io
 void vnvme_bdev_stat_cancel(struct vnvme_bdev_io *io)
 {
     struct vnvme_bdev_io_stat_level *l = &io->stat_level[--io->stat_depth];
-    depth_change(l->cs, vnvme_bdev_stat_now_ns(), -1);
+    leave(l->cs, vnvme_ticks());
     io->cb = l->cb;
     io->cb_arg = l->cb_arg;
 }
 
 /* ---- readers ---- */
 
-/* A channel still on an older generation has counted nothing since the reset. */
-static bool current(const struct vnvme_bdev_stats *st, const struct vnvme_bdev_chan_stat *cs)
+/*
+ * One channel's counters as a reader may report them: those of an older
+ * generation count nothing since the reset, their max and min nothing since
+ * a max/min reset.
+ */
+static void snapshot(const struct vnvme_bdev_stats *st, const struct vnvme_bdev_chan_stat *cs,
+                     struct vnvme_bdev_iostat *out)
 {
-    return LOAD(cs->gen) == st->reset_gen;
+    if (LOAD(cs->gen) != st->reset_gen)
+        return;
+    struct vnvme_bdev_iostat one;
+    zero(&one);
+    add(&one, &cs->s);
+    if (LOAD(cs->maxmin_gen) != st->maxmin_gen)
+        forget_maxmin(&one);
+    /* Busy now: the time since it last started counts too (the channel adds it when it goes idle). */
+    uint64_t since = LOAD(cs->busy_since_ticks), now = vnvme_ticks();
+    if (LOAD(cs->s.queue_depth) && now > since)
+        one.io_time_ticks += now - since;
+    add(out, &one);
 }
 
 void vnvme_bdev_iostat(struct vnvme_bdev *b, struct vnvme_bdev_iostat *out)
@@ -294,8 +334,7 @@ void vnvme_bdev_iostat(struct vnvme_bdev *b, struct vnvme_bdev_iostat *out)
     add(out, &st->retired);
     for (struct vnvme_bdev_chan_stat *cs = st->chans; cs; cs = cs->next) {
         out->queue_depth += LOAD(cs->s.queue_depth);
-        if (current(st, cs))
-            add(out, &cs->s);
+        snapshot(st, cs, out);
     }
     pthread_mutex_unlock(&st->lock);
 }
@@ -312,21 +351,25 @@ unsigned vnvme_bdev_iostat_channels(struct vnvme_bdev *b,
         struct vnvme_bdev_iostat one;
         zero(&one);
         one.queue_depth = LOAD(cs->s.queue_depth);
-        if (current(st, cs))
-            add(&one, &cs->s);
+        snapshot(st, cs, &one);
         fn(cs->id, &one, arg);
     }
     pthread_mutex_unlock(&st->lock);
     return n;
 }
 
-void vnvme_bdev_iostat_reset(struct vnvme_bdev *b)
+void vnvme_bdev_iostat_reset(struct vnvme_bdev *b, bool maxmin_only)
 {
     struct vnvme_bdev_stats *st = b->stats;
     if (!st)
         return;
     pthread_mutex_lock(&st->lock);
-    zero(&st->retired);
-    STORE(st->reset_gen, st->reset_gen + 1);
+    if (maxmin_only) {
+        forget_maxmin(&st->retired);
+        STORE(st->maxmin_gen, st->maxmin_gen + 1);
+    } else {
+        zero(&st->retired);
+        STORE(st->reset_gen, st->reset_gen + 1);
+    }
     pthread_mutex_unlock(&st->lock);
 }

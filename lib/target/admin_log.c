@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "common/ticks.h"
 #include "nvmet.h"
 #include "vnvme/vfio_user_dma.h"
 
@@ -68,6 +69,9 @@ static size_t build_smart_log(const struct nvmet_ctrlr *c, union log_buf *b)
     put_u128(s->data_units_written, c->units_written);
     put_u128(s->host_read_commands, c->read_cmds);
     put_u128(s->host_write_commands, c->write_cmds);
+    /* Minutes with I/O outstanding, the command now running included. */
+    uint64_t busy = c->busy_ticks + (c->in_bdev ? vnvme_ticks() - c->busy_since_ticks : 0);
+    put_u128(s->controller_busy_time, vnvme_ticks_to_ns(busy) / (60ull * 1000000000ull));
     put_u128(s->power_cycles, 1);
     put_u128(s->power_on_hours, on_ms / MS_PER_HOUR);
     put_u128(s->unsafe_shutdowns, 0);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/ticks.h"
 #include "nvmet.h"
 #include "vnvme/vfio_user_dma.h"
 
@@ -142,12 +143,29 @@ static void rw_done(struct vnvme_bdev_io *io, int status)
     nvmet_req_complete(req);
 }
 
+/*
+ * SMART's Controller Busy Time counts the time with I/O outstanding: a TSC
+ * read when the first command goes in and when the last comes out, none for
+ * the commands in between.
+ */
+static void busy_enter(struct nvmet_ctrlr *c)
+{
+    if (c->in_bdev++ == 0)
+        c->busy_since_ticks = vnvme_ticks();
+}
+
+static void busy_leave(struct nvmet_ctrlr *c)
+{
+    if (--c->in_bdev == 0)
+        c->busy_ticks += vnvme_ticks() - c->busy_since_ticks;
+}
+
 /* Every bdev completion passes here, so memory removal can wait for transfers still in progress. */
 static void bdev_done(struct vnvme_bdev_io *io, int status)
 {
     struct nvmet_req *req = io->cb_arg;
     req->in_bdev = false;
-    nvmet_req_ctrlr(req)->in_bdev--;
+    busy_leave(nvmet_req_ctrlr(req));
     req->bdev_cb(io, status);
 }
 
@@ -163,12 +181,12 @@ static void submit(struct nvmet_req *req, vnvme_bdev_io_cb cb)
     req->bio.cb = bdev_done;
     req->bio.cb_arg = req;
     req->bio.next = NULL;
-    c->in_bdev++;
+    busy_enter(c);
     req->in_bdev = true;
     int rc = vnvme_bdev_submit(ch, &req->bio);
     if (rc < 0) {
         req->in_bdev = false;
-        c->in_bdev--;
+        busy_leave(c);
         set_bdev_error(req, rc);
         nvmet_req_complete(req);
     }

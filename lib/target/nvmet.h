@@ -231,6 +231,8 @@ struct nvmet_ctrlr {
     /* SMART counters. */
     uint64_t units_read, units_written; /* 1000 x 512 bytes each */
     uint64_t read_cmds, write_cmds;
+    uint64_t busy_ticks;       /* Controller Busy Time (common/ticks.h): I/O outstanding in a bdev */
+    uint64_t busy_since_ticks; /* when in_bdev last went from 0 to 1 */
     uint64_t power_on_ms_base;
     uint64_t keep_alive_deadline_ms;
     bool fatal; /* CSTS.CFS is set; the controller only answers resets */

@@ -18,6 +18,7 @@
 
 #include "bdev_done.h"
 #include "vnvme/bdev.h"
+#include "common/ticks.h"
 #include "vnvme/bdev_stat.h"
 
 #define BS 512u
@@ -87,9 +88,9 @@ static void test_counts_by_op(void **state)
     assert_int_equal(s.other_ops, 2);
     assert_int_equal(s.errors[VNVME_ERR_MISCOMPARE], 1);
     for (int k = 0; k < VNVME_STAT_NR_KINDS; k++) {
-        assert_true(s.min_latency_ns[k] <= s.max_latency_ns[k]);
-        assert_true(s.max_latency_ns[k] <= s.latency_ns[k]);
-        assert_true(s.latency_ns[k] <= s.ops[k] * s.max_latency_ns[k]);
+        assert_true(s.min_latency_ticks[k] <= s.max_latency_ticks[k]);
+        assert_true(s.max_latency_ticks[k] <= s.latency_ticks[k]);
+        assert_true(s.latency_ticks[k] <= s.ops[k] * s.max_latency_ticks[k]);
     }
     assert_int_equal(s.queue_depth, 0);
     assert_string_equal(vnvme_bdev_err_kind_name(VNVME_ERR_MISCOMPARE), "miscompare");
@@ -114,7 +115,7 @@ static void test_refused_io_is_not_counted(void **state)
     assert_int_equal(s.ops[VNVME_STAT_READ], 0);
     assert_int_equal(s.errors[VNVME_ERR_INVALID], 0);
     assert_int_equal(s.queue_depth, 0);
-    assert_int_equal(s.min_latency_ns[VNVME_STAT_READ], UINT64_MAX);
+    assert_int_equal(s.min_latency_ticks[VNVME_STAT_READ], UINT64_MAX);
     vnvme_bdev_channel_put(ch);
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
@@ -145,15 +146,15 @@ static void test_two_levels_depth_and_busy_time(void **state)
     vnvme_bdev_iostat(dly, &s);
     assert_int_equal(s.ops[VNVME_STAT_READ], 2);
     assert_int_equal(s.queue_depth, 0);
-    assert_true(s.min_latency_ns[VNVME_STAT_READ] >= 20000000u);
+    assert_true(vnvme_ticks_to_ns(s.min_latency_ticks[VNVME_STAT_READ]) >= 20000000u);
     /* Both waited together: busy ~20 ms, and twice that weighted by depth. */
-    assert_true(s.io_time_ns >= 20000000u);
-    assert_true(s.weighted_io_time_ns >= 2 * 20000000u - 2000000u);
-    assert_true(s.weighted_io_time_ns <= 2 * s.io_time_ns);
-    uint64_t dly_min = s.min_latency_ns[VNVME_STAT_READ];
+    assert_true(vnvme_ticks_to_ns(s.io_time_ticks) >= 20000000u);
+    assert_true(vnvme_ticks_to_ns(s.weighted_io_time_ticks) >= 2 * 20000000u - 2000000u);
+    assert_true(s.weighted_io_time_ticks <= 2 * s.io_time_ticks);
+    uint64_t dly_min = s.min_latency_ticks[VNVME_STAT_READ];
     vnvme_bdev_iostat(base, &s);
     assert_int_equal(s.ops[VNVME_STAT_READ], 2);
-    assert_true(s.max_latency_ns[VNVME_STAT_READ] < dly_min); /* the base saw no delay */
+    assert_true(s.max_latency_ticks[VNVME_STAT_READ] < dly_min); /* the base saw no delay */
     assert_int_equal(io[0].stat_depth, 0);
     assert_ptr_equal(io[0].cb, record);
     vnvme_bdev_channel_put(ch);
@@ -225,15 +226,40 @@ static void test_channels_reset_and_retired(void **state)
     assert_int_equal(vnvme_bdev_iostat_channels(b, collect, &seen), 1);
 
     /* Reset: readers see zero at once; the channel starts over at its next completion. */
-    vnvme_bdev_iostat_reset(b);
+    vnvme_bdev_iostat_reset(b, false);
     vnvme_bdev_iostat(b, &s);
     assert_int_equal(s.ops[VNVME_STAT_READ], 0);
-    assert_int_equal(s.min_latency_ns[VNVME_STAT_READ], UINT64_MAX);
+    assert_int_equal(s.min_latency_ticks[VNVME_STAT_READ], UINT64_MAX);
     assert_int_equal(run(c, VNVME_BDEV_READ, 0, 1, buf), 0);
     vnvme_bdev_iostat(b, &s);
     assert_int_equal(s.ops[VNVME_STAT_READ], 1);
     assert_int_equal(s.bytes[VNVME_STAT_READ], BS);
     vnvme_bdev_channel_put(c);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* SPDK's "maxmin" mode: the extremes start over, the sums go on. */
+static void test_reset_maxmin_only(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = malloc_bdev("m0");
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b), *gone = vnvme_bdev_channel_get(b);
+    uint8_t buf[BS] = {0};
+    assert_int_equal(run(ch, VNVME_BDEV_READ, 0, 1, buf), 0);
+    assert_int_equal(run(gone, VNVME_BDEV_READ, 0, 1, buf), 0);
+    vnvme_bdev_channel_put(gone);
+    vnvme_bdev_iostat_reset(b, true);
+    struct vnvme_bdev_iostat s;
+    vnvme_bdev_iostat(b, &s);
+    assert_int_equal(s.ops[VNVME_STAT_READ], 2);
+    assert_true(s.latency_ticks[VNVME_STAT_READ] > 0);
+    assert_int_equal(s.max_latency_ticks[VNVME_STAT_READ], 0);
+    assert_int_equal(s.min_latency_ticks[VNVME_STAT_READ], UINT64_MAX);
+    assert_int_equal(run(ch, VNVME_BDEV_READ, 0, 1, buf), 0);
+    vnvme_bdev_iostat(b, &s);
+    assert_int_equal(s.ops[VNVME_STAT_READ], 3);
+    assert_int_equal(s.max_latency_ticks[VNVME_STAT_READ], s.min_latency_ticks[VNVME_STAT_READ]); /* one I/O since */
+    vnvme_bdev_channel_put(ch);
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
@@ -265,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_two_levels_depth_and_busy_time),
         cmocka_unit_test(test_aborted_io),
         cmocka_unit_test(test_channels_reset_and_retired),
+        cmocka_unit_test(test_reset_maxmin_only),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 
 #include "fake_tgt.h"
 #include "rpc_internal.h"
+#include "vnvme/bdev.h"
 #include "vnvmed.h"
 
 #define NQN "nqn.2016-06.io.spdk:cnode1"
@@ -519,6 +520,90 @@ static void test_config_load_spdk_v26(void **state)
     err("nvmf_frobnicate_set_options", "{}", -32601, "Method not found");
 }
 
+static void iostat_done(struct vnvme_bdev_io *io, int status)
+{
+    *(int *)io->cb_arg = status + 1;
+}
+
+static void do_io(struct vnvme_bdev_channel *ch, enum vnvme_bdev_op op, uint64_t blocks, uint8_t *buf)
+{
+    int done = 0;
+    struct iovec iov = {buf, blocks * 512};
+    struct vnvme_bdev_io io = {.op = op, .num_blocks = blocks, .iov = &iov, .iovcnt = 1, .cb = iostat_done,
+                               .cb_arg = &done};
+    assert_int_equal(vnvme_bdev_submit(ch, &io), 0);
+    assert_int_equal(done, 1); /* malloc completes inside submit */
+}
+
+static uint64_t u64_at(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        fail_msg("no %s in %s", key, json_object_to_json_string(o));
+    return json_object_get_uint64(v);
+}
+
+/* bdev_get_iostat and bdev_reset_iostat, SPDK's shapes: the fields iostat.py reads. */
+static void test_iostat(void **state)
+{
+    (void)state;
+    json_object_put(ok("bdev_malloc_create", "{\"name\": \"Malloc0\", \"num_blocks\": 64, \"block_size\": 512}"));
+    json_object_put(ok("bdev_malloc_create", "{\"name\": \"Malloc1\", \"num_blocks\": 64, \"block_size\": 512}"));
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(vnvme_bdev_get("Malloc0"));
+    uint8_t buf[4096] = {0};
+    do_io(ch, VNVME_BDEV_WRITE, 8, buf);
+    do_io(ch, VNVME_BDEV_READ, 2, buf);
+    do_io(ch, VNVME_BDEV_READ, 1, buf);
+
+    struct json_object *r = ok("bdev_get_iostat", NULL), *bdevs = NULL;
+    assert_int_equal(u64_at(r, "tick_rate"), 1000000000u);
+    assert_true(u64_at(r, "ticks") > 0);
+    assert_true(json_object_object_get_ex(r, "bdevs", &bdevs));
+    assert_int_equal(json_object_array_length(bdevs), 2);
+    struct json_object *m0 = json_object_array_get_idx(bdevs, 0), *m1 = json_object_array_get_idx(bdevs, 1);
+    assert_string_equal(str_at(m0, "name"), "Malloc0");
+    assert_int_equal(u64_at(m0, "num_read_ops"), 2);
+    assert_int_equal(u64_at(m0, "bytes_read"), 3 * 512);
+    assert_int_equal(u64_at(m0, "num_write_ops"), 1);
+    assert_int_equal(u64_at(m0, "bytes_written"), 8 * 512);
+    assert_int_equal(u64_at(m0, "num_unmap_ops"), 0);
+    assert_true(u64_at(m0, "max_read_latency_ticks") >= u64_at(m0, "min_read_latency_ticks"));
+    assert_true(u64_at(m0, "read_latency_ticks") >= u64_at(m0, "max_read_latency_ticks"));
+    assert_int_equal(u64_at(m0, "min_unmap_latency_ticks"), 0); /* none yet: 0, not a sentinel */
+    assert_int_equal(u64_at(m0, "queue_depth"), 0);
+    u64_at(m0, "io_time");
+    u64_at(m0, "weighted_io_time");
+    assert_int_equal(u64_at(m1, "num_read_ops"), 0);
+    json_object_put(r);
+
+    r = ok("bdev_get_iostat", "{\"name\": \"Malloc0\", \"per_channel\": true}");
+    struct json_object *chans = NULL;
+    assert_string_equal(str_at(r, "name"), "Malloc0");
+    assert_true(json_object_object_get_ex(r, "channels", &chans));
+    assert_int_equal(json_object_array_length(chans), 1);
+    assert_int_equal(u64_at(json_object_array_get_idx(chans, 0), "num_read_ops"), 2);
+    json_object_put(r);
+
+    ok_true("bdev_reset_iostat", "{\"name\": \"Malloc0\", \"mode\": \"maxmin\"}");
+    r = ok("bdev_get_iostat", "{\"name\": \"Malloc0\"}");
+    struct json_object *one = json_object_array_get_idx(json_object_object_get(r, "bdevs"), 0);
+    assert_int_equal(u64_at(one, "num_read_ops"), 2);
+    assert_int_equal(u64_at(one, "max_read_latency_ticks"), 0);
+    json_object_put(r);
+    ok_true("bdev_reset_iostat", NULL);
+    r = ok("bdev_get_iostat", "{\"name\": \"Malloc0\"}");
+    one = json_object_array_get_idx(json_object_object_get(r, "bdevs"), 0);
+    assert_int_equal(u64_at(one, "num_read_ops"), 0);
+    assert_int_equal(u64_at(one, "bytes_written"), 0);
+    json_object_put(r);
+
+    err("bdev_get_iostat", "{\"name\": \"nope\"}", -ENODEV, "No such device");
+    err("bdev_get_iostat", "{\"per_channel\": true}", -32602, "per_channel needs a bdev name");
+    err("bdev_reset_iostat", "{\"mode\": \"some\"}", -32602, "mode must be");
+    err("bdev_reset_iostat", "{\"name\": \"nope\"}", -ENODEV, "No such device");
+    vnvme_bdev_channel_put(ch);
+}
+
 static void test_config_load_errors(void **state)
 {
     (void)state;
@@ -655,6 +740,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_app_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iostat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),

@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
+
+#include "common/ticks.h"
 
 #include "fake_transport.h"
 
@@ -284,6 +287,52 @@ static void deferred_completion(void **state)
 }
 
 /*
+ * SMART's Controller Busy Time: the time with I/O outstanding, counted while a
+ * held command waits, stopped once it completes, in whole minutes in the log.
+ */
+static void controller_busy_time(void **state)
+{
+    struct env *e = *state;
+    struct ft *ft = e->ft;
+    e->b1->deferred = e->b1->hold = true;
+    struct nvme_sqe sqe;
+    ft_sqe_rw(&sqe, NVME_NVM_READ, 1, 0, 1, e->buf, 0);
+    ft_submit(ft, 1, &sqe);
+    ft_poll(ft);
+    assert_int_equal(ft->c->in_bdev, 1);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(ft->c->busy_ticks, 0); /* still busy: added when the last command leaves */
+    e->b1->hold = false;
+    ft_poll(ft);
+    struct nvme_cqe cqe;
+    assert_true(ft_get_cqe(ft, 1, &cqe));
+    assert_int_equal(ft->c->in_bdev, 0);
+    assert_true(vnvme_ticks_to_ns(ft->c->busy_ticks) >= 20u * 1000 * 1000);
+    uint64_t after = ft->c->busy_ticks;
+    nanosleep(&ts, NULL);
+    assert_int_equal(ft->c->busy_ticks, after); /* idle time is not busy time */
+
+    /* The log reports whole minutes: 3 min 59 s reads as 3. */
+    ft->c->busy_ticks = (3 * 60 + 59) * vnvme_ticks_hz();
+    struct nvme_sqe gl;
+    uint64_t buf = ft_alloc(ft, 512, 4096);
+    memset(&gl, 0, sizeof(gl));
+    gl.opc = NVME_ADMIN_GET_LOG_PAGE;
+    gl.nsid = 0xffffffffu;
+    gl.cdw10 = NVME_LOG_SMART | (512u / 4 - 1) << 16;
+    gl.dptr.prp1 = buf;
+    ft_submit(ft, 0, &gl);
+    ft_poll(ft);
+    assert_true(ft_get_cqe(ft, 0, &cqe));
+    assert_int_equal(ft_status(&cqe), 0);
+    struct nvme_smart_log smart;
+    memcpy(&smart, ft_ptr(ft, buf), sizeof(smart));
+    assert_int_equal(smart.controller_busy_time[0], 3);
+    assert_int_equal(smart.controller_busy_time[1], 0);
+}
+
+/*
  * Client memory going away recalls the commands whose data is in it, at once;
  * the others carry on and complete normally.
  */
@@ -438,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(fused_and_unknown_opcodes, setup, teardown),
         cmocka_unit_test_setup_teardown(bdev_errors_map_to_nvme_status, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(controller_busy_time, setup, teardown),
         cmocka_unit_test_setup_teardown(unmap_recalls_only_commands_in_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(fenced_reads_get_the_io_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(namespaces_add_remove, setup, teardown),
