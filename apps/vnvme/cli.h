@@ -15,6 +15,9 @@ struct json_object *obj_with(const char *key, const char *value);
 /* Whether min <= argc <= max; complains on stderr when not. */
 int need(int argc, int min, int max);
 
+/* iostat.c: `iostat`, rates from bdev_get_iostat every interval. */
+int cmd_iostat(int argc, char **argv);
+
 /* cmd_host.c: `controller ...` and `cuse ...` (the host role's bdev_nvme_* methods). */
 int cmd_controller(int argc, char **argv);
 int cmd_cuse(int argc, char **argv);

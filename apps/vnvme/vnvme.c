@@ -47,6 +47,9 @@ static void usage(FILE *out)
             "  listener add NQN DIR                serve a controller at DIR/cntrl\n"
             "  listener remove NQN DIR\n"
             "  config save                         print the running configuration (SPDK JSON format)\n"
+            "  iostat [-i SECONDS] [-c COUNT] [-b BDEV]\n"
+            "                                      per-bdev reads, writes, MiB/s, mean latency and queue\n"
+            "                                      depth every interval (default 1 s, until interrupted)\n"
             "\n"
             "Host role (NVMe controllers as CUSE devices):\n"
             "  controller attach NAME DIR          attach the vfio-user NVMe controller at DIR/cntrl with\n"
@@ -340,6 +343,8 @@ int main(int argc, char **argv)
         return cmd_cuse(n, args);
     if (strcmp(cmd, "list") == 0)
         return cmd_list(n, args);
+    if (strcmp(cmd, "iostat") == 0)
+        return cmd_iostat(n, args);
     if (strcmp(cmd, "transport") == 0 && n == 1 && strcmp(args[0], "create") == 0)
         return call_and_print("nvmf_create_transport", obj_with("trtype", "VFIOUSER"));
     if (strcmp(cmd, "config") == 0 && n == 1 && strcmp(args[0], "save") == 0)

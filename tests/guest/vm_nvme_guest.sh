@@ -56,6 +56,18 @@ else
   grep nvme /proc/interrupts | sed 's/^/# /'
 fi
 
+# The SMART / Health log shows this guest's own traffic. nvme-cli 2.3 prints "Data Units Read : 164
+# (83.97 MB)" and "host_read_commands : 12345": the first number after the colon.
+nvme smart-log /dev/nvme0 >/tmp/smart.txt 2>&1
+smart() { sed -n "s/^$1[[:space:]]*: *\([0-9,]*\).*/\1/p" /tmp/smart.txt | tr -d ','; }
+if [ "$(smart 'Data Units Written')" -gt 0 ] 2>/dev/null && [ "$(smart 'Data Units Read')" -gt 0 ] &&
+  [ "$(smart host_write_commands)" -gt 4096 ] && [ "$(smart host_read_commands)" -gt 4096 ]; then
+  ok "smart-log counts the data and commands fio moved"
+else
+  not_ok "smart-log counts the data and commands fio moved"
+  sed 's/^/# /' /tmp/smart.txt
+fi
+
 dd if=/dev/urandom of=/tmp/1m bs=1M count=1 2>/dev/null
 check "dd: 1 MiB written with O_DIRECT" dd if=/tmp/1m of=$ns1 bs=1M seek=100 oflag=direct
 check "dd: 1 MiB reads back the same" sh -c "dd if=$ns1 bs=1M skip=100 count=1 iflag=direct 2>/dev/null | cmp - /tmp/1m"

@@ -229,6 +229,56 @@ static void test_cli_against_daemon(void **state)
     assert_non_null(strstr(r.out, "listener add NQN DIR"));
 }
 
+/*
+ * `vnvme iostat` while vnvme-perf reads Malloc0: a table every interval whose
+ * Malloc0 row shows the reads; then bdev_get_iostat's totals through `vnvme rpc`.
+ */
+static void test_cli_iostat(void **state)
+{
+    (void)state;
+    static struct run r;
+    char trid[192];
+    snprintf(trid, sizeof(trid), "trtype:VFIOUSER traddr:%s", listen_dir);
+    const char *perf[] = {getenv("VNVME_PERF"), "-r", trid, "-q", "4", "-o", "4096", "-w", "randread", "-t", "3", NULL};
+    pid_t perf_pid;
+    assert_non_null(perf[0]);
+    assert_int_equal(posix_spawn(&perf_pid, perf[0], NULL, NULL, (char *const *)perf, environ), 0);
+    usleep(500000); /* attached and reading */
+    vnvme(&r, (const char *[]){"iostat", "-i", "0.5", "-c", "2", "-b", "Malloc0", NULL});
+    int st;
+    assert_int_equal(waitpid(perf_pid, &st, 0), perf_pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(r.status, 0);
+    /* Two tables, each a header and the one bdev asked for, reading at some rate. */
+    unsigned tables = 0, rows = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "bdev ", 5) == 0) {
+            tables++;
+            assert_non_null(strstr(line, "r/s"));
+        } else if (strncmp(line, "Malloc0 ", 8) == 0) {
+            rows++;
+            double rps = 0;
+            assert_int_equal(sscanf(line + 8, "%lf", &rps), 1);
+            assert_true(rps > 0);
+        } else {
+            fail_msg("unexpected line: %s", line);
+        }
+    }
+    assert_int_equal(tables, 2);
+    assert_int_equal(rows, 2);
+
+    vnvme(&r, (const char *[]){"rpc", "bdev_get_iostat", "{\"name\": \"Malloc0\"}", NULL});
+    assert_int_equal(r.status, 0);
+    struct json_object *o = json_out(&r), *bdevs = NULL, *reads = NULL;
+    assert_true(json_object_object_get_ex(o, "bdevs", &bdevs));
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(bdevs, 0), "num_read_ops", &reads));
+    assert_true(json_object_get_uint64(reads) > 0);
+    json_object_put(o);
+    vnvme(&r, (const char *[]){"iostat", "-b", "nope", "-c", "1", NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "bdev_get_iostat failed"));
+}
+
 /* A daemon that never answers (stopped) costs a script the timeout, not forever. */
 static void test_cli_timeout(void **state)
 {
@@ -284,6 +334,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cli_against_daemon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_iostat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_timeout, setup, teardown),
         cmocka_unit_test(test_cli_without_daemon),
     };
