@@ -18,6 +18,7 @@ struct iostat_rates {
     double read_mib_s, write_mib_s;
     double avg_read_us, avg_write_us; /* mean latency of the interval's I/O; 0 when none */
     uint64_t queue_depth;             /* at the end of the interval */
+    double p99_us;                    /* from the latency histograms; < 0 when there are none */
 };
 
 /*
@@ -28,6 +29,14 @@ struct iostat_rates {
  */
 int iostat_rates(const struct json_object *prev, const struct json_object *cur, const char *name,
                  struct iostat_rates *out);
+
+/*
+ * The 99th percentile of the latencies tallied between two bdev_get_histogram
+ * results of one bdev (SPDK's shape: base64 "histogram" of little-endian
+ * counts, "bucket_shift", "tsc_rate"), in microseconds: the upper edge of the
+ * bucket it falls in. -1 when either result is unusable or nothing was tallied.
+ */
+double iostat_p99_us(const struct json_object *prev_hist, const struct json_object *cur_hist);
 
 /* The header line, and one line of a bdev's rates. */
 void iostat_print_header(FILE *out);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bdev_get_iostat and bdev_reset_iostat with SPDK's parameters and result
- * fields, so its scripts (iostat.py) read vnvmed's counters as they read its
- * own. Ticks are the TSC's (tick_rate says how many per second). io_time and weighted_io_time
+ * bdev_get_iostat, bdev_reset_iostat, bdev_enable_histogram and
+ * bdev_get_histogram with SPDK's parameters and result fields, so its scripts
+ * (iostat.py, histogram.py) read vnvmed's counters as they read its own. Ticks are the TSC's (tick_rate says how many per second). io_time and weighted_io_time
  * are exact here (integrated at each submission and completion), not sampled
  * by a poller, so they are always present; queue_depth_polling_period is 0.
  * Their unit is microseconds, as in SPDK.
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,16 @@ static const struct rpc_param get_iostat_params[] = {
 static const struct rpc_param reset_iostat_params[] = {
     {"name", RPC_STRING, false},
     {"mode", RPC_STRING, false},
+    RPC_PARAMS_END,
+};
+
+static const struct rpc_param enable_histogram_params[] = {
+    {"name", RPC_STRING, true},
+    {"enable", RPC_BOOL, true},
+    RPC_PARAMS_END,
+};
+static const struct rpc_param name_params[] = {
+    {"name", RPC_STRING, true},
     RPC_PARAMS_END,
 };
 
@@ -144,8 +155,84 @@ static struct json_object *bdev_reset_iostat(struct json_object *params, struct 
     return json_object_new_boolean(1);
 }
 
+static struct json_object *bdev_enable_histogram(struct json_object *params, struct rpc_err *e)
+{
+    struct vnvme_bdev *b = vnvme_bdev_get(rpc_get_string(params, "name"));
+    if (!b) {
+        rpc_set_errno(e, -ENODEV);
+        return NULL;
+    }
+    int rc = vnvme_bdev_histogram_enable(b, rpc_get_bool(params, "enable", false));
+    if (rc < 0) {
+        rpc_set_errno(e, rc);
+        return NULL;
+    }
+    return json_object_new_boolean(1);
+}
+
+/* RFC 4648 base64, what SPDK's histogram.py decodes. */
+static char *base64(const uint8_t *in, size_t len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < len ? in[i + 2] : 0);
+        *p++ = abc[v >> 18 & 63];
+        *p++ = abc[v >> 12 & 63];
+        *p++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        *p++ = i + 2 < len ? abc[v & 63] : '=';
+    }
+    *p = '\0';
+    return out;
+}
+
+/* The buckets as little-endian 64-bit counts (SPDK's wire form), base64 encoded. */
+static struct json_object *bdev_get_histogram(struct json_object *params, struct rpc_err *e)
+{
+    struct vnvme_bdev *b = vnvme_bdev_get(rpc_get_string(params, "name"));
+    if (!b) {
+        rpc_set_errno(e, -ENODEV);
+        return NULL;
+    }
+    if (!vnvme_bdev_histogram_enabled(b)) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "histogram not enabled for %s (bdev_enable_histogram)", b->name);
+        return NULL;
+    }
+    uint64_t *buckets = malloc(VNVME_BDEV_HIST_BUCKETS * sizeof(uint64_t));
+    uint8_t *wire = malloc(VNVME_BDEV_HIST_BUCKETS * 8);
+    char *text = NULL;
+    if (buckets && wire) {
+        vnvme_bdev_histogram(b, buckets);
+        for (unsigned i = 0; i < VNVME_BDEV_HIST_BUCKETS; i++)
+            for (unsigned k = 0; k < 8; k++)
+                wire[i * 8 + k] = (uint8_t)(buckets[i] >> (8 * k));
+        text = base64(wire, VNVME_BDEV_HIST_BUCKETS * 8);
+    }
+    free(buckets);
+    free(wire);
+    if (!text) {
+        rpc_set_errno(e, -ENOMEM);
+        return NULL;
+    }
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "histogram", json_object_new_string(text));
+    free(text);
+    add_u64(r, "bucket_shift", VNVME_BDEV_HIST_SHIFT);
+    add_u64(r, "tsc_rate", vnvme_bdev_stat_tick_rate());
+    /* Newer SPDK names the same layout by granularity and the ranges it covers. */
+    add_u64(r, "granularity", VNVME_BDEV_HIST_SHIFT);
+    add_u64(r, "min_range", 0);
+    add_u64(r, "max_range", VNVME_BDEV_HIST_RANGES - 1);
+    return r;
+}
+
 const struct rpc_method rpc_iostat_methods[] = {
     {"bdev_get_iostat", bdev_get_iostat, get_iostat_params},
     {"bdev_reset_iostat", bdev_reset_iostat, reset_iostat_params},
+    {"bdev_enable_histogram", bdev_enable_histogram, enable_histogram_params},
+    {"bdev_get_histogram", bdev_get_histogram, name_params},
     {NULL, NULL, NULL},
 };

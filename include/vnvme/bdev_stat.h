@@ -70,6 +70,30 @@ void vnvme_bdev_iostat_reset(struct vnvme_bdev *b, bool maxmin_only);
 uint64_t vnvme_bdev_stat_ticks(void);
 uint64_t vnvme_bdev_stat_tick_rate(void);
 
+/*
+ * Latency histograms (bdev_enable_histogram / bdev_get_histogram), in SPDK's
+ * layout so its tools read them: 65 - SHIFT ranges of 2^SHIFT buckets of
+ * ticks. Range 0 holds values 0 .. 2^SHIFT - 1 one per bucket; range r >= 1
+ * holds [2^(r+SHIFT-1), 2^(r+SHIFT)) in buckets 2^(r-1) wide, the last one
+ * ending at 2^64. Every I/O's
+ * latency is tallied (all ops, failed ones too) on its channel while enabled.
+ */
+#define VNVME_BDEV_HIST_SHIFT 7u
+#define VNVME_BDEV_HIST_RANGES (65u - VNVME_BDEV_HIST_SHIFT)
+#define VNVME_BDEV_HIST_BUCKETS (VNVME_BDEV_HIST_RANGES << VNVME_BDEV_HIST_SHIFT)
+/* The bucket a value falls in, and the smallest value of a bucket. */
+unsigned vnvme_bdev_hist_index(uint64_t ticks);
+uint64_t vnvme_bdev_hist_bucket_start(unsigned index);
+/*
+ * Turn tallying on (buffers for every channel, 58 KiB each, made now and not
+ * on the I/O path: -ENOMEM when they cannot be) or off (counts kept, and
+ * continued when turned on again).
+ */
+int vnvme_bdev_histogram_enable(struct vnvme_bdev *b, bool on);
+bool vnvme_bdev_histogram_enabled(struct vnvme_bdev *b);
+/* Every channel's buckets summed into out[VNVME_BDEV_HIST_BUCKETS]; returns the number of values. */
+uint64_t vnvme_bdev_histogram(struct vnvme_bdev *b, uint64_t *out);
+
 /* For bdev.c. */
 int vnvme_bdev_stats_create(struct vnvme_bdev *b);
 void vnvme_bdev_stats_destroy(struct vnvme_bdev *b);

@@ -26,6 +26,7 @@ struct vnvme_bdev_chan_stat {
     uint64_t busy_since_ticks; /* when queue_depth last went from 0 to 1 */
     uint32_t block_size;
     unsigned id;
+    uint64_t *hist; /* VNVME_BDEV_HIST_BUCKETS counts, published by the enabling thread, or NULL */
     struct vnvme_bdev_stats *owner;
     struct vnvme_bdev_chan_stat *next;
 };
@@ -37,6 +38,8 @@ struct vnvme_bdev_stats {
     struct vnvme_bdev_iostat retired;   /* channels gone since the last reset */
     struct vnvme_bdev_chan_stat *chans; /* live channels */
     unsigned next_id;
+    bool hist_on;                       /* read by channels without the lock */
+    uint64_t *retired_hist;             /* channels gone, or NULL */
 };
 
 static bool stats_on = true;
@@ -93,6 +96,7 @@ void vnvme_bdev_stats_destroy(struct vnvme_bdev *b)
     struct vnvme_bdev_stats *st = b->stats;
     if (!st)
         return;
+    free(st->retired_hist);
     /* Channels outlive nothing: a bdev goes only once unclaimed, its channels put. */
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -111,6 +115,8 @@ struct vnvme_bdev_chan_stat *vnvme_bdev_chan_stat_add(struct vnvme_bdev *b)
     cs->owner = st;
     cs->block_size = b->block_size;
     pthread_mutex_lock(&st->lock);
+    if (st->hist_on)
+        cs->hist = calloc(VNVME_BDEV_HIST_BUCKETS, sizeof(uint64_t)); /* NULL: this channel tallies nothing */
     cs->gen = st->reset_gen;
     cs->maxmin_gen = st->maxmin_gen;
     cs->id = st->next_id++;
@@ -165,7 +171,14 @@ void vnvme_bdev_chan_stat_remove(struct vnvme_bdev *b, struct vnvme_bdev_chan_st
             forget_maxmin(&cs->s);
         add(&st->retired, &cs->s);
     }
+    if (cs->hist) {
+        if (!st->retired_hist)
+            st->retired_hist = calloc(VNVME_BDEV_HIST_BUCKETS, sizeof(uint64_t));
+        for (unsigned i = 0; st->retired_hist && i < VNVME_BDEV_HIST_BUCKETS; i++)
+            st->retired_hist[i] += cs->hist[i];
+    }
     pthread_mutex_unlock(&st->lock);
+    free(cs->hist);
     free(cs);
 }
 
@@ -240,9 +253,31 @@ static const int8_t kind_of_op[] = {
     [VNVME_BDEV_UNMAP] = VNVME_STAT_UNMAP, [VNVME_BDEV_COMPARE] = VNVME_STAT_READ,
 };
 
+unsigned vnvme_bdev_hist_index(uint64_t v)
+{
+    const unsigned lsb = 64u - VNVME_BDEV_HIST_SHIFT;
+    unsigned clz = v ? (unsigned)__builtin_clzll(v) : 64u;
+    unsigned range = clz <= lsb ? lsb - clz : 0;
+    unsigned shift = range ? range - 1 : 0;
+    return (range << VNVME_BDEV_HIST_SHIFT) + (unsigned)((v >> shift) & ((1u << VNVME_BDEV_HIST_SHIFT) - 1));
+}
+
+uint64_t vnvme_bdev_hist_bucket_start(unsigned index)
+{
+    unsigned range = index >> VNVME_BDEV_HIST_SHIFT, sub = index & ((1u << VNVME_BDEV_HIST_SHIFT) - 1);
+    if (range == 0)
+        return sub;
+    return ((uint64_t)(1u << VNVME_BDEV_HIST_SHIFT) + sub) << (range - 1);
+}
+
 static void account(struct vnvme_bdev_chan_stat *cs, const struct vnvme_bdev_io *io, int status, uint64_t lat)
 {
     struct vnvme_bdev_iostat *s = &cs->s;
+    uint64_t *hist = __atomic_load_n(&cs->hist, __ATOMIC_ACQUIRE);
+    if (hist && LOAD(cs->owner->hist_on)) {
+        unsigned i = vnvme_bdev_hist_index(lat);
+        STORE(hist[i], hist[i] + 1);
+    }
     STORE(s->weighted_io_time_ticks, s->weighted_io_time_ticks + lat);
     if (status != 0) {
         enum vnvme_bdev_err_kind e = err_kind(status);
@@ -372,4 +407,58 @@ void vnvme_bdev_iostat_reset(struct vnvme_bdev *b, bool maxmin_only)
         STORE(st->reset_gen, st->reset_gen + 1);
     }
     pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- histograms ---- */
+
+int vnvme_bdev_histogram_enable(struct vnvme_bdev *b, bool on)
+{
+    struct vnvme_bdev_stats *st = b->stats;
+    if (!st)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&st->lock);
+    if (on) {
+        for (struct vnvme_bdev_chan_stat *cs = st->chans; cs; cs = cs->next) {
+            if (cs->hist)
+                continue;
+            uint64_t *h = calloc(VNVME_BDEV_HIST_BUCKETS, sizeof(uint64_t));
+            if (!h) {
+                rc = -ENOMEM;
+                break;
+            }
+            __atomic_store_n(&cs->hist, h, __ATOMIC_RELEASE);
+        }
+    }
+    if (rc == 0)
+        STORE(st->hist_on, on);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+bool vnvme_bdev_histogram_enabled(struct vnvme_bdev *b)
+{
+    return b->stats && LOAD(b->stats->hist_on);
+}
+
+uint64_t vnvme_bdev_histogram(struct vnvme_bdev *b, uint64_t *out)
+{
+    struct vnvme_bdev_stats *st = b->stats;
+    memset(out, 0, VNVME_BDEV_HIST_BUCKETS * sizeof(uint64_t));
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    if (st->retired_hist)
+        for (unsigned i = 0; i < VNVME_BDEV_HIST_BUCKETS; i++)
+            out[i] += st->retired_hist[i];
+    for (struct vnvme_bdev_chan_stat *cs = st->chans; cs; cs = cs->next) {
+        const uint64_t *h = __atomic_load_n(&cs->hist, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; h && i < VNVME_BDEV_HIST_BUCKETS; i++)
+            out[i] += LOAD(h[i]);
+    }
+    pthread_mutex_unlock(&st->lock);
+    uint64_t n = 0;
+    for (unsigned i = 0; i < VNVME_BDEV_HIST_BUCKETS; i++)
+        n += out[i];
+    return n;
 }

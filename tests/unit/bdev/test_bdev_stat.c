@@ -263,6 +263,68 @@ static void test_reset_maxmin_only(void **state)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
+/* SPDK's bucket layout: range 0 one value per bucket, then doubling ranges of 128 buckets. */
+static void test_histogram_layout(void **state)
+{
+    (void)state;
+    assert_int_equal(vnvme_bdev_hist_index(0), 0);
+    assert_int_equal(vnvme_bdev_hist_index(127), 127);
+    assert_int_equal(vnvme_bdev_hist_index(128), 128);       /* range 1 starts at 2^7, width 1 */
+    assert_int_equal(vnvme_bdev_hist_index(255), 255);
+    assert_int_equal(vnvme_bdev_hist_index(256), 256);       /* range 2 at 2^8, width 2 */
+    assert_int_equal(vnvme_bdev_hist_index(257), 256);
+    assert_int_equal(vnvme_bdev_hist_index(258), 257);
+    assert_int_equal(vnvme_bdev_hist_index(UINT64_MAX), VNVME_BDEV_HIST_BUCKETS - 1);
+    /* Each bucket starts where the one before ends, and a value lands in the bucket that holds it. */
+    for (unsigned i = 1; i < VNVME_BDEV_HIST_BUCKETS; i++) {
+        uint64_t start = vnvme_bdev_hist_bucket_start(i);
+        assert_true(start > vnvme_bdev_hist_bucket_start(i - 1));
+        assert_int_equal(vnvme_bdev_hist_index(start), i);
+        assert_int_equal(vnvme_bdev_hist_index(start - 1), i - 1);
+    }
+}
+
+static void test_histogram_tally(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *dly = NULL;
+    malloc_bdev("base");
+    uint64_t lat[4] = {2000, 2000, 0, 0}; /* 2 ms reads */
+    assert_int_equal(vnvme_bdev_delay_create("dly", "base", lat, NULL, &dly), 0);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(dly);
+    uint8_t buf[BS] = {0};
+    uint64_t *h = calloc(VNVME_BDEV_HIST_BUCKETS, sizeof(uint64_t));
+    assert_false(vnvme_bdev_histogram_enabled(dly));
+    assert_int_equal(run(ch, VNVME_BDEV_READ, 0, 1, buf), 0);
+    assert_int_equal(vnvme_bdev_histogram(dly, h), 0); /* off: nothing tallied */
+
+    assert_int_equal(vnvme_bdev_histogram_enable(dly, true), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(run(ch, VNVME_BDEV_READ, 0, 1, buf), 0);
+    assert_int_equal(run(ch, VNVME_BDEV_WRITE, 0, 1, buf), 0);
+    assert_int_equal(vnvme_bdev_histogram(dly, h), 4);
+    /* The three reads waited 2 ms or more: nothing below that in the buckets but the write's. */
+    uint64_t two_ms = vnvme_ticks_hz() / 500, below = 0;
+    for (unsigned i = 0; i < VNVME_BDEV_HIST_BUCKETS; i++)
+        if (vnvme_bdev_hist_bucket_start(i) + 1 < two_ms / 2)
+            below += h[i];
+    assert_int_equal(below, 1);
+
+    /* A channel that goes leaves its counts; one made while enabled tallies too. */
+    vnvme_bdev_channel_put(ch);
+    ch = vnvme_bdev_channel_get(dly);
+    assert_int_equal(run(ch, VNVME_BDEV_WRITE, 0, 1, buf), 0);
+    assert_int_equal(vnvme_bdev_histogram(dly, h), 5);
+    /* Off keeps what was counted and stops counting. */
+    assert_int_equal(vnvme_bdev_histogram_enable(dly, false), 0);
+    assert_int_equal(run(ch, VNVME_BDEV_WRITE, 0, 1, buf), 0);
+    assert_int_equal(vnvme_bdev_histogram(dly, h), 5);
+    free(h);
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("dly"), 0);
+    assert_int_equal(vnvme_bdev_delete("base"), 0);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -292,6 +354,8 @@ int main(void)
         cmocka_unit_test(test_aborted_io),
         cmocka_unit_test(test_channels_reset_and_retired),
         cmocka_unit_test(test_reset_maxmin_only),
+        cmocka_unit_test(test_histogram_layout),
+        cmocka_unit_test(test_histogram_tally),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

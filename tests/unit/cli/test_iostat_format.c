@@ -60,13 +60,65 @@ static void test_table(void **state)
     FILE *f = open_memstream(&buf, &len);
     iostat_print_header(f);
     iostat_print_row(f, "Malloc0", &r);
+    iostat_print_row(f, "Malloc0", &(struct iostat_rates){.read_iops = 5, .p99_us = 201});
     fclose(f);
     assert_string_equal(buf,
-                        "bdev                        r/s        w/s    rMiB/s    wMiB/s   unmap/s r_await_us w_await_us    qd\n"
-                        "Malloc0                  1000.0        0.0      3.91      0.00       2.0       10.0        0.0     3\n");
+                        "bdev                        r/s        w/s    rMiB/s    wMiB/s   unmap/s r_await_us w_await_us    p99_us    qd\n"
+                        "Malloc0                  1000.0        0.0      3.91      0.00       2.0       10.0        0.0         -     3\n"
+                        "Malloc0                     5.0        0.0      0.00      0.00       0.0        0.0        0.0     201.0     0\n");
     free(buf);
     json_object_put(p);
     json_object_put(c);
+}
+
+/* A bdev_get_histogram result of n counts (1 tick = 1 µs) as SPDK sends it. */
+static struct json_object *hist_json(const uint64_t *counts, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t *raw = calloc(n, 8);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++)
+            raw[i * 8 + (size_t)k] = (uint8_t)(counts[i] >> (8 * k));
+    size_t len = n * 8;
+    char *text = calloc((len + 2) / 3 * 4 + 1, 1), *p = text;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < len ? (uint32_t)raw[i + 1] << 8 : 0) | (i + 2 < len ? raw[i + 2] : 0);
+        *p++ = abc[v >> 18 & 63];
+        *p++ = abc[v >> 12 & 63];
+        *p++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        *p++ = i + 2 < len ? abc[v & 63] : '=';
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "histogram", json_object_new_string(text));
+    json_object_object_add(o, "bucket_shift", json_object_new_int(7));
+    json_object_object_add(o, "tsc_rate", json_object_new_int(1000000));
+    free(raw);
+    free(text);
+    return o;
+}
+
+/* p99 of the interval: the upper edge of the bucket holding the 99th percentile of what was added. */
+static void test_p99(void **state)
+{
+    (void)state;
+    uint64_t before[256] = {0}, after[256] = {0};
+    before[10] = 1000; /* counted before the interval: not in it */
+    after[10] = 1000 + 99;
+    after[200] = 1;
+    struct json_object *p = hist_json(before, 256), *c = hist_json(after, 256);
+    assert_true(iostat_p99_us(p, c) == 11.0); /* bucket 10 holds 10 ticks: it ends at 11 */
+    json_object_put(c);
+    after[10] = 1000 + 98;
+    after[200] = 2;
+    c = hist_json(after, 256);
+    assert_true(iostat_p99_us(p, c) == 201.0); /* range 1, bucket 72: [200, 201) */
+    json_object_put(c);
+    /* Nothing new, or a malformed result: no figure. */
+    assert_true(iostat_p99_us(p, p) < 0);
+    struct json_object *bad = json_tokener_parse("{\"histogram\": \"@@@@\", \"bucket_shift\": 7, \"tsc_rate\": 1}");
+    assert_true(iostat_p99_us(p, bad) < 0);
+    json_object_put(bad);
+    json_object_put(p);
 }
 
 int main(void)
@@ -74,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rates),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_p99),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -606,6 +606,63 @@ static void test_iostat(void **state)
     vnvme_bdev_channel_put(ch);
 }
 
+static int b64val(char c)
+{
+    const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = strchr(abc, c);
+    return c && p ? (int)(p - abc) : -1;
+}
+
+/* bdev_enable_histogram / bdev_get_histogram: SPDK's result, buckets as base64 of little-endian counts. */
+static void test_histogram(void **state)
+{
+    (void)state;
+    json_object_put(ok("bdev_malloc_create", "{\"name\": \"Malloc0\", \"num_blocks\": 64, \"block_size\": 512}"));
+    err("bdev_get_histogram", "{\"name\": \"Malloc0\"}", -32602, "histogram not enabled");
+    ok_true("bdev_enable_histogram", "{\"name\": \"Malloc0\", \"enable\": true}");
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(vnvme_bdev_get("Malloc0"));
+    uint8_t buf[4096] = {0};
+    for (int i = 0; i < 5; i++)
+        do_io(ch, VNVME_BDEV_READ, 1, buf);
+    vnvme_bdev_channel_put(ch);
+
+    struct json_object *r = ok("bdev_get_histogram", "{\"name\": \"Malloc0\"}");
+    assert_int_equal(u64_at(r, "bucket_shift"), 7);
+    assert_int_equal(u64_at(r, "tsc_rate"), vnvme_bdev_stat_tick_rate());
+    const char *text = str_at(r, "histogram");
+    size_t n = strlen(text);
+    assert_int_equal(n, (VNVME_BDEV_HIST_BUCKETS * 8 + 2) / 3 * 4);
+    /* Decode and add up the counts: the five reads. */
+    uint8_t *raw = malloc(n / 4 * 3);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            int d = text[i + k] == '=' ? (pad++, 0) : b64val(text[i + k]);
+            assert_true(d >= 0);
+            v = v << 6 | (uint32_t)d;
+        }
+        for (int k = 0; k < 3 - pad; k++)
+            raw[len++] = (uint8_t)(v >> (16 - 8 * k));
+    }
+    assert_int_equal(len, VNVME_BDEV_HIST_BUCKETS * 8);
+    uint64_t total = 0;
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t c = 0;
+        for (int k = 7; k >= 0; k--)
+            c = c << 8 | raw[i + (size_t)k];
+        total += c;
+    }
+    assert_int_equal(total, 5);
+    free(raw);
+    json_object_put(r);
+    ok_true("bdev_enable_histogram", "{\"name\": \"Malloc0\", \"enable\": false}");
+    err("bdev_get_histogram", "{\"name\": \"Malloc0\"}", -32602, "histogram not enabled");
+    err("bdev_enable_histogram", "{\"name\": \"nope\", \"enable\": true}", -ENODEV, "No such device");
+    err("bdev_enable_histogram", "{\"name\": \"Malloc0\"}", -32602, "missing parameter: enable");
+}
+
 static void test_config_load_errors(void **state)
 {
     (void)state;
@@ -743,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iostat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),

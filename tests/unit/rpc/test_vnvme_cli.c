@@ -244,7 +244,7 @@ static void test_cli_iostat(void **state)
     assert_non_null(perf[0]);
     assert_int_equal(posix_spawn(&perf_pid, perf[0], NULL, NULL, (char *const *)perf, environ), 0);
     usleep(500000); /* attached and reading */
-    vnvme(&r, (const char *[]){"iostat", "-i", "0.5", "-c", "2", "-b", "Malloc0", NULL});
+    vnvme(&r, (const char *[]){"iostat", "-i", "0.5", "-c", "2", "-b", "Malloc0", "-H", NULL});
     int st;
     assert_int_equal(waitpid(perf_pid, &st, 0), perf_pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -257,9 +257,12 @@ static void test_cli_iostat(void **state)
             assert_non_null(strstr(line, "r/s"));
         } else if (strncmp(line, "Malloc0 ", 8) == 0) {
             rows++;
-            double rps = 0;
-            assert_int_equal(sscanf(line + 8, "%lf", &rps), 1);
+            double rps = 0, f[7], p99 = 0;
+            assert_int_equal(sscanf(line + 8, "%lf %lf %lf %lf %lf %lf %lf %lf", &rps, &f[0], &f[1], &f[2], &f[3],
+                                    &f[4], &f[5], &p99),
+                             8);
             assert_true(rps > 0);
+            assert_true(p99 > 0); /* -H turned the histogram on: a figure, not "-" */
         } else {
             fail_msg("unexpected line: %s", line);
         }
