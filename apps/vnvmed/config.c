@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "rpc_internal.h"
+#include "vnvme/bdev_qos.h"
 #include "vnvme/bdev_rbd.h"
 #include "vnvmed.h"
 
@@ -286,6 +287,25 @@ static void save_bdev(struct json_object *config, struct vnvme_bdev *b)
     add_call(config, method, p);
 }
 
+/* A bdev's rate limits, as SPDK writes them: after the bdev, only the limits set. */
+static void save_qos(struct json_object *config, struct vnvme_bdev *b)
+{
+    uint64_t limits[VNVME_QOS_NR_LIMITS];
+    vnvme_bdev_qos_get(b, limits);
+    struct json_object *p = NULL;
+    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++) {
+        if (!limits[l])
+            continue;
+        if (!p) {
+            p = json_object_new_object();
+            json_object_object_add(p, "name", json_object_new_string(b->name));
+        }
+        json_object_object_add(p, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
+    }
+    if (p)
+        add_call(config, "bdev_set_qos_limit", p);
+}
+
 static struct json_object *save_bdevs(void)
 {
     struct json_object *config = json_object_new_array();
@@ -294,8 +314,10 @@ static struct json_object *save_bdevs(void)
     for (size_t i = 0; i < json_object_array_length(clusters); i++)
         add_call(config, "bdev_rbd_register_cluster", json_object_get(json_object_array_get_idx(clusters, i)));
     json_object_put(clusters);
-    for (struct vnvme_bdev *b = vnvme_bdev_first(); b != NULL; b = vnvme_bdev_next(b))
+    for (struct vnvme_bdev *b = vnvme_bdev_first(); b != NULL; b = vnvme_bdev_next(b)) {
         save_bdev(config, b);
+        save_qos(config, b);
+    }
     rpc_host_save_config(config);
     add_call(config, "bdev_wait_for_examine", NULL);
     return config;

@@ -88,6 +88,7 @@ struct vnvme_bdev_io {
         uint64_t start_ticks;
     } stat_level[2];
     uint8_t stat_depth;
+    uint64_t qos_turn; /* bdev_qos.c: when the I/O, waiting for its rate limit, may go (ticks) */
 };
 
 struct vnvme_bdev_ops {
@@ -124,6 +125,7 @@ struct vnvme_bdev_ops {
 
 struct vnvme_bdev_stats;     /* bdev_stat.c */
 struct vnvme_bdev_chan_stat; /* bdev_stat.c */
+struct vnvme_bdev_qos;       /* bdev_qos.c */
 
 struct vnvme_bdev {
     char name[64];
@@ -139,6 +141,7 @@ struct vnvme_bdev {
     uint32_t claims;           /* namespaces using it; a claimed bdev cannot be deleted */
     struct vnvme_bdev *next;   /* registry */
     struct vnvme_bdev_stats *stats; /* I/O statistics (vnvme/bdev_stat.h), from registration on */
+    struct vnvme_bdev_qos *qos;     /* rate limits (vnvme/bdev_qos.h), NULL until first set */
 };
 
 /* Registry (control path, one thread). */

@@ -5,6 +5,7 @@
  * list kept in creation order (bdev_get_bdevs lists bdevs as they were made).
  */
 #include "vnvme/bdev.h"
+#include "vnvme/bdev_qos.h"
 #include "vnvme/bdev_stat.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@ struct vnvme_bdev_channel {
     struct vnvme_bdev *bdev;
     void *ctx;
     struct vnvme_bdev_chan_stat *stat; /* NULL: this channel counts nothing (no memory for it) */
+    struct vnvme_qos_queue qos;        /* I/Os waiting for the bdev's rate limits */
 };
 
 static struct vnvme_bdev *registry_head;
@@ -77,6 +79,7 @@ int vnvme_bdev_delete(const char *name)
     b->next = NULL;
     VNVME_INFO("bdev", "deleted %s", b->name);
     vnvme_bdev_stats_destroy(b);
+    vnvme_bdev_qos_destroy(b);
     if (b->ops->destroy)
         b->ops->destroy(b);
     return 0;
@@ -109,6 +112,11 @@ void vnvme_bdev_channel_put(struct vnvme_bdev_channel *ch)
 {
     if (!ch)
         return;
+    /* Callers recall their I/O before letting a channel go; anything still waiting is given back. */
+    for (struct vnvme_bdev_io *io; (io = ch->qos.head) != NULL;) {
+        vnvme_bdev_qos_remove(&ch->qos, io);
+        io->cb(io, -ECANCELED);
+    }
     if (ch->bdev->ops->channel_destroy)
         ch->bdev->ops->channel_destroy(ch->bdev, ch->ctx);
     vnvme_bdev_chan_stat_remove(ch->bdev, ch->stat);
@@ -120,9 +128,10 @@ int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
     /* The counting wrapper replaces the callback: what vnvme_bdev_io_check() refuses must not hide behind it. */
     if (!io->cb)
         return -EINVAL;
-    if (!ch->stat || !vnvme_bdev_stats_enabled())
-        return ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
-    bool counted = vnvme_bdev_stat_begin(ch->stat, io);
+    bool counted = ch->stat && vnvme_bdev_stats_enabled() && vnvme_bdev_stat_begin(ch->stat, io);
+    /* A rate-limited bdev may hold the I/O until its turn (its latency counts the wait, as SPDK's does). */
+    if (__atomic_load_n(&ch->bdev->qos, __ATOMIC_RELAXED) && vnvme_bdev_qos_admit(ch->bdev, &ch->qos, io))
+        return 0;
     int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
     if (rc < 0 && counted)
         vnvme_bdev_stat_cancel(io);
@@ -131,6 +140,10 @@ int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
 
 int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
 {
+    if (ch->qos.n && vnvme_bdev_qos_remove(&ch->qos, io) == 0) {
+        io->cb(io, -ECANCELED);
+        return 0;
+    }
     if (!ch->bdev->ops->abort)
         return -ENOTSUP;
     return ch->bdev->ops->abort(ch->bdev, ch->ctx, io);
@@ -138,9 +151,15 @@ int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
 
 int vnvme_bdev_channel_poll(struct vnvme_bdev_channel *ch)
 {
-    if (!ch->bdev->ops->poll)
-        return 0;
-    return ch->bdev->ops->poll(ch->bdev, ch->ctx);
+    int n = 0;
+    for (struct vnvme_bdev_io *io; ch->qos.n && (io = vnvme_bdev_qos_next_due(&ch->qos)) != NULL; n++) {
+        int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
+        if (rc < 0)
+            io->cb(io, rc); /* the caller was promised one callback */
+    }
+    if (ch->bdev->ops->poll)
+        n += ch->bdev->ops->poll(ch->bdev, ch->ctx);
+    return n;
 }
 
 int vnvme_bdev_channel_fd(struct vnvme_bdev_channel *ch)
@@ -270,5 +289,12 @@ struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b)
     if (b->ops->dump_json)
         b->ops->dump_json(b, drv);
     json_object_object_add(o, "driver_specific", drv);
+    /* As SPDK shows them: every limit, 0 for none. */
+    uint64_t limits[VNVME_QOS_NR_LIMITS];
+    vnvme_bdev_qos_get(b, limits);
+    struct json_object *rl = json_object_new_object();
+    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++)
+        json_object_object_add(rl, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
+    json_object_object_add(o, "assigned_rate_limits", rl);
     return o;
 }

@@ -663,6 +663,49 @@ static void test_histogram(void **state)
     err("bdev_enable_histogram", "{\"name\": \"Malloc0\"}", -32602, "missing parameter: enable");
 }
 
+/* bdev_set_qos_limit: SPDK's parameters, shown by bdev_get_bdevs, written back by save_config. */
+static void test_qos_limit(void **state)
+{
+    (void)state;
+    json_object_put(ok("bdev_malloc_create", "{\"name\": \"Malloc0\", \"num_blocks\": 64, \"block_size\": 512}"));
+    struct json_object *r = ok("bdev_get_bdevs", "{\"name\": \"Malloc0\"}");
+    struct json_object *rl = json_object_object_get(json_object_array_get_idx(r, 0), "assigned_rate_limits");
+    assert_non_null(rl);
+    assert_int_equal(u64_at(rl, "rw_ios_per_sec"), 0);
+    assert_int_equal(u64_at(rl, "w_mbytes_per_sec"), 0);
+    json_object_put(r);
+
+    ok_true("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"rw_ios_per_sec\": 20000, \"rw_mbytes_per_sec\": 100}");
+    ok_true("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"r_mbytes_per_sec\": 50}"); /* the others stay */
+    r = ok("bdev_get_bdevs", "{\"name\": \"Malloc0\"}");
+    rl = json_object_object_get(json_object_array_get_idx(r, 0), "assigned_rate_limits");
+    assert_int_equal(u64_at(rl, "rw_ios_per_sec"), 20000);
+    assert_int_equal(u64_at(rl, "rw_mbytes_per_sec"), 100);
+    assert_int_equal(u64_at(rl, "r_mbytes_per_sec"), 50);
+    assert_int_equal(u64_at(rl, "w_mbytes_per_sec"), 0);
+    json_object_put(r);
+
+    r = ok("save_config", NULL);
+    const char *text = json_object_to_json_string(r);
+    const char *call = strstr(text, "\"bdev_set_qos_limit\"");
+    assert_non_null(call);
+    assert_true(call > strstr(text, "\"bdev_malloc_create\"")); /* after the bdev it limits */
+    assert_non_null(strstr(call, "\"rw_ios_per_sec\": 20000"));
+    assert_null(strstr(call, "\"w_mbytes_per_sec\"")); /* only what is set */
+    json_object_put(r);
+
+    ok_true("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"rw_ios_per_sec\": 0}");
+    r = ok("bdev_get_bdevs", "{\"name\": \"Malloc0\"}");
+    rl = json_object_object_get(json_object_array_get_idx(r, 0), "assigned_rate_limits");
+    assert_int_equal(u64_at(rl, "rw_ios_per_sec"), 0);
+    json_object_put(r);
+
+    err("bdev_set_qos_limit", "{\"name\": \"Malloc0\"}", -32602, "no limit given");
+    err("bdev_set_qos_limit", "{\"name\": \"nope\", \"rw_ios_per_sec\": 1}", -ENODEV, "No such device");
+    err("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"rw_ios_per_sec\": -1}", -32602, "rw_ios_per_sec");
+    err("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"r_mbytes_per_sec\": 1000000000000}", -32602, "too large");
+}
+
 static void test_config_load_errors(void **state)
 {
     (void)state;
@@ -801,6 +844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iostat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),

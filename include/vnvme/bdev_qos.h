@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rate limits of a bdev (SPDK's bdev_set_qos_limit): I/Os per second over
+ * reads and writes, and MiB per second over both, reads alone or writes
+ * alone. A limit holds across every channel (every controller and reactor)
+ * that reaches the bdev: each limit is one shared schedule, a "theoretical
+ * arrival time" that every admitted I/O pushes forward by its cost (the
+ * generic cell rate algorithm), updated with a compare-and-swap and no lock.
+ * An I/O whose turn has not come waits on its channel, in order, and goes
+ * when the channel is polled at or after its turn; it can be recalled from
+ * there at once (Abort, queue deletion, reset). Reads, writes and compares
+ * count; flush, unmap and write zeroes pass freely.
+ */
+#ifndef VNVME_BDEV_QOS_H
+#define VNVME_BDEV_QOS_H
+
+#include <stdint.h>
+
+#include "vnvme/bdev.h"
+
+enum vnvme_qos_limit {
+    VNVME_QOS_RW_IOPS,   /* rw_ios_per_sec */
+    VNVME_QOS_RW_MBPS,   /* rw_mbytes_per_sec, MiB as SPDK counts them */
+    VNVME_QOS_R_MBPS,    /* r_mbytes_per_sec */
+    VNVME_QOS_W_MBPS,    /* w_mbytes_per_sec */
+    VNVME_QOS_NR_LIMITS,
+};
+const char *vnvme_qos_limit_name(enum vnvme_qos_limit l); /* SPDK's parameter name */
+
+/*
+ * Set the limits (0: none; UINT64_MAX: leave as it is). Takes effect for the
+ * next admitted I/O; what already waits keeps its turn. -ENOMEM.
+ */
+int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_LIMITS]);
+/* The limits in force (all 0: none). */
+void vnvme_bdev_qos_get(struct vnvme_bdev *b, uint64_t limits[VNVME_QOS_NR_LIMITS]);
+
+/* For bdev.c: a channel's waiting I/Os. */
+struct vnvme_qos_queue {
+    struct vnvme_bdev_io *head, *tail;
+    uint32_t n;
+};
+/*
+ * Admit io or queue it: 0 when it may be submitted now, 1 when it was queued
+ * on q (its turn comes later, or others wait before it).
+ */
+int vnvme_bdev_qos_admit(struct vnvme_bdev *b, struct vnvme_qos_queue *q, struct vnvme_bdev_io *io);
+/* The first queued I/O whose turn has come, taken off q, or NULL. */
+struct vnvme_bdev_io *vnvme_bdev_qos_next_due(struct vnvme_qos_queue *q);
+/* Take io off q: 0, or -ENOENT when it is not there. */
+int vnvme_bdev_qos_remove(struct vnvme_qos_queue *q, struct vnvme_bdev_io *io);
+void vnvme_bdev_qos_destroy(struct vnvme_bdev *b);
+
+#endif

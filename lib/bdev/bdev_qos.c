@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* bdev rate limits (see vnvme/bdev_qos.h). */
+#include "vnvme/bdev_qos.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ticks.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* How far ahead of its schedule an I/O may start: smooths the release over a reactor's sleep. */
+#define TOLERANCE_US 1000u
+
+struct vnvme_bdev_qos {
+    uint64_t limit[VNVME_QOS_NR_LIMITS];            /* per second; 0 = none */
+    uint64_t ticks_per_unit_q16[VNVME_QOS_NR_LIMITS]; /* schedule cost of one I/O or byte, ticks << 16 */
+    uint64_t tat[VNVME_QOS_NR_LIMITS];              /* theoretical arrival time, ticks */
+    uint64_t tolerance;                             /* ticks */
+    bool active;                                    /* any limit */
+};
+
+#define TURN(io) ((io)->qos_turn)
+
+const char *vnvme_qos_limit_name(enum vnvme_qos_limit l)
+{
+    static const char *const names[VNVME_QOS_NR_LIMITS] = {"rw_ios_per_sec", "rw_mbytes_per_sec",
+                                                           "r_mbytes_per_sec", "w_mbytes_per_sec"};
+    return l < VNVME_QOS_NR_LIMITS ? names[l] : "?";
+}
+
+int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_LIMITS])
+{
+    struct vnvme_bdev_qos *q = b->qos;
+    if (!q) {
+        q = calloc(1, sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        q->tolerance = vnvme_ticks_hz() / 1000000u * TOLERANCE_US;
+        __atomic_store_n(&b->qos, q, __ATOMIC_RELEASE);
+    }
+    uint64_t hz = vnvme_ticks_hz();
+    bool any = false;
+    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++) {
+        if (limits[l] != UINT64_MAX) {
+            /* Per unit: an I/O for the IOPS limit, a byte for the MiB/s ones. */
+            uint64_t per_sec = l == VNVME_QOS_RW_IOPS ? limits[l] : limits[l] << 20;
+            STORE(q->ticks_per_unit_q16[l],
+                  per_sec ? (uint64_t)(((unsigned __int128)hz << 16) / per_sec) : 0);
+            STORE(q->limit[l], limits[l]);
+        }
+        any |= LOAD(q->limit[l]) != 0;
+    }
+    STORE(q->active, any);
+    return 0;
+}
+
+void vnvme_bdev_qos_get(struct vnvme_bdev *b, uint64_t limits[VNVME_QOS_NR_LIMITS])
+{
+    struct vnvme_bdev_qos *q = __atomic_load_n(&b->qos, __ATOMIC_ACQUIRE);
+    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++)
+        limits[l] = q ? LOAD(q->limit[l]) : 0;
+}
+
+void vnvme_bdev_qos_destroy(struct vnvme_bdev *b)
+{
+    free(b->qos);
+    b->qos = NULL;
+}
+
+/* Reserve the I/O's place on one schedule; returns when it may start. */
+static uint64_t reserve(struct vnvme_bdev_qos *q, int l, uint64_t units, uint64_t now)
+{
+    uint64_t per = LOAD(q->ticks_per_unit_q16[l]);
+    if (!per)
+        return 0;
+    uint64_t cost = (uint64_t)(((unsigned __int128)per * units) >> 16);
+    uint64_t old = LOAD(q->tat[l]), start;
+    do {
+        start = old > now ? old : now;
+    } while (!__atomic_compare_exchange_n(&q->tat[l], &old, start + cost, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return start > q->tolerance ? start - q->tolerance : 0;
+}
+
+static void enqueue(struct vnvme_qos_queue *qq, struct vnvme_bdev_io *io)
+{
+    io->next = NULL;
+    if (qq->tail)
+        qq->tail->next = io;
+    else
+        qq->head = io;
+    qq->tail = io;
+    qq->n++;
+}
+
+/* An I/O with no turn of its own still waits behind those queued before it: order is kept. */
+static int behind_others(struct vnvme_qos_queue *qq, struct vnvme_bdev_io *io)
+{
+    if (qq->n == 0)
+        return 0;
+    TURN(io) = 0;
+    enqueue(qq, io);
+    return 1;
+}
+
+int vnvme_bdev_qos_admit(struct vnvme_bdev *b, struct vnvme_qos_queue *qq, struct vnvme_bdev_io *io)
+{
+    struct vnvme_bdev_qos *q = __atomic_load_n(&b->qos, __ATOMIC_ACQUIRE);
+    if (!q || !LOAD(q->active))
+        return behind_others(qq, io); /* no limits (or lifted): the queue drains in order */
+    bool read = io->op == VNVME_BDEV_READ || io->op == VNVME_BDEV_COMPARE;
+    if (!read && io->op != VNVME_BDEV_WRITE)
+        return behind_others(qq, io);
+    uint64_t now = vnvme_ticks(), bytes = io->num_blocks * b->block_size, turn = 0, t;
+    t = reserve(q, VNVME_QOS_RW_IOPS, 1, now);
+    turn = t > turn ? t : turn;
+    t = reserve(q, VNVME_QOS_RW_MBPS, bytes, now);
+    turn = t > turn ? t : turn;
+    t = reserve(q, read ? VNVME_QOS_R_MBPS : VNVME_QOS_W_MBPS, bytes, now);
+    turn = t > turn ? t : turn;
+    if (turn <= now && qq->n == 0)
+        return 0;
+    TURN(io) = turn;
+    enqueue(qq, io);
+    return 1;
+}
+
+struct vnvme_bdev_io *vnvme_bdev_qos_next_due(struct vnvme_qos_queue *qq)
+{
+    struct vnvme_bdev_io *io = qq->head;
+    if (!io || (TURN(io) && TURN(io) > vnvme_ticks()))
+        return NULL;
+    qq->head = io->next;
+    if (!qq->head)
+        qq->tail = NULL;
+    qq->n--;
+    io->next = NULL;
+    return io;
+}
+
+int vnvme_bdev_qos_remove(struct vnvme_qos_queue *qq, struct vnvme_bdev_io *io)
+{
+    struct vnvme_bdev_io *prev = NULL;
+    for (struct vnvme_bdev_io *cur = qq->head; cur; prev = cur, cur = cur->next) {
+        if (cur != io)
+            continue;
+        if (prev)
+            prev->next = cur->next;
+        else
+            qq->head = cur->next;
+        if (qq->tail == cur)
+            qq->tail = prev;
+        qq->n--;
+        cur->next = NULL;
+        return 0;
+    }
+    return -ENOENT;
+}

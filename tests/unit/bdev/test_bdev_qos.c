@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bdev rate limits: I/Os over the limit wait on their channel in order and go
+ * when polled at their turn; a limit is shared by every channel; a waiting I/O
+ * can be recalled at once; ops that are not counted still keep their order;
+ * limits can change and be lifted. Times are lower bounds of what a limit
+ * forces, never a performance goal.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "bdev_done.h"
+#include "vnvme/bdev.h"
+#include "vnvme/bdev_qos.h"
+
+#define BS 4096u
+#define N 40
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint8_t buf[N][BS];
+static struct iovec iov[N];
+static struct vnvme_bdev_io ios[N];
+static struct done done[N];
+
+static void prep(int i, enum vnvme_bdev_op op)
+{
+    memset(&ios[i], 0, sizeof(ios[i]));
+    memset(&done[i], 0, sizeof(done[i]));
+    iov[i] = (struct iovec){buf[i], BS};
+    ios[i].op = op;
+    ios[i].offset_blocks = (uint64_t)i;
+    ios[i].num_blocks = 1;
+    ios[i].iov = op == VNVME_BDEV_FLUSH ? NULL : &iov[i];
+    ios[i].iovcnt = op == VNVME_BDEV_FLUSH ? 0 : 1;
+    ios[i].cb = record;
+    ios[i].cb_arg = &done[i];
+}
+
+static int completed(int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += done[i].calls;
+    return c;
+}
+
+static void set(struct vnvme_bdev *b, uint64_t iops, uint64_t rw_mb, uint64_t r_mb, uint64_t w_mb)
+{
+    uint64_t l[VNVME_QOS_NR_LIMITS] = {iops, rw_mb, r_mb, w_mb};
+    assert_int_equal(vnvme_bdev_qos_set(b, l), 0);
+}
+
+static struct vnvme_bdev *make(void)
+{
+    struct vnvme_bdev *b = NULL;
+    assert_int_equal(vnvme_bdev_malloc_create("m0", 1024, BS, NULL, &b), 0);
+    return b;
+}
+
+static void test_no_limit_goes_at_once(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_int_equal(completed(N), N);
+    uint64_t l[VNVME_QOS_NR_LIMITS];
+    vnvme_bdev_qos_get(b, l);
+    assert_int_equal(l[VNVME_QOS_RW_IOPS], 0);
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* 1000 I/O per second: 40 reads cannot all be done before ~40 ms, and all are done, in order. */
+static void test_iops_limit_holds_and_keeps_order(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1000, 0, 0, 0);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, i == 20 ? VNVME_BDEV_FLUSH : VNVME_BDEV_READ); /* a flush is not counted, but keeps its place */
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_true(completed(N) < 5); /* a millisecond of tolerance, not more */
+    while (completed(N) < N) {
+        int before = completed(N);
+        vnvme_bdev_channel_poll(ch);
+        for (int i = before; i < completed(N); i++)
+            assert_int_equal(done[i].calls, 1); /* completions in submission order */
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 35);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(done[i].status, 0);
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* The limit is the bdev's: two channels (two reactors) share it. */
+static void test_limit_shared_by_channels(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1000, 0, 0, 0);
+    struct vnvme_bdev_channel *c1 = vnvme_bdev_channel_get(b), *c2 = vnvme_bdev_channel_get(b);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(i % 2 ? c2 : c1, &ios[i]), 0);
+    }
+    while (completed(N) < N) {
+        vnvme_bdev_channel_poll(c1);
+        vnvme_bdev_channel_poll(c2);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 35); /* not 2 x 1000 per second */
+    vnvme_bdev_channel_put(c1);
+    vnvme_bdev_channel_put(c2);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* 10 MiB/s of writes: 40 x 4 KiB = 160 KiB take at least ~15 ms; reads are not held by a write limit. */
+static void test_bandwidth_limits(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 0, 0, 0, 10);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b), *rd = vnvme_bdev_channel_get(b);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_WRITE);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    struct done rdone = {0};
+    struct vnvme_bdev_io r = {.op = VNVME_BDEV_READ, .num_blocks = 1, .iov = &iov[0], .iovcnt = 1, .cb = record,
+                              .cb_arg = &rdone};
+    assert_int_equal(vnvme_bdev_submit(rd, &r), 0);
+    assert_int_equal(rdone.calls, 1);
+    while (completed(N) < N) {
+        vnvme_bdev_channel_poll(ch);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 13);
+    vnvme_bdev_channel_put(ch);
+    vnvme_bdev_channel_put(rd);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* A waiting I/O is recalled at once; the channel going gives back what still waits. */
+static void test_recall_and_channel_put(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1, 0, 0, 0); /* one per second: everything after the first waits */
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    for (int i = 0; i < 4; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_int_equal(completed(4), 1);
+    assert_int_equal(vnvme_bdev_abort(ch, &ios[2]), 0);
+    assert_int_equal(done[2].calls, 1);
+    assert_int_equal(done[2].status, -ECANCELED);
+    assert_int_equal(vnvme_bdev_abort(ch, &ios[2]), -ENOTSUP); /* gone from the queue: malloc cannot recall */
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(done[1].status, -ECANCELED);
+    assert_int_equal(done[3].status, -ECANCELED);
+    assert_int_equal(completed(4), 4);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* Limits change at once for new I/O; lifting them lets new I/O through once the queue has drained. */
+static void test_change_and_lift(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1000, 0, 0, 0);
+    uint64_t keep[VNVME_QOS_NR_LIMITS] = {UINT64_MAX, 50, UINT64_MAX, UINT64_MAX}, l[VNVME_QOS_NR_LIMITS];
+    assert_int_equal(vnvme_bdev_qos_set(b, keep), 0);
+    vnvme_bdev_qos_get(b, l);
+    assert_int_equal(l[VNVME_QOS_RW_IOPS], 1000);
+    assert_int_equal(l[VNVME_QOS_RW_MBPS], 50);
+    set(b, 0, 0, 0, 0);
+    vnvme_bdev_qos_get(b, l);
+    assert_int_equal(l[VNVME_QOS_RW_IOPS] + l[VNVME_QOS_RW_MBPS], 0);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_int_equal(completed(N), N);
+    assert_string_equal(vnvme_qos_limit_name(VNVME_QOS_W_MBPS), "w_mbytes_per_sec");
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_limit_goes_at_once),
+        cmocka_unit_test(test_iops_limit_holds_and_keeps_order),
+        cmocka_unit_test(test_limit_shared_by_channels),
+        cmocka_unit_test(test_bandwidth_limits),
+        cmocka_unit_test(test_recall_and_channel_put),
+        cmocka_unit_test(test_change_and_lift),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
