@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/ticks.h"
 #include "vnvmed.h"
 
 #define LOG_COMP "reactor"
@@ -116,6 +117,7 @@ struct reactor {
     struct reactor_call_msg *calls, *calls_tail;
 
     struct reactor_ctrlr *ctrlrs; /* reactor thread only */
+    struct reactor_stats st;      /* reactor thread only: read through reactor_call */
 };
 
 static struct reactor *reactors[MAX_REACTORS];
@@ -389,6 +391,7 @@ static void *reactor_main(void *arg)
     bool sleeping = false, slept = false;
 
     VNVME_INFO(LOG_COMP, "reactor %d running on core %d", r->index, r->cpu);
+    uint64_t last_tick = vnvme_ticks();
     while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
         int work = 0;
         for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
@@ -408,13 +411,29 @@ static void *reactor_main(void *arg)
         } else if (sleeping) {
             bool bdev_wait = waiting_on_bdevs(r);
             int64_t ms = any_client(r) ? IDLE_SLEEP_MS : IDLE_SLEEP_NO_CLIENT_MS;
+            uint64_t before = vnvme_ticks();
             int ev = check_events(r, bound_by_irq_deadlines(r, bdev_wait ? BDEV_WAIT_MAX_NS : ms * 1000000));
+            uint64_t slept_ticks = vnvme_ticks() - before;
+            /* The sleep is idle time whatever woke it; the rest of the round is judged by its work. */
+            r->st.idle_ticks += slept_ticks;
+            last_tick += slept_ticks;
+            r->st.sleeps++;
+            r->st.wakeups += ev > 0;
             work += ev;
             slept = ev == 0 && !bdev_wait && ms == IDLE_SLEEP_MS;
         } else if ((iter & (EPOLL_CHECK_EVERY - 1)) == 0) {
             work += check_events(r, 0);
         }
 
+        uint64_t now_tick = vnvme_ticks();
+        r->st.polls++;
+        if (work) {
+            r->st.busy_ticks += now_tick - last_tick;
+            r->st.polls_with_work++;
+        } else {
+            r->st.idle_ticks += now_tick - last_tick;
+        }
+        last_tick = now_tick;
         if (work) {
             idle_iters = 0;
             sleeping = false;
@@ -430,6 +449,59 @@ static void *reactor_main(void *arg)
     /* Calls queued while stopping must not leave their callers waiting. */
     run_calls(r);
     return NULL;
+}
+
+/* ---- statistics (gathered on the reactor thread) ---- */
+
+static void gather_stats(void *arg)
+{
+    struct reactor_stats *out = arg;
+    struct reactor *r = reactors[out->index];
+    int index = out->index;
+    *out = r->st;
+    out->index = index;
+    out->cpu = r->cpu;
+    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
+        struct nvmet_ctrlr *c = rc->nvme;
+        int lfd, cfd;
+        nvmet_vfio_user_fds(rc->vc, &lfd, &cfd);
+        out->ctrlrs++;
+        out->connected += cfd >= 0;
+        out->admin_qpairs += (c->csts & NVME_CSTS_RDY) != 0;
+        for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++)
+            out->io_qpairs += c->sqs[q].created;
+        out->in_bdev += c->in_bdev;
+        out->completed_io += c->read_cmds + c->write_cmds;
+    }
+}
+
+void reactor_get_stats(struct reactor *r, struct reactor_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->index = r->index;
+    reactor_call(r, gather_stats, out);
+}
+
+struct for_each_call {
+    struct reactor *r;
+    const struct nvmet_subsys *ss;
+    void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg);
+    void *arg;
+};
+
+static void for_each_on_reactor(void *arg)
+{
+    struct for_each_call *fe = arg;
+    for (struct reactor_ctrlr *rc = fe->r->ctrlrs; rc; rc = rc->next)
+        if (rc->nvme->subsys == fe->ss)
+            fe->fn(rc->vc, fe->arg);
+}
+
+void reactor_for_each_ctrlr(struct reactor *r, const struct nvmet_subsys *ss,
+                            void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg), void *arg)
+{
+    struct for_each_call fe = {r, ss, fn, arg};
+    reactor_call(r, for_each_on_reactor, &fe);
 }
 
 /* ---- start/stop ---- */

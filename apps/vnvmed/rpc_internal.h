@@ -90,6 +90,8 @@ extern const struct rpc_method rpc_app_methods[];
 extern const struct rpc_method rpc_host_methods[]; /* rpc_host.c: bdev_nvme_* (host role, CUSE) */
 /* rpc_bdev_iostat.c: bdev_get_iostat, bdev_reset_iostat, histograms */
 extern const struct rpc_method rpc_iostat_methods[];
+/* rpc_nvmf_stats.c: framework_get_reactors, nvmf_get_stats, nvmf_subsystem_get_controllers/qpairs */
+extern const struct rpc_method rpc_nvmf_stats_methods[];
 /* rpc_bdev_qos.c: bdev_set_qos_limit */
 extern const struct rpc_method rpc_qos_methods[];
 /* rpc_spdk_options.c: option setters of SPDK subsystems vnvmed has no counterpart for. */

@@ -36,6 +36,30 @@ int reactors_count(void);
 struct reactor *reactor_get(int i);
 /* Run fn(arg) on the reactor thread and wait for it. From the reactor itself, runs it directly. */
 void reactor_call(struct reactor *r, reactor_fn fn, void *arg);
+/*
+ * A reactor's figures (framework_get_reactors, nvmf_get_stats), gathered on
+ * its own thread. Ticks are common/ticks.h's. A poll is one round of the loop;
+ * a sleep is one wait for events, and a wakeup one that ended by an event
+ * rather than its timeout. Busy time is rounds that found work.
+ */
+struct reactor_stats {
+    int index, cpu;
+    uint64_t busy_ticks, idle_ticks;
+    uint64_t polls, polls_with_work, sleeps, wakeups;
+    uint32_t ctrlrs;       /* controllers it polls */
+    uint32_t connected;    /* of which a client is connected */
+    uint32_t admin_qpairs; /* enabled controllers (their admin queue pair) */
+    uint32_t io_qpairs;    /* I/O submission queues created */
+    uint64_t in_bdev;      /* commands inside bdevs now */
+    uint64_t completed_io; /* reads and writes completed (the controllers' SMART counters) */
+};
+void reactor_get_stats(struct reactor *r, struct reactor_stats *out);
+/*
+ * Each controller of the reactor that serves subsystem ss: fn(vc, arg) runs on
+ * the reactor thread, where the controller's state may be read.
+ */
+void reactor_for_each_ctrlr(struct reactor *r, const struct nvmet_subsys *ss,
+                            void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg), void *arg);
 /* Called on the reactor thread (via reactor_call): start/stop polling a controller. */
 void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc);
 void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc);

@@ -331,6 +331,89 @@ static void test_sgl_and_bad_prp(void **state)
     ng_close(gp);
 }
 
+static json_object *arr_at(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    assert_true(json_object_object_get_ex(o, key, &v));
+    assert_true(json_object_is_type(v, json_type_array));
+    return v;
+}
+
+static uint64_t u64_of(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        fail_msg("no %s in %s", key, json_object_to_json_string(o));
+    return json_object_get_uint64(v);
+}
+
+/*
+ * What the daemon says about a live controller: nvmf_subsystem_get_controllers
+ * and _qpairs name its queues, nvmf_get_stats and framework_get_reactors its
+ * reactor's work, bdev_get_iostat the I/O that reached Malloc0.
+ */
+static void test_stats_of_a_live_controller(void **state)
+{
+    (void)state;
+    struct nvme_guest *gp = &slots[0];
+    open_enabled(gp);
+    assert_int_equal(ng_set_num_queues(gp, 2, 2, NULL), 0);
+    assert_int_equal(ng_create_io_queues(gp, 1, 64, 1), 0);
+    struct json_object *r = NULL;
+    assert_int_equal(rpc("bdev_get_iostat", "{\"name\": \"Malloc0\"}", &r), 0);
+    uint64_t writes0 = u64_of(json_object_array_get_idx(arr_at(r, "bdevs"), 0), "num_write_ops");
+    json_object_put(r);
+    write_read_verify(gp, 1, 2000, 64u << 10, 81);
+
+    assert_int_equal(rpc("nvmf_subsystem_get_controllers", "{\"nqn\": \"" NQN "\"}", &r), 0);
+    assert_int_equal(json_object_array_length(r), 1);
+    struct json_object *c = json_object_array_get_idx(r, 0);
+    assert_true(u64_of(c, "cntlid") > 0);
+    assert_int_equal(u64_of(c, "num_io_qpairs"), 1);
+    json_object_put(r);
+
+    assert_int_equal(rpc("nvmf_subsystem_get_qpairs", "{\"nqn\": \"" NQN "\"}", &r), 0);
+    assert_int_equal(json_object_array_length(r), 2); /* admin and I/O queue 1 */
+    assert_int_equal(u64_of(json_object_array_get_idx(r, 0), "qid"), 0);
+    assert_int_equal(u64_of(json_object_array_get_idx(r, 1), "qid"), 1);
+    assert_int_equal(u64_of(json_object_array_get_idx(r, 1), "size"), 64);
+    json_object_put(r);
+    assert_int_not_equal(rpc("nvmf_subsystem_get_qpairs", "{\"nqn\": \"nqn.2026-11.io.vnvme:none\"}", NULL), 0);
+
+    assert_int_equal(rpc("nvmf_get_stats", NULL, &r), 0);
+    struct json_object *groups = arr_at(r, "poll_groups");
+    assert_int_equal(json_object_array_length(groups), 2); /* the fixture's two reactors */
+    uint64_t io = 0, qpairs = 0, clients = 0;
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *g = json_object_array_get_idx(groups, i);
+        io += u64_of(g, "completed_nvme_io");
+        qpairs += u64_of(g, "current_io_qpairs");
+        clients += u64_of(g, "connected_clients");
+    }
+    assert_true(io >= 2);
+    assert_true(qpairs >= 1);
+    assert_true(clients >= 1);
+    assert_true(u64_of(r, "tick_rate") > 0);
+    json_object_put(r);
+
+    assert_int_equal(rpc("framework_get_reactors", NULL, &r), 0);
+    struct json_object *reactors = arr_at(r, "reactors");
+    assert_int_equal(json_object_array_length(reactors), 2);
+    uint64_t busy = 0, polls = 0;
+    for (size_t i = 0; i < 2; i++) {
+        busy += u64_of(json_object_array_get_idx(reactors, i), "busy");
+        polls += u64_of(json_object_array_get_idx(reactors, i), "polls");
+    }
+    assert_true(busy > 0);
+    assert_true(polls > 0);
+    json_object_put(r);
+
+    assert_int_equal(rpc("bdev_get_iostat", "{\"name\": \"Malloc0\"}", &r), 0);
+    assert_true(u64_of(json_object_array_get_idx(arr_at(r, "bdevs"), 0), "num_write_ops") > writes0);
+    json_object_put(r);
+    ng_close(gp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +423,7 @@ int main(void)
         cmocka_unit_test_teardown(test_delete_queues, close_slots),
         cmocka_unit_test_teardown(test_dma_unmap_live_queues, close_slots),
         cmocka_unit_test_teardown(test_sgl_and_bad_prp, close_slots),
+        cmocka_unit_test_teardown(test_stats_of_a_live_controller, close_slots),
     };
     return cmocka_run_group_tests(tests, vnvmed_fixture_setup, vnvmed_fixture_teardown);
 }

@@ -202,3 +202,60 @@ void fake_tgt_reset(void)
     }
     fake_tgt_calls = 0;
 }
+
+/*
+ * One reactor with fixed figures, and no controllers: enough for the shape of
+ * framework_get_reactors and nvmf_get_stats. What they read from real
+ * controllers is checked against the daemon (test_vnvmed).
+ */
+static char fake_reactor;
+
+int reactors_count(void)
+{
+    return 1;
+}
+
+struct reactor *reactor_get(int i)
+{
+    return i == 0 ? (struct reactor *)&fake_reactor : NULL;
+}
+
+void reactor_get_stats(struct reactor *r, struct reactor_stats *out)
+{
+    (void)r;
+    memset(out, 0, sizeof(*out));
+    out->cpu = 3;
+    out->busy_ticks = 700;
+    out->idle_ticks = 300;
+    out->polls = 10;
+    out->polls_with_work = 7;
+    out->ctrlrs = 2;
+    out->connected = 1;
+}
+
+void reactor_for_each_ctrlr(struct reactor *r, const struct nvmet_subsys *ss,
+                            void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg), void *arg)
+{
+    (void)r;
+    (void)ss;
+    (void)fn;
+    (void)arg;
+}
+
+struct nvmet_ctrlr *nvmet_vfio_user_nvme(struct nvmet_vfio_user_ctrlr *vc)
+{
+    (void)vc;
+    return NULL;
+}
+
+const char *nvmet_vfio_user_socket_path(const struct nvmet_vfio_user_ctrlr *vc)
+{
+    (void)vc;
+    return "";
+}
+
+void nvmet_vfio_user_fds(struct nvmet_vfio_user_ctrlr *vc, int *listen_fd, int *conn_fd)
+{
+    (void)vc;
+    *listen_fd = *conn_fd = -1;
+}

@@ -706,6 +706,37 @@ static void test_qos_limit(void **state)
     err("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"r_mbytes_per_sec\": 1000000000000}", -32602, "too large");
 }
 
+/* framework_get_reactors and nvmf_get_stats: SPDK's shapes over the reactors' figures (one fake reactor). */
+static void test_reactor_and_poll_group_stats(void **state)
+{
+    (void)state;
+    struct json_object *r = ok("framework_get_reactors", NULL), *arr = NULL;
+    assert_true(u64_at(r, "tick_rate") > 0);
+    assert_true(json_object_object_get_ex(r, "reactors", &arr));
+    assert_int_equal(json_object_array_length(arr), 1);
+    struct json_object *re = json_object_array_get_idx(arr, 0), *threads = NULL;
+    assert_int_equal(u64_at(re, "lcore"), 3);
+    assert_int_equal(u64_at(re, "busy"), 700);
+    assert_int_equal(u64_at(re, "idle"), 300);
+    assert_true(json_object_object_get_ex(re, "lw_threads", &threads));
+    assert_string_equal(str_at(json_object_array_get_idx(threads, 0), "cpumask"), "0x8");
+    assert_int_equal(u64_at(json_object_array_get_idx(threads, 0), "elapsed"), 1000);
+    json_object_put(r);
+
+    r = ok("nvmf_get_stats", NULL);
+    assert_true(json_object_object_get_ex(r, "poll_groups", &arr));
+    struct json_object *pg = json_object_array_get_idx(arr, 0), *tr = NULL;
+    assert_string_equal(str_at(pg, "name"), "nvmf_tgt_poll_group_000");
+    assert_int_equal(u64_at(pg, "controllers"), 2);
+    assert_int_equal(u64_at(pg, "connected_clients"), 1);
+    assert_int_equal(u64_at(pg, "polls_with_work"), 7);
+    assert_true(json_object_object_get_ex(pg, "transports", &tr));
+    assert_string_equal(str_at(json_object_array_get_idx(tr, 0), "trtype"), "VFIOUSER");
+    json_object_put(r);
+    err("nvmf_subsystem_get_controllers", "{\"nqn\": \"nqn.none\"}", -32602, "no subsystem");
+    err("framework_get_reactors", "{\"x\": 1}", -32602, "unknown parameter");
+}
+
 static void test_config_load_errors(void **state)
 {
     (void)state;
@@ -845,6 +876,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_iostat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reactor_and_poll_group_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),
