@@ -302,6 +302,8 @@ static void save_qos(struct json_object *config, struct vnvme_bdev *b)
         }
         json_object_object_add(p, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
     }
+    if (p && vnvme_bdev_qos_burst(b))
+        json_object_object_add(p, "burst_ms", json_object_new_uint64(vnvme_bdev_qos_burst(b)));
     if (p)
         add_call(config, "bdev_set_qos_limit", p);
 }

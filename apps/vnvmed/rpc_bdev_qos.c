@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bdev_set_qos_limit with SPDK's parameters: the limits given change, those
- * not given stay, 0 removes one. bdev_get_bdevs shows them as
+ * not given stay, 0 removes one. burst_ms (ours) sets the burst allowance. bdev_get_bdevs shows them as
  * assigned_rate_limits and save_config writes them back (config.c).
  */
 #include <errno.h>
@@ -19,6 +19,7 @@ static const struct rpc_param set_qos_params[] = {
     {"rw_mbytes_per_sec", RPC_UINT64, false},
     {"r_mbytes_per_sec", RPC_UINT64, false},
     {"w_mbytes_per_sec", RPC_UINT64, false},
+    {"burst_ms", RPC_UINT32, false}, /* ours: see vnvme/bdev_qos.h */
     RPC_PARAMS_END,
 };
 
@@ -35,7 +36,7 @@ static struct json_object *bdev_set_qos_limit(struct json_object *params, struct
         limits[l] = rpc_get_u64(params, vnvme_qos_limit_name((enum vnvme_qos_limit)l), UINT64_MAX);
         any |= limits[l] != UINT64_MAX;
     }
-    if (!any) {
+    if (!any && !json_object_object_get_ex(params, "burst_ms", NULL)) {
         rpc_set_error(e, RPC_INVALID_PARAMS, "no limit given (rw_ios_per_sec, rw_mbytes_per_sec, "
                                              "r_mbytes_per_sec or w_mbytes_per_sec)");
         return NULL;
@@ -47,11 +48,18 @@ static struct json_object *bdev_set_qos_limit(struct json_object *params, struct
             return NULL;
         }
     }
+    uint64_t burst = rpc_get_u64(params, "burst_ms", UINT64_MAX);
+    if (burst != UINT64_MAX && burst > 60000) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "burst_ms above a minute");
+        return NULL;
+    }
     int rc = vnvme_bdev_qos_set(b, limits);
     if (rc < 0) {
         rpc_set_errno(e, rc);
         return NULL;
     }
+    if (burst != UINT64_MAX)
+        vnvme_bdev_qos_set_burst(b, (uint32_t)burst);
     return json_object_new_boolean(1);
 }
 

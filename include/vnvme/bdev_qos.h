@@ -32,6 +32,14 @@ const char *vnvme_qos_limit_name(enum vnvme_qos_limit l); /* SPDK's parameter na
  * next admitted I/O; what already waits keeps its turn. -ENOMEM.
  */
 int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_LIMITS]);
+/*
+ * Burst allowance (beyond SPDK, like QEMU's iops-total-max-length): after a
+ * quiet spell an I/O may run up to burst_ms ahead of the schedule, so a burst
+ * of burst_ms worth of each limit goes at full speed before the limit bites
+ * (a VM's boot is not throttled like its steady state). 0: the default, 1 ms.
+ */
+void vnvme_bdev_qos_set_burst(struct vnvme_bdev *b, uint32_t burst_ms);
+uint32_t vnvme_bdev_qos_burst(struct vnvme_bdev *b); /* 0 when never set */
 /* The limits in force (all 0: none). */
 void vnvme_bdev_qos_get(struct vnvme_bdev *b, uint64_t limits[VNVME_QOS_NR_LIMITS]);
 

@@ -295,6 +295,8 @@ struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b)
     struct json_object *rl = json_object_new_object();
     for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++)
         json_object_object_add(rl, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
+    if (vnvme_bdev_qos_burst(b))
+        json_object_object_add(rl, "burst_ms", json_object_new_uint64(vnvme_bdev_qos_burst(b)));
     json_object_object_add(o, "assigned_rate_limits", rl);
     return o;
 }

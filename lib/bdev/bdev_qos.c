@@ -12,14 +12,15 @@
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
-/* How far ahead of its schedule an I/O may start: smooths the release over a reactor's sleep. */
+/* How far ahead of its schedule an I/O may start by default: smooths the release over a reactor's sleep. */
 #define TOLERANCE_US 1000u
 
 struct vnvme_bdev_qos {
     uint64_t limit[VNVME_QOS_NR_LIMITS];            /* per second; 0 = none */
     uint64_t ticks_per_unit_q16[VNVME_QOS_NR_LIMITS]; /* schedule cost of one I/O or byte, ticks << 16 */
     uint64_t tat[VNVME_QOS_NR_LIMITS];              /* theoretical arrival time, ticks */
-    uint64_t tolerance;                             /* ticks */
+    uint64_t tolerance;                             /* ticks: the burst allowance */
+    uint32_t burst_ms;                              /* as set; 0 = default */
     bool active;                                    /* any limit */
 };
 
@@ -39,7 +40,7 @@ int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_
         q = calloc(1, sizeof(*q));
         if (!q)
             return -ENOMEM;
-        q->tolerance = vnvme_ticks_hz() / 1000000u * TOLERANCE_US;
+        q->tolerance = (uint64_t)(((unsigned __int128)vnvme_ticks_hz() * TOLERANCE_US) / 1000000u);
         __atomic_store_n(&b->qos, q, __ATOMIC_RELEASE);
     }
     uint64_t hz = vnvme_ticks_hz();
@@ -56,6 +57,22 @@ int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_
     }
     STORE(q->active, any);
     return 0;
+}
+
+void vnvme_bdev_qos_set_burst(struct vnvme_bdev *b, uint32_t burst_ms)
+{
+    struct vnvme_bdev_qos *q = __atomic_load_n(&b->qos, __ATOMIC_ACQUIRE);
+    if (!q)
+        return;
+    uint64_t us = burst_ms ? (uint64_t)burst_ms * 1000u : TOLERANCE_US;
+    STORE(q->tolerance, (uint64_t)(((unsigned __int128)vnvme_ticks_hz() * us) / 1000000u));
+    STORE(q->burst_ms, burst_ms);
+}
+
+uint32_t vnvme_bdev_qos_burst(struct vnvme_bdev *b)
+{
+    struct vnvme_bdev_qos *q = __atomic_load_n(&b->qos, __ATOMIC_ACQUIRE);
+    return q ? LOAD(q->burst_ms) : 0;
 }
 
 void vnvme_bdev_qos_get(struct vnvme_bdev *b, uint64_t limits[VNVME_QOS_NR_LIMITS])
@@ -83,7 +100,8 @@ static uint64_t reserve(struct vnvme_bdev_qos *q, int l, uint64_t units, uint64_
         start = old > now ? old : now;
     } while (!__atomic_compare_exchange_n(&q->tat[l], &old, start + cost, true, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
-    return start > q->tolerance ? start - q->tolerance : 0;
+    uint64_t tol = LOAD(q->tolerance);
+    return start > tol ? start - tol : 0;
 }
 
 static void enqueue(struct vnvme_qos_queue *qq, struct vnvme_bdev_io *io)

@@ -213,6 +213,34 @@ static void test_change_and_lift(void **state)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
+/* A burst allowance lets a burst's worth go at once after a quiet spell; then the limit bites again. */
+static void test_burst_allowance(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1000, 0, 0, 0);
+    vnvme_bdev_qos_set_burst(b, 20); /* 20 ms at 1000 IOPS: 20 I/Os */
+    assert_int_equal(vnvme_bdev_qos_burst(b), 20);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    int at_once = completed(N);
+    assert_true(at_once >= 19 && at_once <= 22);
+    while (completed(N) < N) {
+        vnvme_bdev_channel_poll(ch);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 15); /* the other ~20 at the limit's pace */
+    /* Back to the default allowance: about one I/O ahead of the schedule. */
+    vnvme_bdev_qos_set_burst(b, 0);
+    assert_int_equal(vnvme_bdev_qos_burst(b), 0);
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_bandwidth_limits),
         cmocka_unit_test(test_recall_and_channel_put),
         cmocka_unit_test(test_change_and_lift),
+        cmocka_unit_test(test_burst_allowance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -694,6 +694,16 @@ static void test_qos_limit(void **state)
     assert_null(strstr(call, "\"w_mbytes_per_sec\"")); /* only what is set */
     json_object_put(r);
 
+    ok_true("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"burst_ms\": 500}");
+    r = ok("bdev_get_bdevs", "{\"name\": \"Malloc0\"}");
+    rl = json_object_object_get(json_object_array_get_idx(r, 0), "assigned_rate_limits");
+    assert_int_equal(u64_at(rl, "burst_ms"), 500);
+    assert_int_equal(u64_at(rl, "rw_ios_per_sec"), 20000);
+    json_object_put(r);
+    r = ok("save_config", NULL);
+    assert_non_null(strstr(json_object_to_json_string(r), "\"burst_ms\": 500"));
+    json_object_put(r);
+    err("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"burst_ms\": 60001}", -32602, "above a minute");
     ok_true("bdev_set_qos_limit", "{\"name\": \"Malloc0\", \"rw_ios_per_sec\": 0}");
     r = ok("bdev_get_bdevs", "{\"name\": \"Malloc0\"}");
     rl = json_object_object_get(json_object_array_get_idx(r, 0), "assigned_rate_limits");
