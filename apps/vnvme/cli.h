@@ -17,6 +17,8 @@ int need(int argc, int min, int max);
 
 /* iostat.c: `iostat`, rates from bdev_get_iostat every interval. */
 int cmd_iostat(int argc, char **argv);
+/* top.c: `top`, the live view. */
+int cmd_top(int argc, char **argv);
 
 /* cmd_host.c: `controller ...` and `cuse ...` (the host role's bdev_nvme_* methods). */
 int cmd_controller(int argc, char **argv);

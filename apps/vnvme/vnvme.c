@@ -51,6 +51,9 @@ static void usage(FILE *out)
             "                                      per-bdev reads, writes, MiB/s, mean and p99 latency and\n"
             "                                      queue depth every interval (default 1 s, until interrupted);\n"
             "                                      p99 for bdevs whose histogram is on (-H turns it on)\n"
+            "  top [-i SECONDS]                    a live view redrawn every interval: reactors' busy %%,\n"
+            "                                      then bdevs (IOPS, MiB/s, latency, rate limit use) or\n"
+            "                                      controllers; keys b, c, s (sort), q\n"
             "\n"
             "Host role (NVMe controllers as CUSE devices):\n"
             "  controller attach NAME DIR          attach the vfio-user NVMe controller at DIR/cntrl with\n"
@@ -346,6 +349,8 @@ int main(int argc, char **argv)
         return cmd_list(n, args);
     if (strcmp(cmd, "iostat") == 0)
         return cmd_iostat(n, args);
+    if (strcmp(cmd, "top") == 0)
+        return cmd_top(n, args);
     if (strcmp(cmd, "transport") == 0 && n == 1 && strcmp(args[0], "create") == 0)
         return call_and_print("nvmf_create_transport", obj_with("trtype", "VFIOUSER"));
     if (strcmp(cmd, "config") == 0 && n == 1 && strcmp(args[0], "save") == 0)
