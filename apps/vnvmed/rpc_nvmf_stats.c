@@ -32,73 +32,81 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
     json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
-static struct json_object *framework_get_reactors(struct json_object *params, struct rpc_err *e)
+/* {"tick_rate": ..., key: [row(each reactor's figures)]}: the shape of both views of the reactors. */
+static struct json_object *per_reactor(const char *key, struct json_object *(*row)(const struct reactor_stats *st))
 {
-    (void)params;
-    (void)e;
     struct json_object *r = json_object_new_object(), *arr = json_object_new_array();
     add_u64(r, "tick_rate", vnvme_ticks_hz());
     for (int i = 0; i < reactors_count(); i++) {
         struct reactor_stats st;
         reactor_get_stats(reactor_get(i), &st);
-        struct json_object *o = json_object_new_object();
-        add_u64(o, "lcore", (uint64_t)st.cpu);
-        add_u64(o, "busy", st.busy_ticks);
-        add_u64(o, "idle", st.idle_ticks);
-        json_object_object_add(o, "in_interrupt", json_object_new_boolean(0));
-        add_u64(o, "polls", st.polls);
-        add_u64(o, "polls_with_work", st.polls_with_work);
-        add_u64(o, "sleeps", st.sleeps);
-        add_u64(o, "wakeups", st.wakeups);
-        struct json_object *threads = json_object_new_array(), *t = json_object_new_object();
-        char name[32], mask[24];
-        snprintf(name, sizeof(name), "reactor_%d", st.index);
-        snprintf(mask, sizeof(mask), "0x%llx", 1ull << (st.cpu & 63));
-        json_object_object_add(t, "name", json_object_new_string(name));
-        add_u64(t, "id", (uint64_t)st.index + 1);
-        json_object_object_add(t, "cpumask", json_object_new_string(mask));
-        add_u64(t, "elapsed", st.busy_ticks + st.idle_ticks);
-        json_object_array_add(threads, t);
-        json_object_object_add(o, "lw_threads", threads);
-        json_object_array_add(arr, o);
+        json_object_array_add(arr, row(&st));
     }
-    json_object_object_add(r, "reactors", arr);
+    json_object_object_add(r, key, arr);
     return r;
+}
+
+static void add_loop_figures(struct json_object *o, const struct reactor_stats *st)
+{
+    add_u64(o, "busy", st->busy_ticks);
+    add_u64(o, "idle", st->idle_ticks);
+    add_u64(o, "polls", st->polls);
+    add_u64(o, "polls_with_work", st->polls_with_work);
+    add_u64(o, "sleeps", st->sleeps);
+    add_u64(o, "wakeups", st->wakeups);
+}
+
+static struct json_object *reactor_row(const struct reactor_stats *st)
+{
+    struct json_object *o = json_object_new_object();
+    add_u64(o, "lcore", (uint64_t)st->cpu);
+    add_loop_figures(o, st);
+    json_object_object_add(o, "in_interrupt", json_object_new_boolean(0));
+    struct json_object *threads = json_object_new_array(), *t = json_object_new_object();
+    char name[32], mask[24];
+    snprintf(name, sizeof(name), "reactor_%d", st->index);
+    snprintf(mask, sizeof(mask), "0x%llx", 1ull << (st->cpu & 63));
+    json_object_object_add(t, "name", json_object_new_string(name));
+    add_u64(t, "id", (uint64_t)st->index + 1);
+    json_object_object_add(t, "cpumask", json_object_new_string(mask));
+    add_u64(t, "elapsed", st->busy_ticks + st->idle_ticks);
+    json_object_array_add(threads, t);
+    json_object_object_add(o, "lw_threads", threads);
+    return o;
+}
+
+static struct json_object *poll_group_row(const struct reactor_stats *st)
+{
+    struct json_object *o = json_object_new_object();
+    char name[40];
+    snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03d", st->index);
+    json_object_object_add(o, "name", json_object_new_string(name));
+    add_u64(o, "controllers", st->ctrlrs);
+    add_u64(o, "connected_clients", st->connected);
+    add_u64(o, "current_admin_qpairs", st->admin_qpairs);
+    add_u64(o, "current_io_qpairs", st->io_qpairs);
+    add_u64(o, "pending_bdev_io", st->in_bdev);
+    add_u64(o, "completed_nvme_io", st->completed_io);
+    add_loop_figures(o, st);
+    struct json_object *tr = json_object_new_array(), *t = json_object_new_object();
+    json_object_object_add(t, "trtype", json_object_new_string("VFIOUSER"));
+    json_object_array_add(tr, t);
+    json_object_object_add(o, "transports", tr);
+    return o;
+}
+
+static struct json_object *framework_get_reactors(struct json_object *params, struct rpc_err *e)
+{
+    (void)params;
+    (void)e;
+    return per_reactor("reactors", reactor_row);
 }
 
 static struct json_object *nvmf_get_stats(struct json_object *params, struct rpc_err *e)
 {
     (void)params;
     (void)e;
-    struct json_object *r = json_object_new_object(), *arr = json_object_new_array();
-    add_u64(r, "tick_rate", vnvme_ticks_hz());
-    for (int i = 0; i < reactors_count(); i++) {
-        struct reactor_stats st;
-        reactor_get_stats(reactor_get(i), &st);
-        struct json_object *o = json_object_new_object();
-        char name[40];
-        snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03d", st.index);
-        json_object_object_add(o, "name", json_object_new_string(name));
-        add_u64(o, "controllers", st.ctrlrs);
-        add_u64(o, "connected_clients", st.connected);
-        add_u64(o, "current_admin_qpairs", st.admin_qpairs);
-        add_u64(o, "current_io_qpairs", st.io_qpairs);
-        add_u64(o, "pending_bdev_io", st.in_bdev);
-        add_u64(o, "completed_nvme_io", st.completed_io);
-        add_u64(o, "busy", st.busy_ticks);
-        add_u64(o, "idle", st.idle_ticks);
-        add_u64(o, "polls", st.polls);
-        add_u64(o, "polls_with_work", st.polls_with_work);
-        add_u64(o, "sleeps", st.sleeps);
-        add_u64(o, "wakeups", st.wakeups);
-        struct json_object *tr = json_object_new_array(), *t = json_object_new_object();
-        json_object_object_add(t, "trtype", json_object_new_string("VFIOUSER"));
-        json_object_array_add(tr, t);
-        json_object_object_add(o, "transports", tr);
-        json_object_array_add(arr, o);
-    }
-    json_object_object_add(r, "poll_groups", arr);
-    return r;
+    return per_reactor("poll_groups", poll_group_row);
 }
 
 struct collect {
