@@ -472,6 +472,10 @@ static void gather_stats(void *arg)
             out->io_qpairs += c->sqs[q].created;
         out->in_bdev += c->in_bdev;
         out->completed_io += c->read_cmds + c->write_cmds;
+        out->cqes_posted += c->cqes_posted;
+        out->irqs_raised += c->irqs_raised;
+        out->cq_full_holds += c->cq_full_holds;
+        out->dbbuf_arms += c->dbbuf_arms;
     }
 }
 

@@ -87,6 +87,11 @@ static struct json_object *poll_group_row(const struct reactor_stats *st)
     add_u64(o, "current_io_qpairs", st->io_qpairs);
     add_u64(o, "pending_bdev_io", st->in_bdev);
     add_u64(o, "completed_nvme_io", st->completed_io);
+    /* Beyond SPDK: how the completions reached the hosts. */
+    add_u64(o, "completions_posted", st->cqes_posted);
+    add_u64(o, "interrupts_raised", st->irqs_raised);
+    add_u64(o, "cq_full_holds", st->cq_full_holds);
+    add_u64(o, "doorbell_buffer_arms", st->dbbuf_arms);
     add_loop_figures(o, st);
     struct json_object *tr = json_object_new_array(), *t = json_object_new_object();
     json_object_object_add(t, "trtype", json_object_new_string("VFIOUSER"));

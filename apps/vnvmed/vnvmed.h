@@ -52,6 +52,7 @@ struct reactor_stats {
     uint32_t io_qpairs;    /* I/O submission queues created */
     uint64_t in_bdev;      /* commands inside bdevs now */
     uint64_t completed_io; /* reads and writes completed (the controllers' SMART counters) */
+    uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms; /* summed over the controllers */
 };
 void reactor_get_stats(struct reactor *r, struct reactor_stats *out);
 /*

@@ -108,5 +108,6 @@ int nvmet_ctrlr_arm_doorbells(struct nvmet_ctrlr *c)
         if (q != 0 && __atomic_load_n(&d->dbs[2 * q], __ATOMIC_RELAXED) != d->seen[2 * q])
             return NVMET_DB_PENDING;
     }
+    c->dbbuf_arms++;
     return NVMET_DB_ARMED;
 }

@@ -65,6 +65,7 @@ void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
             }
             cq->irq_pending = 0;
             nvmet_qmap_clear(c->cq_coalesce_map, q);
+            c->irqs_raised++;
             c->tops->irq(c->tctx, cq->iv);
         }
     }

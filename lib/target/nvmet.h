@@ -231,6 +231,11 @@ struct nvmet_ctrlr {
     /* SMART counters. */
     uint64_t units_read, units_written; /* 1000 x 512 bytes each */
     uint64_t read_cmds, write_cmds;
+    /* What nvmf_get_stats shows, counted by the owning reactor alone. */
+    uint64_t cqes_posted;    /* completions written into CQs */
+    uint64_t irqs_raised;    /* interrupts sent (coalescing: fewer than completions) */
+    uint64_t cq_full_holds;  /* completions held because their CQ was full */
+    uint64_t dbbuf_arms;     /* times EventIdx was armed for a reactor about to sleep */
     uint64_t busy_ticks;       /* Controller Busy Time (common/ticks.h): I/O outstanding in a bdev */
     uint64_t busy_since_ticks; /* when in_bdev last went from 0 to 1 */
     uint64_t power_on_ms_base;

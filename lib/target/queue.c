@@ -318,6 +318,7 @@ static bool cq_full(const struct nvmet_cq *cq)
 
 static void cq_post(struct nvmet_ctrlr *c, struct nvmet_cq *cq, struct nvmet_req *req)
 {
+    c->cqes_posted++;
     struct nvmet_sq *sq = req->sq;
     struct nvme_cqe *e = &cq->ring[cq->tail];
     e->cdw0 = req->rsp.cdw0;
@@ -368,6 +369,7 @@ void nvmet_req_complete(struct nvmet_req *req)
     req->next_free = NULL;
     if (!cq->ring || cq->overflow_head || cq_full(cq)) {
         /* Never overwrite an entry the host has not consumed: wait for the head to move. */
+        c->cq_full_holds++;
         if (cq->overflow_tail)
             cq->overflow_tail->next_free = req;
         else

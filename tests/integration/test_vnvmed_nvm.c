@@ -383,14 +383,20 @@ static void test_stats_of_a_live_controller(void **state)
     assert_int_equal(rpc("nvmf_get_stats", NULL, &r), 0);
     struct json_object *groups = arr_at(r, "poll_groups");
     assert_int_equal(json_object_array_length(groups), 2); /* the fixture's two reactors */
-    uint64_t io = 0, qpairs = 0, clients = 0;
+    uint64_t io = 0, qpairs = 0, clients = 0, posted = 0, irqs = 0;
     for (size_t i = 0; i < 2; i++) {
         struct json_object *g = json_object_array_get_idx(groups, i);
         io += u64_of(g, "completed_nvme_io");
+        posted += u64_of(g, "completions_posted");
+        irqs += u64_of(g, "interrupts_raised");
+        u64_of(g, "cq_full_holds");
+        u64_of(g, "doorbell_buffer_arms");
         qpairs += u64_of(g, "current_io_qpairs");
         clients += u64_of(g, "connected_clients");
     }
     assert_true(io >= 2);
+    assert_true(posted >= io + 4); /* the admin commands of the set-up too */
+    assert_true(irqs >= 1 && irqs <= posted);
     assert_true(qpairs >= 1);
     assert_true(clients >= 1);
     assert_true(u64_of(r, "tick_rate") > 0);

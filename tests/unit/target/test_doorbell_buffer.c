@@ -201,8 +201,10 @@ static void arming_asks_for_the_next_doorbell(void **state)
     ft_poll(ft);
     assert_int_equal(reap(t, 2, cids, 8), 1);
     assert_int_equal(cids[0], 2);
+    uint64_t arms = ft->c->dbbuf_arms;
     assert_int_equal(nvmet_ctrlr_arm_doorbells(ft->c), NVMET_DB_ARMED);
     assert_int_equal(t->eis[4], 1);
+    assert_int_equal(ft->c->dbbuf_arms, arms + 1); /* counted only when armed, not when work was pending */
 }
 
 static void reset_and_unmap(void **state)
