@@ -80,10 +80,19 @@ static int edge_sleeper(struct vnvme_bdev_channel *ch)
     return ep;
 }
 
+/*
+ * io_uring posts some completions through task work, which ends a sleeping
+ * syscall with EINTR on the submitting thread: wait again (the same deadline
+ * is close enough for a test's bound).
+ */
 static int edge_wait(int ep, int timeout_ms)
 {
     struct epoll_event ev;
-    return epoll_wait(ep, &ev, 1, timeout_ms);
+    int n;
+    do {
+        n = epoll_wait(ep, &ev, 1, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    return n;
 }
 
 /* Poll until `target` completions were counted; sleep on the channel fd when idle. */
