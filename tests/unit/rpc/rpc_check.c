@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "fake_tgt.h"
 #include "vnvmed.h"
 
 struct json_object *parse(const char *text)
@@ -75,4 +76,11 @@ uint64_t u64_at(struct json_object *o, const char *key)
     if (!json_object_object_get_ex(o, key, &v))
         fail_msg("no %s in %s", key, json_object_to_json_string(o));
     return json_object_get_uint64(v);
+}
+
+int rpc_clean_slate(void **state)
+{
+    (void)state;
+    fake_tgt_reset();
+    return 0;
 }

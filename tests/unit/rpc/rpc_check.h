@@ -19,5 +19,7 @@ void err(const char *method, const char *params, int want_code, const char *want
 const char *str_at(struct json_object *o, const char *path);
 /* A number a key must hold. */
 uint64_t u64_at(struct json_object *o, const char *key);
+/* cmocka setup and teardown: no subsystems, bdevs or transport (fake_tgt_reset). */
+int rpc_clean_slate(void **state);
 
 #endif

@@ -25,13 +25,6 @@
 
 #define NQN "nqn.2016-06.io.spdk:cnode1"
 
-static int setup(void **state)
-{
-    (void)state;
-    fake_tgt_reset();
-    return 0;
-}
-
 static void basic_target(void)
 {
     ok_true("nvmf_create_transport", "{\"trtype\":\"VFIOUSER\"}");
@@ -582,30 +575,23 @@ static void test_config_host_role_runs_last(void **state)
     assert_non_null(tgt_subsystem_find(NQN));
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fake_tgt_reset();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_malloc_create_names_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bdev_delete_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_uring_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transport, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subsystem_create_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_listeners_and_hosts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_app_methods, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_load_spdk_example, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_load_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attach_controller_params, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_host_role_runs_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malloc_create_names_and_errors, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_bdev_delete_and_get, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_uring_create, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_transport, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_subsystem_create_delete, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_namespaces, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_listeners_and_hosts, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_app_methods, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_config_load_spdk_example, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_config_load_spdk_v26, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_config_load_errors, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_config_round_trip, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_attach_controller_params, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_config_host_role_runs_last, rpc_clean_slate, rpc_clean_slate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

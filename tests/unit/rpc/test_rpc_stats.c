@@ -21,13 +21,6 @@
 #include "vnvme/bdev.h"
 #include "vnvme/bdev_stat.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    fake_tgt_reset();
-    return 0;
-}
-
 static void iostat_done(struct vnvme_bdev_io *io, int status)
 {
     *(int *)io->cb_arg = status + 1;
@@ -247,20 +240,13 @@ static void test_reactor_and_poll_group_stats(void **state)
     err("framework_get_reactors", "{\"x\": 1}", -32602, "unknown parameter");
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fake_tgt_reset();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_iostat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reactor_and_poll_group_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iostat, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_histogram, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_qos_limit, rpc_clean_slate, rpc_clean_slate),
+        cmocka_unit_test_setup_teardown(test_reactor_and_poll_group_stats, rpc_clean_slate, rpc_clean_slate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
