@@ -371,6 +371,8 @@ static void save_subsystem(struct json_object *config, const struct tgt_subsyste
         json_object_object_add(la, "traddr", json_object_new_string(l->traddr));
         json_object_object_add(la, "trsvcid", json_object_new_string(""));
         json_object_object_add(p, "listen_address", la);
+        if (l->socket_group[0])
+            json_object_object_add(p, "socket_group", json_object_new_string(l->socket_group));
         add_call(config, "nvmf_subsystem_add_listener", p);
     }
 }

@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/owner.h"
 #include "rpc_internal.h"
+#include "vnvme/nvme_cuse.h"
 #include "vnvme/bdev_rbd.h"
 #include "vnvme/bdev_stat.h"
 #include "vnvmed.h"
@@ -45,6 +47,12 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+static int bad_option(const char *opt, const char *what, const char *arg)
+{
+    fprintf(stderr, "vnvmed: %s: %s '%s'\n", opt, what, arg);
+    return 2;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -60,6 +68,14 @@ static void usage(FILE *out)
             "  -L, --listen DIR       listener directory for the embedded default (default %s)\n"
             "      --log-level LEVEL  error, warn, notice, info or debug (default notice)\n"
             "      --no-iostat        count no bdev I/O statistics (bdev_get_iostat reports zeros)\n"
+            "\n"
+            "Access (sockets are 0600 and CUSE nodes root 0600 unless told otherwise):\n"
+            "      --rpc-group GROUP     let GROUP use the RPC socket (mode 0660)\n"
+            "      --socket-group GROUP  let GROUP connect to controller sockets (mode 0660;\n"
+            "                            a listener's socket_group parameter overrides it)\n"
+            "      --cuse-owner USER     owner of CUSE device nodes (bdev_nvme_cuse_register's\n"
+            "      --cuse-group GROUP    owner, group and mode parameters override these)\n"
+            "      --cuse-mode MODE      octal, e.g. 0640: the group may read, not write\n"
             "  -h, --help             this text\n",
             DEFAULT_NQN, DEFAULT_LISTEN_DIR, DEFAULT_RPC_SOCKET, DEFAULT_LISTEN_DIR);
 }
@@ -116,7 +132,7 @@ static int load_default(const char *listen_dir)
     rc = tgt_ns_add(ts, DEFAULT_BDEV, 1, NULL, NULL, NULL);
     if (rc < 0)
         return rc;
-    return tgt_listener_add(ts, "VFIOUSER", listen_dir);
+    return tgt_listener_add(ts, "VFIOUSER", listen_dir, NULL);
 }
 
 static void format_size(uint64_t bytes, char *out, size_t len)
@@ -168,7 +184,8 @@ static void delete_all_bdevs(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT };
+    enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT, OPT_RPC_GROUP, OPT_SOCKET_GROUP, OPT_CUSE_OWNER, OPT_CUSE_GROUP,
+           OPT_CUSE_MODE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"cpumask", required_argument, NULL, 'm'},
@@ -176,12 +193,20 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'L'},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-iostat", no_argument, NULL, OPT_NO_IOSTAT},
+        {"rpc-group", required_argument, NULL, OPT_RPC_GROUP},
+        {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+        {"cuse-owner", required_argument, NULL, OPT_CUSE_OWNER},
+        {"cuse-group", required_argument, NULL, OPT_CUSE_GROUP},
+        {"cuse-mode", required_argument, NULL, OPT_CUSE_MODE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *rpc_socket = DEFAULT_RPC_SOCKET, *listen_dir = DEFAULT_LISTEN_DIR;
     uint64_t cpumask = DEFAULT_CPUMASK;
     int opt, rc, level;
+    struct vnvme_cuse_node_perm cuse_perm = VNVME_CUSE_NODE_PERM_DEFAULT;
+    gid_t rpc_gid, socket_gid;
+    bool rpc_group = false;
 
     while ((opt = getopt_long(argc, argv, "c:m:r:L:h", options, NULL)) != -1) {
         switch (opt) {
@@ -195,6 +220,28 @@ int main(int argc, char **argv)
         case 'r': rpc_socket = optarg; break;
         case 'L': listen_dir = optarg; break;
         case OPT_NO_IOSTAT: vnvme_bdev_stats_enable(false); break;
+        case OPT_RPC_GROUP:
+            if (vnvme_parse_group(optarg, &rpc_gid) != 0)
+                return bad_option("--rpc-group", "no group", optarg);
+            rpc_group = true;
+            break;
+        case OPT_SOCKET_GROUP:
+            if (vnvme_parse_group(optarg, &socket_gid) != 0)
+                return bad_option("--socket-group", "no group", optarg);
+            tgt_set_socket_group(optarg);
+            break;
+        case OPT_CUSE_OWNER:
+            if (vnvme_parse_user(optarg, &cuse_perm.uid) != 0)
+                return bad_option("--cuse-owner", "no user", optarg);
+            break;
+        case OPT_CUSE_GROUP:
+            if (vnvme_parse_group(optarg, &cuse_perm.gid) != 0)
+                return bad_option("--cuse-group", "no group", optarg);
+            break;
+        case OPT_CUSE_MODE:
+            if (vnvme_parse_mode(optarg, &cuse_perm.mode) != 0)
+                return bad_option("--cuse-mode", "not an octal mode such as 0640:", optarg);
+            break;
         case OPT_LOG_LEVEL:
             level = vnvme_log_parse_level(optarg);
             if (level < 0) {
@@ -207,6 +254,7 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    rpc_host_set_cuse_default_perm(&cuse_perm);
     if (optind < argc) {
         fprintf(stderr, "vnvmed: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -254,7 +302,7 @@ int main(int argc, char **argv)
     }
 
     make_parent_dirs(rpc_socket);
-    rc = rpc_server_start(rpc_socket);
+    rc = rpc_server_start(rpc_socket, rpc_group ? &rpc_gid : NULL);
     if (rc) {
         fprintf(stderr, "vnvmed: RPC socket %s: %s\n", rpc_socket, strerror(rc < 0 ? -rc : rc));
         exit_code = 1;

@@ -62,7 +62,7 @@ static int make_parent_dirs(const char *path)
     return 0;
 }
 
-int rpc_server_start(const char *path)
+int rpc_server_start(const char *path, const gid_t *group)
 {
     struct sockaddr_un sa;
     if (listen_fd >= 0)
@@ -77,7 +77,7 @@ int rpc_server_start(const char *path)
         VNVME_ERR("rpc", "cannot create the directory of %s: %s", path, strerror(-rc));
         return rc;
     }
-    int fd = vnvme_unix_listen(path, 16, "rpc");
+    int fd = vnvme_unix_listen(path, 16, group, "rpc");
     if (fd < 0) {
         VNVME_ERR("rpc", "cannot listen on %s: %s", path, strerror(-fd));
         return fd;

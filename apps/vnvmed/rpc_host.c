@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/owner.h"
 #include "rpc_internal.h"
 #include "vnvme/nvme_cuse.h"
 #include "vnvme/nvme_host.h"
@@ -28,8 +29,18 @@ struct host_ctrlr {
     uint64_t cuse_seq;      /* registration order, for save_config: CUSE indices go in that order */
     struct vnvme_ctrlr *ctrlr;
     _Atomic(struct vnvme_cuse_set *) cuse; /* read by the AER callback on the CUSE poller thread */
+    /* The device nodes' owner, group and mode as bdev_nvme_cuse_register gave them ("": the default), for save_config. */
+    char cuse_owner[64], cuse_group[64], cuse_mode[8];
     struct host_ctrlr *next;
 };
+
+/* What the nodes get when bdev_nvme_cuse_register does not say: vnvmed --cuse-owner/--cuse-group/--cuse-mode. */
+static struct vnvme_cuse_node_perm cuse_default_perm = VNVME_CUSE_NODE_PERM_DEFAULT;
+
+void rpc_host_set_cuse_default_perm(const struct vnvme_cuse_node_perm *perm)
+{
+    cuse_default_perm = *perm;
+}
 
 static struct host_ctrlr *host_ctrlrs; /* newest first */
 static uint64_t cuse_seq_next = 1;
@@ -72,6 +83,16 @@ static const struct rpc_param name_params[] = {
     {"hostsvcid", RPC_IGNORED, false}, RPC_PARAMS_END,
 };
 static const struct rpc_param cuse_params[] = {
+    {"name", RPC_STRING, true},
+    /* Beyond SPDK: who may open the device nodes (user and group names or ids, octal mode string). */
+    {"owner", RPC_STRING, false},
+    {"group", RPC_STRING, false},
+    {"mode", RPC_STRING, false},
+    /* SPDK's old parameter naming the device; the nodes are always /dev/vnvme/nvmeN[nM] here. */
+    {"dev_path", RPC_IGNORED, false},
+    RPC_PARAMS_END,
+};
+static const struct rpc_param cuse_unregister_params[] = {
     {"name", RPC_STRING, true},
     RPC_PARAMS_END,
 };
@@ -211,16 +232,34 @@ static struct json_object *cuse_register(struct json_object *params, struct rpc_
         rpc_set_error(e, -EEXIST, "controller %s already has CUSE devices", h->name);
         return NULL;
     }
+    const char *owner = rpc_get_string(params, "owner"), *group = rpc_get_string(params, "group");
+    const char *mode = rpc_get_string(params, "mode");
+    struct vnvme_cuse_node_perm perm = cuse_default_perm;
+    if (owner && (strlen(owner) >= sizeof(h->cuse_owner) || vnvme_parse_user(owner, &perm.uid) != 0)) {
+        rpc_set_error(e, -EINVAL, "owner: no user '%s'", owner);
+        return NULL;
+    }
+    if (group && (strlen(group) >= sizeof(h->cuse_group) || vnvme_parse_group(group, &perm.gid) != 0)) {
+        rpc_set_error(e, -EINVAL, "group: no group '%s'", group);
+        return NULL;
+    }
+    if (mode && (strlen(mode) >= sizeof(h->cuse_mode) || vnvme_parse_mode(mode, &perm.mode) != 0)) {
+        rpc_set_error(e, -EINVAL, "mode: '%s' is not an octal mode such as \"0640\"", mode);
+        return NULL;
+    }
     if (!vnvme_cuse_available()) {
         rpc_set_error(e, -ENODEV, "CUSE not available: /dev/cuse missing");
         return NULL;
     }
     struct vnvme_cuse_set *s = NULL;
-    int rc = vnvme_cuse_register(h->ctrlr, &s);
+    int rc = vnvme_cuse_register(h->ctrlr, &perm, &s);
     if (rc) {
         rpc_set_error(e, rc, "cannot create CUSE devices: %s", strerror(-rc));
         return NULL;
     }
+    snprintf(h->cuse_owner, sizeof(h->cuse_owner), "%s", owner ? owner : "");
+    snprintf(h->cuse_group, sizeof(h->cuse_group), "%s", group ? group : "");
+    snprintf(h->cuse_mode, sizeof(h->cuse_mode), "%s", mode ? mode : "");
     h->cuse_seq = cuse_seq_next++;
     atomic_store(&h->cuse, s);
     return json_object_new_boolean(1);
@@ -276,9 +315,17 @@ void rpc_host_save_config(struct json_object *config)
         config_add_call(config, "bdev_nvme_attach_controller", p);
     }
     qsort(v, n, sizeof(*v), by_cuse_seq);
-    for (i = 0; i < n; i++)
-        if (atomic_load(&v[i]->cuse))
-            config_add_call(config, "bdev_nvme_cuse_register", name_param(v[i]->name));
+    for (i = 0; i < n; i++) {
+        if (!atomic_load(&v[i]->cuse))
+            continue;
+        struct json_object *p = name_param(v[i]->name);
+        const char *keys[] = {"owner", "group", "mode"};
+        const char *vals[] = {v[i]->cuse_owner, v[i]->cuse_group, v[i]->cuse_mode};
+        for (int k = 0; k < 3; k++)
+            if (vals[k][0])
+                json_object_object_add(p, keys[k], json_object_new_string(vals[k]));
+        config_add_call(config, "bdev_nvme_cuse_register", p);
+    }
     free(v);
 }
 
@@ -296,6 +343,6 @@ const struct rpc_method rpc_host_methods[] = {
     {"bdev_nvme_detach_controller", detach_controller, name_params},
     {"bdev_nvme_get_controllers", get_controllers, get_params},
     {"bdev_nvme_cuse_register", cuse_register, cuse_params},
-    {"bdev_nvme_cuse_unregister", cuse_unregister, cuse_params},
+    {"bdev_nvme_cuse_unregister", cuse_unregister, cuse_unregister_params},
     {NULL, NULL, NULL},
 };

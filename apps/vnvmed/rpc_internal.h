@@ -101,6 +101,9 @@ extern const struct rpc_method rpc_spdk_option_methods[];
 const char *rpc_current_method(void);
 /* True the first time it is called with this text: for messages said once per daemon. */
 bool rpc_note_once(const char *what);
+struct vnvme_cuse_node_perm;
+/* rpc_host.c: the device nodes' owner, group and mode when bdev_nvme_cuse_register does not give them. */
+void rpc_host_set_cuse_default_perm(const struct vnvme_cuse_node_perm *perm);
 /* rpc_host.c: detach every host-role controller (daemon exit). */
 void rpc_host_shutdown(void);
 /* rpc_host.c: append the calls that re-attach the controllers and re-register their CUSE devices. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/owner.h"
 #include "rpc_internal.h"
 #include "vnvmed.h"
 
@@ -119,6 +120,8 @@ static const struct rpc_param listener_params[] = {
     {"anagrpid", RPC_IGNORED, false},
     {"sock_impl", RPC_IGNORED, false},
     {"numa_id", RPC_IGNORED, false},
+    /* Beyond SPDK: the group given access to the socket (vnvmed --socket-group by default). */
+    {"socket_group", RPC_STRING, false},
     RPC_PARAMS_END,
 };
 static const struct rpc_param listen_address_params[] = {
@@ -375,7 +378,13 @@ static struct json_object *listener_change(struct json_object *params, bool add,
         rpc_set_error(e, RPC_INVALID_PARAMS, "transport VFIOUSER not created (call nvmf_create_transport first)");
         return NULL;
     }
-    int rc = add ? tgt_listener_add(ts, "VFIOUSER", traddr) : tgt_listener_remove(ts, "VFIOUSER", traddr);
+    const char *group = rpc_get_string(params, "socket_group");
+    gid_t gid;
+    if (add && group && vnvme_parse_group(group, &gid) != 0) {
+        rpc_set_error(e, RPC_INVALID_PARAMS, "parameter socket_group: no group '%s'", group);
+        return NULL;
+    }
+    int rc = add ? tgt_listener_add(ts, "VFIOUSER", traddr, group) : tgt_listener_remove(ts, "VFIOUSER", traddr);
     return rc < 0 ? fail(e, rc) : ok();
 }
 

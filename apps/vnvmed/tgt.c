@@ -16,14 +16,22 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "common/owner.h"
 #include "vnvmed.h"
 
 #define LOG_COMP "tgt"
 #define SOCKET_NAME "cntrl"
 
 static bool transport_created;
+static const char *default_socket_group; /* vnvmed --socket-group */
+
+void tgt_set_socket_group(const char *group)
+{
+    default_socket_group = group;
+}
 static struct tgt_subsystem *subsystems;
 static unsigned next_reactor;
 
@@ -168,6 +176,7 @@ struct ctrlr_call {
     struct reactor *reactor;
     struct nvmet_subsys *ss;
     const char *socket_path;
+    const gid_t *socket_group;
     struct nvmet_vfio_user_ctrlr *vc;
     int rc;
 };
@@ -175,7 +184,7 @@ struct ctrlr_call {
 static void ctrlr_start_on_reactor(void *arg)
 {
     struct ctrlr_call *c = arg;
-    c->vc = nvmet_vfio_user_ctrlr_create(c->ss, c->socket_path, &c->rc);
+    c->vc = nvmet_vfio_user_ctrlr_create(c->ss, c->socket_path, c->socket_group, &c->rc);
     if (c->vc)
         reactor_add_ctrlr(c->reactor, c->vc);
 }
@@ -187,8 +196,12 @@ static void ctrlr_stop_on_reactor(void *arg)
     nvmet_vfio_user_ctrlr_destroy(c->vc);
 }
 
-/* mkdir -p with mode 0700 for the directories we create; existing ones are left as they are. */
-static int make_dirs(const char *path)
+/*
+ * mkdir -p with mode 0700 for the directories we create, or 0710 and group
+ * *group when the socket has one, so its members can reach the socket but not
+ * list the directory. Existing directories are left as they are.
+ */
+static int make_dirs(const char *path, const gid_t *group)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
@@ -198,8 +211,12 @@ static int make_dirs(const char *path)
             continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        if (mkdir(buf, 0700) == 0) {
+            if (group && (chown(buf, (uid_t)-1, *group) < 0 || chmod(buf, 0710) < 0))
+                return -errno;
+        } else if (errno != EEXIST) {
             return -errno;
+        }
         *p = saved;
         if (saved == '\0')
             break;
@@ -222,8 +239,10 @@ static struct tgt_listener *listener_find_any(const char *traddr, struct tgt_sub
     return NULL;
 }
 
-int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr)
+int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr, const char *socket_group)
 {
+    const char *group_name = socket_group ? socket_group : default_socket_group;
+    gid_t gid;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
     if (!ts || !traddr || !*traddr || !is_vfio_user(trtype))
@@ -238,7 +257,13 @@ int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *t
         return -ENAMETOOLONG;
     if (listener_find_any(traddr, NULL))
         return -EEXIST;
-    int rc = make_dirs(traddr);
+    if (socket_group && strlen(socket_group) >= sizeof(((struct tgt_listener *)0)->socket_group))
+        return -ENAMETOOLONG;
+    if (group_name && vnvme_parse_group(group_name, &gid) != 0) {
+        VNVME_ERR(LOG_COMP, "listener %s: no group '%s'", traddr, group_name);
+        return -EINVAL;
+    }
+    int rc = make_dirs(traddr, group_name ? &gid : NULL);
     if (rc) {
         VNVME_ERR(LOG_COMP, "listener %s: cannot create the directory: %s", traddr, strerror(-rc));
         return rc;
@@ -247,7 +272,9 @@ int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *t
     if (!l)
         return -ENOMEM;
     snprintf(l->traddr, sizeof(l->traddr), "%s", traddr);
-    struct ctrlr_call c = {.reactor = ts->reactor, .ss = ts->ss, .socket_path = socket_path};
+    snprintf(l->socket_group, sizeof(l->socket_group), "%s", socket_group ? socket_group : "");
+    struct ctrlr_call c = {.reactor = ts->reactor, .ss = ts->ss, .socket_path = socket_path,
+                           .socket_group = group_name ? &gid : NULL};
     reactor_call(ts->reactor, ctrlr_start_on_reactor, &c);
     if (!c.vc) {
         VNVME_ERR(LOG_COMP, "listener %s: %s", socket_path, strerror(-c.rc));

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "nvmet.h"
 #include "transport_vfio_user.h"
@@ -68,6 +69,7 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc);
 /* ---- tgt.c (control thread) ---- */
 struct tgt_listener {
     char traddr[256]; /* directory; the socket is traddr/cntrl */
+    char socket_group[64]; /* as nvmf_subsystem_add_listener named it ("": vnvmed's --socket-group), for save_config */
     struct nvmet_vfio_user_ctrlr *vc;
     struct tgt_listener *next;
 };
@@ -92,12 +94,20 @@ int tgt_ns_add(struct tgt_subsystem *ts, const char *bdev_name, uint32_t nsid, c
 int tgt_ns_remove(struct tgt_subsystem *ts, uint32_t nsid);
 /* After a bdev's num_blocks grew: namespaces on it take the new size and notify their hosts. */
 void tgt_bdev_resized(struct vnvme_bdev *b);
-int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
+/*
+ * Listen on traddr/cntrl. socket_group (a group name or id; NULL: the default
+ * set by tgt_set_socket_group) gets read-write access to the socket, mode
+ * 0660, and search access to the directories this creates for it (0710).
+ */
+int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr, const char *socket_group);
+/* vnvmed --socket-group: the group of controller sockets whose listener names none (NULL: owner only). */
+void tgt_set_socket_group(const char *group);
 int tgt_listener_remove(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
 void tgt_shutdown(void); /* delete every subsystem (clients see a disconnect, sockets removed) */
 
 /* ---- rpc.c / config.c ---- */
-int rpc_server_start(const char *path); /* mode 0600; stale socket replaced, live one refused */
+/* Mode 0600, or 0660 with group *group (vnvmed --rpc-group); a stale socket is replaced, a live one refused. */
+int rpc_server_start(const char *path, const gid_t *group);
 /* Serve RPC until *stop; polls with a timeout so stop is seen. */
 void rpc_server_run(volatile int *stop);
 void rpc_server_stop(void);

@@ -26,9 +26,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct vnvme_ctrlr;
 struct vnvme_qpair;
+struct nvme_sqe;
 
 /*
  * The kernel's CUSE caps one ioctl at 32 pages per direction, the argument
@@ -56,10 +58,18 @@ struct vnvme_cuse_ctrlr {
     /* Called (outside the lock) after NVME_IOCTL_RESCAN: the CUSE layer re-syncs its namespace devices. */
     void (*ns_changed)(void *arg);
     void *ns_changed_arg;
+    /*
+     * The I/O command set's Commands Supported and Effects (log page 05h, with
+     * what Linux knows of NVM commands added), read at init and after resets:
+     * what decides which I/O commands an unprivileged caller may send.
+     */
+    uint32_t io_effects[256];
 };
 
 void vnvme_cuse_ctrlr_init(struct vnvme_cuse_ctrlr *cc, struct vnvme_ctrlr *ctrlr);
 void vnvme_cuse_ctrlr_fini(struct vnvme_cuse_ctrlr *cc);
+/* Re-read io_effects from the controller (the caller holds the write lock, or nobody shares cc yet). */
+void vnvme_cuse_ctrlr_load_effects(struct vnvme_cuse_ctrlr *cc);
 /* Poll admin completions and asynchronous events under the write lock (the AER poller). */
 int vnvme_cuse_ctrlr_poll(struct vnvme_cuse_ctrlr *cc);
 
@@ -120,6 +130,37 @@ long vnvme_ioctl_exec(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, bool com
                       void *data, size_t data_cap, void *meta, size_t meta_cap);
 
 /*
+ * Access control, as Linux applies it to its NVMe devices (nvme_cmd_allowed in
+ * drivers/nvme/host/ioctl.c): without CAP_SYS_ADMIN a caller may send, as
+ * admin commands, only Identify Namespace/Controller (CNS 00h, 01h, 05h, 06h,
+ * 08h); as I/O commands, only those the controller lists as supported with no
+ * effect beyond changing logical blocks; never a vendor-specific (>= 80h) or
+ * fabrics (7Fh) opcode; and a command that writes data or changes logical
+ * blocks only through a file opened for writing. Reset, subsystem reset and
+ * rescan need CAP_SYS_ADMIN. SUBMIT_IO follows the I/O rule too (the kernel
+ * leaves that to the block device's file permissions, which a CUSE node does
+ * not have for ioctls).
+ */
+struct vnvme_ioctl_caller {
+    bool open_for_write;
+    int pid;        /* the calling thread as FUSE reports it (0: unknown, never privileged) */
+    int privileged; /* -1: not known yet, looked up from pid only when a command needs it */
+};
+
+/* The rule without the privilege: whether anyone may send cmd (admin or I/O, with the controller's effects). */
+bool vnvme_nvme_cmd_allowed_unprivileged(bool admin, const struct nvme_sqe *cmd, uint32_t io_effects,
+                                         bool open_for_write);
+/* Whether the thread pid holds CAP_SYS_ADMIN in this process's user namespace (read from /proc). */
+bool vnvme_cuse_pid_privileged(int pid);
+/*
+ * 0 when the caller may issue ioctl cmd with the fetched argument arg (NULL
+ * for the ioctls that take none), else -EACCES. Call after vnvme_ioctl_plan
+ * accepted the argument and before moving any data.
+ */
+int vnvme_ioctl_access(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, const void *arg, size_t arg_len,
+                       struct vnvme_ioctl_caller *caller);
+
+/*
  * read()/write() on a namespace device at an LBA-aligned offset: the whole blocks of len (less than one
  * block, or an unaligned offset: -EINVAL). Returns bytes or -errno.
  * Data passes through d->xfer; a read with buf NULL leaves it there (the CUSE reply is sent from it).
@@ -130,15 +171,30 @@ long vnvme_cuse_ns_rw(struct vnvme_cuse_ioctl_dev *d, bool write, void *buf, siz
 
 struct vnvme_cuse_set;
 
+/*
+ * Owner, group and mode of a set's device nodes. The kernel creates them root
+ * 0600; vnvmed sets these once each node exists (before that nobody but root
+ * can open it, so there is no window with wider access). A udev rule that
+ * matches the node may still change them afterwards.
+ */
+struct vnvme_cuse_node_perm {
+    uid_t uid;
+    gid_t gid;
+    mode_t mode; /* permission bits only */
+};
+#define VNVME_CUSE_NODE_PERM_DEFAULT ((struct vnvme_cuse_node_perm){.uid = 0, .gid = 0, .mode = 0600})
+
 /* Whether the kernel offers CUSE here (/dev/cuse exists and opens). */
 bool vnvme_cuse_available(void);
 /*
  * Create /dev/vnvme/nvmeN (N: the first index whose /var/tmp/vnvme_cuse_lock_N
  * this process can lock) and nvmeNnM per active namespace, each served by a
- * thread. The controller must stay attached until unregister. Returns 0,
+ * thread, with perm's owner, group and mode (NULL: the default). The
+ * controller must stay attached until unregister. Returns 0,
  * -ENODEV without CUSE, or -errno.
  */
-int vnvme_cuse_register(struct vnvme_ctrlr *ctrlr, struct vnvme_cuse_set **out);
+int vnvme_cuse_register(struct vnvme_ctrlr *ctrlr, const struct vnvme_cuse_node_perm *perm,
+                        struct vnvme_cuse_set **out);
 void vnvme_cuse_unregister(struct vnvme_cuse_set *s);
 /* The shared controller object (for the AER poller) and the controller device index N. */
 struct vnvme_cuse_ctrlr *vnvme_cuse_set_ctrlr(struct vnvme_cuse_set *s);

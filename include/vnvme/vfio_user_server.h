@@ -84,6 +84,7 @@ struct vfio_user_server_ops {
 
 struct vfio_user_server_config {
     const char *socket_path;
+    const gid_t *socket_group;   /* NULL: mode 0600; else 0660 and this group (lib/common/unix_listen.h) */
     uint32_t flags;              /* VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET */
     uint32_t num_regions;        /* VFIO_USER_PCI_NUM_REGIONS for PCI */
     uint32_t num_irqs;           /* VFIO_USER_PCI_NUM_IRQS for PCI */

@@ -91,7 +91,7 @@ static int publish(const char *tmp, const char *path, const struct sockaddr_un *
     return -EADDRINUSE;
 }
 
-int vnvme_unix_listen(const char *path, int backlog, const char *log_tag)
+int vnvme_unix_listen(const char *path, int backlog, const gid_t *group, const char *log_tag)
 {
     struct sockaddr_un a, t;
     int rc = vnvme_unix_addr(&a, path);
@@ -121,6 +121,12 @@ int vnvme_unix_listen(const char *path, int backlog, const char *log_tag)
     }
     if (brc < 0) {
         rc = -errno;
+        goto fail;
+    }
+    /* bind applied the umask; a group grant is set on the file itself, before it has its name. */
+    if (group && (chown(t.sun_path, (uid_t)-1, *group) < 0 || chmod(t.sun_path, 0660) < 0)) {
+        rc = -errno;
+        unlink(t.sun_path);
         goto fail;
     }
     if (listen(fd, backlog) < 0) {

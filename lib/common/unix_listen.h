@@ -18,11 +18,14 @@
 int vnvme_unix_addr(struct sockaddr_un *a, const char *path);
 
 /*
- * A non-blocking, close-on-exec socket listening on path, file mode 0600.
+ * A non-blocking, close-on-exec socket listening on path, file mode 0600, or
+ * 0660 with group *group when group is not NULL (a VMM or tool running as
+ * its own user in that group may connect; nobody else). The mode and group
+ * are set before the file gets its name, so it never exists with other ones.
  * A socket file nobody accepts on (left by a crash) is replaced; a live one
  * gives -EADDRINUSE, anything that is not a socket -EEXIST. log_tag names the
  * caller in log lines. Returns the fd or a negative errno.
  */
-int vnvme_unix_listen(const char *path, int backlog, const char *log_tag);
+int vnvme_unix_listen(const char *path, int backlog, const gid_t *group, const char *log_tag);
 
 #endif

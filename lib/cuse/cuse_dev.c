@@ -52,6 +52,7 @@ struct cuse_dev {
 
 struct vnvme_cuse_set {
     struct vnvme_cuse_ctrlr cc;
+    struct vnvme_cuse_node_perm perm;
     int index;
     int lock_fd;
     struct cuse_dev *ctrlr_dev;
@@ -131,6 +132,7 @@ static struct cuse_dev *req_dev(fuse_req_t req)
  */
 struct open_file {
     uint64_t pos;
+    bool writable; /* opened for writing: what lets an unprivileged caller send commands that write */
 };
 
 static void op_open(fuse_req_t req, struct fuse_file_info *fi)
@@ -140,6 +142,7 @@ static void op_open(fuse_req_t req, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    of->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
     fi->fh = (uint64_t)(uintptr_t)of;
     if (fuse_reply_open(req, fi) == -ENOENT)
         free(of); /* the open was interrupted: libfuse says no release will come */
@@ -209,17 +212,28 @@ static size_t add_iov(struct iovec *v, size_t n, uint64_t addr, size_t len)
  * with the user memory it now knows it needs (the struct first, then the
  * struct plus the data and metadata it names), and the last one executes.
  */
+static struct vnvme_ioctl_caller req_caller(fuse_req_t req, struct fuse_file_info *fi)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    return (struct vnvme_ioctl_caller){.open_for_write = req_file(fi)->writable, .pid = ctx ? (int)ctx->pid : 0,
+                                       .privileged = -1};
+}
+
 static void op_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi, unsigned int flags,
                      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-    (void)fi;
     struct cuse_dev *d = req_dev(req);
+    struct vnvme_ioctl_caller caller = req_caller(req, fi);
     unsigned int ucmd = (unsigned int)cmd; /* NVMe ioctl numbers are negative as int */
     bool compat = (flags & FUSE_IOCTL_COMPAT) != 0;
     uint64_t uarg = (uint64_t)(uintptr_t)arg;
     struct vnvme_ioctl_xfer x;
     int rc = vnvme_ioctl_plan(&d->io, ucmd, compat, NULL, 0, &x);
     if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    if (x.arg_in == 0 && (rc = vnvme_ioctl_access(&d->io, ucmd, NULL, 0, &caller)) != 0) {
         fuse_reply_err(req, -rc);
         return;
     }
@@ -238,7 +252,9 @@ static void op_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *
         return;
     }
     memcpy(argbuf, in_buf, x.arg_in);
-    if (x.arg_in && (rc = vnvme_ioctl_plan(&d->io, ucmd, compat, argbuf, sizeof(argbuf), &x)) != 0) {
+    if (x.arg_in && ((rc = vnvme_ioctl_plan(&d->io, ucmd, compat, argbuf, sizeof(argbuf), &x)) != 0 ||
+                     (rc = vnvme_ioctl_access(&d->io, ucmd, argbuf, sizeof(argbuf), &caller)) != 0)) {
+        /* Refused before any of the caller's data is asked for. */
         fuse_reply_err(req, -rc);
         return;
     }
@@ -303,7 +319,24 @@ static void op_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *
     free(meta_out);
 }
 
+/*
+ * The kernel has created the node (CUSE_INIT's reply, which libfuse has just
+ * written, adds the device synchronously), root 0600: give it the set's owner,
+ * group and mode.
+ */
+static void op_init_done(void *userdata)
+{
+    struct cuse_dev *d = userdata;
+    const struct vnvme_cuse_node_perm *p = &d->set->perm;
+    char path[80];
+    snprintf(path, sizeof(path), "/dev/%s", d->name);
+    if (chown(path, p->uid, p->gid) != 0 || chmod(path, p->mode) != 0)
+        VNVME_WARN(COMP, "%s: cannot set owner %u, group %u, mode %04o: %s", path, (unsigned)p->uid,
+                   (unsigned)p->gid, (unsigned)p->mode, strerror(errno));
+}
+
 static const struct cuse_lowlevel_ops cuse_ops = {
+    .init_done = op_init_done,
     .open = op_open,
     .release = op_release,
     .read = op_read,
@@ -480,13 +513,17 @@ static void *poller_thread(void *arg)
     return NULL;
 }
 
-int vnvme_cuse_register(struct vnvme_ctrlr *ctrlr, struct vnvme_cuse_set **out)
+int vnvme_cuse_register(struct vnvme_ctrlr *ctrlr, const struct vnvme_cuse_node_perm *perm,
+                        struct vnvme_cuse_set **out)
 {
+    if (perm && (perm->mode & ~07777u))
+        return -EINVAL;
     if (!vnvme_cuse_available())
         return -ENODEV;
     struct vnvme_cuse_set *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
+    s->perm = perm ? *perm : VNVME_CUSE_NODE_PERM_DEFAULT;
     s->index = claim_index(&s->lock_fd);
     if (s->index < 0) {
         int rc = s->index;

@@ -28,6 +28,7 @@ void vnvme_cuse_ctrlr_init(struct vnvme_cuse_ctrlr *cc, struct vnvme_ctrlr *ctrl
     memset(cc, 0, sizeof(*cc));
     cc->ctrlr = ctrlr;
     pthread_rwlock_init(&cc->lock, NULL);
+    vnvme_cuse_ctrlr_load_effects(cc);
 }
 
 void vnvme_cuse_ctrlr_fini(struct vnvme_cuse_ctrlr *cc)
@@ -417,6 +418,8 @@ static long exec_ctrlr_op(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd)
         rc = (vnvme_ctrlr_cap(ctrlr) & NVME_CAP_NSSRS) ? vnvme_ctrlr_subsystem_reset(ctrlr) : -ENOTTY;
     else
         rc = vnvme_ctrlr_rescan(ctrlr);
+    if (cmd != NVME_IOCTL_RESCAN)
+        vnvme_cuse_ctrlr_load_effects(d->cc); /* a controller back from reset may support other commands */
     pthread_rwlock_unlock(&d->cc->lock);
     /* Reset and subsystem reset rescan too: the namespace devices follow either way. */
     notify_ns_changed(d);

@@ -285,11 +285,12 @@ static int setup_doorbells(struct nvmet_vfio_user_ctrlr *vc)
     return 0;
 }
 
-static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_path)
+static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_path, const gid_t *socket_group)
 {
     int rc = 0;
     struct vfio_user_server_config cfg = {
         .socket_path = socket_path,
+        .socket_group = socket_group,
         .flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
         .num_regions = VFIO_USER_PCI_NUM_REGIONS,
         .num_irqs = VFIO_USER_PCI_NUM_IRQS,
@@ -332,7 +333,7 @@ static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_pat
 }
 
 struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *ss, const char *socket_path,
-                                                           int *err)
+                                                           const gid_t *socket_group, int *err)
 {
     struct nvmet_vfio_user_ctrlr *vc = NULL;
     int rc = -EINVAL;
@@ -358,7 +359,7 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *
     vc->nvme_ready = true; /* init registered it with the subsystem (cntlid, namespace notices) */
     vc->bdev_mem.ops = &vu_bdev_mem_ops;
     vc->nvme.bdev_mem = &vc->bdev_mem;
-    rc = setup_device(vc, socket_path);
+    rc = setup_device(vc, socket_path, socket_group);
     if (rc)
         goto fail;
     VNVME_INFO(LOG_COMP, "%s: controller %u of %s", socket_path, vc->nvme.cntlid, ss->nqn);

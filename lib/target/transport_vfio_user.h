@@ -13,6 +13,8 @@
 #ifndef VNVME_TRANSPORT_VFIO_USER_H
 #define VNVME_TRANSPORT_VFIO_USER_H
 
+#include <sys/types.h>
+
 #include "nvmet.h"
 
 #define NVMET_VFIO_USER_VENDOR_ID 0x4e56 /* vnvme's own vendor id space ("NV") */
@@ -20,9 +22,12 @@
 
 struct nvmet_vfio_user_ctrlr;
 
-/* Listen on socket_path (the daemon passes DIR/cntrl). NULL with *err on failure. */
+/*
+ * Listen on socket_path (the daemon passes DIR/cntrl), mode 0600, or 0660
+ * with group *socket_group. NULL with *err on failure.
+ */
 struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *ss, const char *socket_path,
-                                                           int *err);
+                                                           const gid_t *socket_group, int *err);
 /* Disconnects the client, removes the socket file. */
 void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc);
 

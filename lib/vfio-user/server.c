@@ -57,7 +57,7 @@ struct vfio_user_server *vfio_user_server_create(const struct vfio_user_server_c
         s->socket_path = strdup(cfg->socket_path);
         if (!s->socket_path)
             goto fail;
-        rc = vnvme_unix_listen(s->socket_path, 4, SRV_LOG);
+        rc = vnvme_unix_listen(s->socket_path, 4, cfg->socket_group, SRV_LOG);
         if (rc < 0) {
             free(s->socket_path);
             s->socket_path = NULL; /* not ours: do not unlink it in destroy */

@@ -115,7 +115,7 @@ static void test_stale_temporary_name(void **state)
     int stale = socket(AF_UNIX, SOCK_STREAM, 0);
     assert_int_equal(bind(stale, (struct sockaddr *)&a, sizeof(a)), 0);
     close(stale);
-    int fd = vnvme_unix_listen(path, 4, "test");
+    int fd = vnvme_unix_listen(path, 4, NULL, "test");
     assert_true(fd >= 0);
     assert_int_equal(try_connect(path), 0);
     assert_int_equal(access(tmp, F_OK), -1);
@@ -133,7 +133,7 @@ static void test_visible_name_accepts(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, watch, &w), 0);
     for (int round = 0; round < 2000; round++) {
-        int fd = vnvme_unix_listen(path, 4, "test");
+        int fd = vnvme_unix_listen(path, 4, NULL, "test");
         assert_true(fd >= 0);
         atomic_fetch_add(&w.round, 1);
         unlink(path);
@@ -151,7 +151,7 @@ static void test_mode_and_nothing_left_behind(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof(path), "%s/mode", dir);
-    int fd = vnvme_unix_listen(path, 4, "test");
+    int fd = vnvme_unix_listen(path, 4, NULL, "test");
     assert_true(fd >= 0);
     struct stat st;
     assert_int_equal(lstat(path, &st), 0);
@@ -169,16 +169,16 @@ static void test_stale_live_and_foreign(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof(path), "%s/x", dir);
-    int live = vnvme_unix_listen(path, 4, "test");
+    int live = vnvme_unix_listen(path, 4, NULL, "test");
     assert_true(live >= 0);
     /* A second server on a live name is refused and does not disturb the first. */
-    assert_int_equal(vnvme_unix_listen(path, 4, "test"), -EADDRINUSE);
+    assert_int_equal(vnvme_unix_listen(path, 4, NULL, "test"), -EADDRINUSE);
     assert_int_equal(try_connect(path), 0);
     assert_int_equal(dir_entries(), 1);
     /* The first one dies without removing its file: the next server replaces it. */
     close(live);
     assert_int_equal(try_connect(path), -ECONNREFUSED);
-    int fd = vnvme_unix_listen(path, 4, "test");
+    int fd = vnvme_unix_listen(path, 4, NULL, "test");
     assert_true(fd >= 0);
     assert_int_equal(try_connect(path), 0);
     close(fd);
@@ -188,7 +188,7 @@ static void test_stale_live_and_foreign(void **state)
     assert_non_null(f);
     fputs("keep", f);
     fclose(f);
-    assert_int_equal(vnvme_unix_listen(path, 4, "test"), -EEXIST);
+    assert_int_equal(vnvme_unix_listen(path, 4, NULL, "test"), -EEXIST);
     struct stat st;
     assert_int_equal(lstat(path, &st), 0);
     assert_true(S_ISREG(st.st_mode));
@@ -207,7 +207,7 @@ static void test_path_lengths(void **state)
     int n = snprintf(path, sizeof(path), "%s/", dir);
     memset(path + n, 'l', max - (size_t)n);
     path[max] = '\0';
-    int fd = vnvme_unix_listen(path, 4, "test");
+    int fd = vnvme_unix_listen(path, 4, NULL, "test");
     assert_true(fd >= 0);
     assert_int_equal(try_connect(path), 0);
     assert_int_equal(dir_entries(), 1);
@@ -216,12 +216,12 @@ static void test_path_lengths(void **state)
     /* One byte more cannot be a socket address. */
     path[max] = 'l';
     path[max + 1] = '\0';
-    assert_int_equal(vnvme_unix_listen(path, 4, "test"), -ENAMETOOLONG);
+    assert_int_equal(vnvme_unix_listen(path, 4, NULL, "test"), -ENAMETOOLONG);
     assert_int_equal(vnvme_unix_addr(&a, path), -ENAMETOOLONG);
     assert_int_equal(dir_entries(), 0);
     /* A missing directory is an error, not a crash or a file elsewhere. */
     snprintf(path, sizeof(path), "%s/no/such", dir);
-    assert_int_equal(vnvme_unix_listen(path, 4, "test"), -ENOENT);
+    assert_int_equal(vnvme_unix_listen(path, 4, NULL, "test"), -ENOENT);
 }
 
 int main(void)

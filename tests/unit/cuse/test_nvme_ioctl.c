@@ -7,6 +7,7 @@
  * in order (the hot-added namespace and the reset checks come last).
  */
 #include <errno.h>
+#include <sched.h>
 #include <linux/fs.h>
 #include <linux/nvme_ioctl.h>
 #include <setjmp.h>
@@ -231,6 +232,143 @@ static void test_result_32_and_64(void **state)
     assert_int_equal(vnvme_ioctl_plan(&dev_c, NVME_IOCTL_ADMIN64_CMD, false, NULL, 0, &x), 0);
     assert_int_equal(x.arg_in, 80);
     assert_int_equal(x.arg_out, 80);
+}
+
+/* ---- access control (Linux's nvme_cmd_allowed) ---- */
+
+static int access_as(struct vnvme_cuse_ioctl_dev *d, unsigned int cmd, const void *arg, size_t len, bool writable,
+                     int privileged)
+{
+    struct vnvme_ioctl_caller caller = {.open_for_write = writable, .pid = 0, .privileged = privileged};
+    return vnvme_ioctl_access(d, cmd, arg, len, &caller);
+}
+
+static int admin_access(uint8_t opc, uint32_t cdw10, int privileged)
+{
+    struct nvme_passthru_cmd c = {.opcode = opc, .cdw10 = cdw10};
+    return access_as(&dev_c, NVME_IOCTL_ADMIN_CMD, &c, sizeof(c), true, privileged);
+}
+
+static int io_access(uint8_t opc, bool writable, int privileged)
+{
+    struct nvme_passthru_cmd c = {.opcode = opc, .nsid = 1};
+    return access_as(&dev_n1, NVME_IOCTL_IO_CMD, &c, sizeof(c), writable, privileged);
+}
+
+static void test_access_admin_commands(void **state)
+{
+    (void)state;
+    /* The Identify CNS values Linux lets anyone send, and only those. */
+    const uint8_t open_cns[] = {NVME_ID_CNS_NS, NVME_ID_CNS_CTRL, NVME_ID_CNS_CS_NS, NVME_ID_CNS_CS_CTRL, 0x08};
+    for (size_t i = 0; i < sizeof(open_cns); i++)
+        assert_int_equal(admin_access(NVME_ADMIN_IDENTIFY, open_cns[i], 0), 0);
+    assert_int_equal(admin_access(NVME_ADMIN_IDENTIFY, NVME_ID_CNS_ACTIVE_NS_LIST, 0), -EACCES);
+    assert_int_equal(admin_access(NVME_ADMIN_IDENTIFY, NVME_ID_CNS_CTRL_LIST, 0), -EACCES);
+    assert_int_equal(admin_access(NVME_ADMIN_GET_LOG_PAGE, NVME_LOG_SMART, 0), -EACCES);
+    assert_int_equal(admin_access(NVME_ADMIN_GET_FEATURES, NVME_FEAT_NUMBER_OF_QUEUES, 0), -EACCES);
+    assert_int_equal(admin_access(0xc0, 0, 0), -EACCES); /* vendor specific */
+    assert_int_equal(admin_access(0x7f, 0, 0), -EACCES); /* fabrics */
+    /* With CAP_SYS_ADMIN: all of it. */
+    assert_int_equal(admin_access(NVME_ADMIN_GET_LOG_PAGE, NVME_LOG_SMART, 1), 0);
+    assert_int_equal(admin_access(0xc0, 0, 1), 0);
+    /* The 64-bit variant and admin commands through a namespace device follow the same rule. */
+    struct nvme_passthru_cmd64 c64 = {.opcode = NVME_ADMIN_GET_LOG_PAGE};
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_ADMIN64_CMD, &c64, sizeof(c64), true, 0), -EACCES);
+    c64.opcode = NVME_ADMIN_IDENTIFY;
+    c64.cdw10 = NVME_ID_CNS_NS;
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_ADMIN64_CMD, &c64, sizeof(c64), false, 0), 0);
+    /* Controller operations need the capability; queries do not. */
+    assert_int_equal(access_as(&dev_c, NVME_IOCTL_RESET, NULL, 0, true, 0), -EACCES);
+    assert_int_equal(access_as(&dev_c, NVME_IOCTL_SUBSYS_RESET, NULL, 0, true, 0), -EACCES);
+    assert_int_equal(access_as(&dev_c, NVME_IOCTL_RESCAN, NULL, 0, true, 0), -EACCES);
+    assert_int_equal(access_as(&dev_c, NVME_IOCTL_RESET, NULL, 0, false, 1), 0);
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_ID, NULL, 0, false, 0), 0);
+    assert_int_equal(access_as(&dev_n1, BLKGETSIZE64, NULL, 0, false, 0), 0);
+}
+
+static void test_access_io_commands(void **state)
+{
+    (void)state;
+    /* vnvmed's effects log lists these; reading needs no write access. */
+    assert_int_equal(io_access(NVME_NVM_READ, false, 0), 0);
+    assert_int_equal(io_access(NVME_NVM_FLUSH, false, 0), 0);
+    /* Data to the device (Compare too: its opcode says so) or logical blocks changed: a file opened for writing. */
+    assert_int_equal(io_access(NVME_NVM_COMPARE, false, 0), -EACCES);
+    assert_int_equal(io_access(NVME_NVM_COMPARE, true, 0), 0);
+    assert_int_equal(io_access(NVME_NVM_WRITE, false, 0), -EACCES);
+    assert_int_equal(io_access(NVME_NVM_WRITE, true, 0), 0);
+    assert_int_equal(io_access(NVME_NVM_WRITE_ZEROES, false, 0), -EACCES);
+    assert_int_equal(io_access(NVME_NVM_WRITE_ZEROES, true, 0), 0);
+    assert_int_equal(io_access(NVME_NVM_DATASET_MANAGEMENT, false, 0), -EACCES); /* LBCC in the log */
+    assert_int_equal(io_access(NVME_NVM_DATASET_MANAGEMENT, true, 0), 0);
+    /* Not in the log (write uncorrectable is not supported here), vendor specific: the capability decides. */
+    assert_int_equal(io_access(NVME_NVM_WRITE_UNCORRECTABLE, true, 0), -EACCES);
+    assert_int_equal(io_access(0x81, true, 0), -EACCES);
+    assert_int_equal(io_access(0x81, true, 1), 0);
+    assert_int_equal(io_access(NVME_NVM_WRITE, false, 1), 0);
+    /* SUBMIT_IO: the same rule. */
+    struct nvme_user_io io = {.opcode = NVME_NVM_WRITE};
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_SUBMIT_IO, &io, sizeof(io), false, 0), -EACCES);
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_SUBMIT_IO, &io, sizeof(io), true, 0), 0);
+    io.opcode = NVME_NVM_READ;
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_SUBMIT_IO, &io, sizeof(io), false, 0), 0);
+    /* A short argument is a fault, not a pass. */
+    assert_int_equal(access_as(&dev_n1, NVME_IOCTL_SUBMIT_IO, &io, sizeof(io) - 1, true, 1), -EFAULT);
+}
+
+/* The rule alone, with effects a controller might report. */
+static void test_access_effects_rule(void **state)
+{
+    (void)state;
+    struct nvme_sqe c = {.opc = 0x02};
+    assert_false(vnvme_nvme_cmd_allowed_unprivileged(false, &c, 0, true)); /* not supported */
+    assert_true(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP, false));
+    /* Scope and UUID selection bits are harmless; NCC, NIC, CCC and CSE are not. */
+    assert_true(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP | 1u << 19 | 1u << 20, false));
+    assert_false(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_NCC, true));
+    assert_false(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_CCC, true));
+    assert_false(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP | 1u << 16, true));
+    /* An odd opcode transfers to the device: a write, whatever its effects say. */
+    c.opc = 0x0d;
+    assert_false(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP, false));
+    assert_true(vnvme_nvme_cmd_allowed_unprivileged(false, &c, NVME_CMD_EFFECTS_CSUPP, true));
+}
+
+/* The privilege comes from /proc: root with its capabilities yes; after dropping them, or in a new user namespace, no. */
+static void test_access_privilege_lookup(void **state)
+{
+    (void)state;
+    assert_false(vnvme_cuse_pid_privileged(0));
+    assert_false(vnvme_cuse_pid_privileged(-1));
+    assert_false(vnvme_cuse_pid_privileged(0x3fffffff)); /* no such process */
+    bool root = geteuid() == 0;
+    assert_int_equal(vnvme_cuse_pid_privileged(getpid()), root);
+    if (!root)
+        return;
+    for (int variant = 0; variant < 2; variant++) {
+        int ready[2], done[2];
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(done), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            int ok = variant == 0 ? setresuid(65534, 65534, 65534) : unshare(CLONE_NEWUSER);
+            char b = ok == 0 ? 'y' : 'n';
+            (void)!write(ready[1], &b, 1);
+            (void)!read(done[0], &b, 1);
+            _exit(0);
+        }
+        char b = 0;
+        assert_int_equal(read(ready[0], &b, 1), 1);
+        if (b == 'y') /* a kernel without unprivileged user namespaces says no to the second: nothing to check */
+            assert_false(vnvme_cuse_pid_privileged(child));
+        assert_int_equal(write(done[1], "x", 1), 1);
+        waitpid(child, NULL, 0);
+        close(ready[0]);
+        close(ready[1]);
+        close(done[0]);
+        close(done[1]);
+    }
 }
 
 static void test_io_passthru(void **state)
@@ -507,7 +645,7 @@ static void test_cuse_register_without_kernel_cuse(void **state)
         skip(); /* this machine has CUSE: covered by the guest tests */
         return;
     }
-    assert_int_equal(vnvme_cuse_register(ctrlr, &s), -ENODEV);
+    assert_int_equal(vnvme_cuse_register(ctrlr, NULL, &s), -ENODEV);
     assert_null(s);
 }
 
@@ -613,6 +751,10 @@ int main(void)
         cmocka_unit_test(test_admin_identify_and_status),
         cmocka_unit_test(test_untouched_bytes_come_back),
         cmocka_unit_test(test_result_32_and_64),
+        cmocka_unit_test(test_access_admin_commands),
+        cmocka_unit_test(test_access_io_commands),
+        cmocka_unit_test(test_access_effects_rule),
+        cmocka_unit_test(test_access_privilege_lookup),
         cmocka_unit_test(test_io_passthru),
         cmocka_unit_test(test_passthru_limits),
         cmocka_unit_test(test_submit_io),

@@ -147,7 +147,7 @@ void tgt_bdev_resized(struct vnvme_bdev *b)
     fake_tgt_calls++;
 }
 
-int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr)
+int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr, const char *socket_group)
 {
     fake_tgt_calls++;
     if (strcmp(trtype, "VFIOUSER") != 0)
@@ -158,6 +158,8 @@ int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *t
                 return -EADDRINUSE;
     struct tgt_listener *l = calloc(1, sizeof(*l));
     strncpy(l->traddr, traddr, sizeof(l->traddr) - 1);
+    if (socket_group)
+        strncpy(l->socket_group, socket_group, sizeof(l->socket_group) - 1);
     struct tgt_listener **p = &ts->listeners;
     while (*p)
         p = &(*p)->next;

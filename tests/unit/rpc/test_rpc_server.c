@@ -47,7 +47,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     /* A missing parent directory is created by the server. */
     snprintf(sock_path, sizeof(sock_path), "%s/sub/rpc.sock", dir);
-    assert_int_equal(rpc_server_start(sock_path), 0);
+    assert_int_equal(rpc_server_start(sock_path, NULL), 0);
     stop_server = 0;
     assert_int_equal(pthread_create(&server_thread, NULL, serve, NULL), 0);
     return 0;
@@ -434,16 +434,16 @@ static void test_stale_and_live_sockets(void **state)
     int live = socket(AF_UNIX, SOCK_STREAM, 0);
     assert_int_equal(bind(live, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(listen(live, 1), 0);
-    assert_int_equal(rpc_server_start(path), -EADDRINUSE);
+    assert_int_equal(rpc_server_start(path, NULL), -EADDRINUSE);
     close(live); /* the file stays behind: now stale */
-    assert_int_equal(rpc_server_start(path), 0);
+    assert_int_equal(rpc_server_start(path, NULL), 0);
     rpc_server_stop();
     assert_int_equal(access(path, F_OK), -1);
 
     /* Not a socket: never unlinked. */
     FILE *f = fopen(path, "w");
     fclose(f);
-    assert_int_equal(rpc_server_start(path), -EEXIST);
+    assert_int_equal(rpc_server_start(path, NULL), -EEXIST);
     unlink(path);
     rmdir(d);
 }
