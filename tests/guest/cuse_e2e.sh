@@ -257,6 +257,21 @@ for spec in "4096 0" "126976 30"; do
   if [ $i -eq 20 ]; then ok "20 nvme-cli reads of $1 bytes"; else not_ok "20 nvme-cli reads of $1 bytes"; fi
 done
 
+# Access control: the nodes registered again for group 4321 with mode 0640; a user of that group,
+# and root without CAP_SYS_ADMIN, get what Linux's NVMe driver gives them (cuse_access_test.c).
+check "bdev_nvme_cuse_unregister" vnvme -s /run/vnvme/host.sock rpc bdev_nvme_cuse_unregister '{"name": "Nvme0"}'
+gone $ns1 || not_ok "$ns1 removed by unregister"
+check "bdev_nvme_cuse_register with group 4321, mode 0640" vnvme -s /run/vnvme/host.sock rpc bdev_nvme_cuse_register \
+  '{"name": "Nvme0", "owner": "0", "group": "4321", "mode": "0640"}'
+wait_for -c $ns1 $host || not_ok "$ns1 back after register"
+run_tap access cuse_access_test $ctrl $ns1 4321
+vnvme -s /run/vnvme/host.sock rpc save_config >/tmp/save.json 2>&1
+if grep -q '"group": *"4321"' /tmp/save.json && grep -q '"mode": *"0640"' /tmp/save.json; then
+  ok "save_config keeps the CUSE nodes' group and mode"
+else
+  not_ok "save_config keeps the CUSE nodes' group and mode"; sed 's/^/# /' /tmp/save.json
+fi
+
 check "bdev_nvme_detach_controller" \
   vnvme -s /run/vnvme/host.sock rpc bdev_nvme_detach_controller '{"name": "Nvme0"}'
 if [ ! -e $ctrl ] && [ ! -e $ns1 ]; then

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "nvme_guest.h"
 #include "test_pattern.h"
@@ -339,6 +340,76 @@ static void test_two_subsystems(void **state)
     ng_close(&g[1]);
 }
 
+/*
+ * Sockets for a VMM running as its own user: --rpc-group and --socket-group
+ * give their group read-write access (0660) and the directories vnvmed
+ * creates for a controller socket search access (0710); a listener's own
+ * socket_group wins over the default. Without them, 0600 (the main fixture's
+ * daemon, checked in test_pci_function's neighbour below).
+ */
+static void test_socket_groups(void **state)
+{
+    (void)state;
+    struct stat st;
+    assert_int_equal(stat(vnvmed.sock_path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(stat(vnvmed.rpc_path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    struct vnvmed_harness g;
+    assert_int_equal(vnvmed_harness_init(&g, "vnvme-groups"), 0);
+    char own_dir[128], own_sock[160];
+    assert_int_equal(vnvmed_harness_path(&g, "own/a", own_dir, sizeof(own_dir)), 0);
+    snprintf(own_sock, sizeof(own_sock), "%s/cntrl", own_dir);
+    assert_int_equal(vnvmed_harness_write_config(&g,
+            "{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": [\n"
+            "  {\"method\": \"bdev_null_create\", \"params\": {\"name\": \"N0\", \"num_blocks\": 1024, \"block_size\": 512}}]},\n"
+            " {\"subsystem\": \"nvmf\", \"config\": [\n"
+            "  {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
+            "  {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:g\", \"allow_any_host\": true}},\n"
+            "  {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:g\", \"namespace\": {\"bdev_name\": \"N0\"}}},\n"
+            "  {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:g\",\n"
+            "   \"listen_address\": {\"trtype\": \"VFIOUSER\", \"traddr\": \"%s\"}}},\n"
+            "  {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:g\", \"socket_group\": \"4323\",\n"
+            "   \"listen_address\": {\"trtype\": \"VFIOUSER\", \"traddr\": \"%s\"}}}]}]}\n",
+            g.listen_dir, own_dir), 0);
+    const char *args[] = {"--rpc-group", "4321", "--socket-group", "4322", NULL};
+    struct vnvmed_start how = {.second_socket = own_sock, .args = args};
+    assert_int_equal(vnvmed_harness_start(&g, &how), 0);
+    struct {
+        const char *path;
+        mode_t mode;
+        gid_t gid;
+    } expect[] = {{g.rpc_path, 0660, 4321}, {g.sock_path, 0660, 4322}, {g.listen_dir, 0710, 4322},
+                  {own_sock, 0660, 4323}, {own_dir, 0710, 4323}};
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+        assert_int_equal(stat(expect[i].path, &st), 0);
+        printf("%s: %04o gid %u\n", expect[i].path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
+        assert_int_equal(st.st_mode & 07777, expect[i].mode);
+        if (geteuid() == 0)
+            assert_int_equal(st.st_gid, expect[i].gid);
+    }
+    /* Still the RPC it was: and save_config keeps the listener's own group. */
+    struct json_object *res = NULL;
+    assert_int_equal(vnvmed_harness_rpc(&g, "save_config", NULL, &res), 0);
+    const char *text = json_object_to_json_string(res);
+    assert_non_null(strstr(text, "\"socket_group\": \"4323\"") ? text : strstr(text, "\"socket_group\":\"4323\""));
+    json_object_put(res);
+    assert_int_equal(vnvmed_harness_stop(&g), 0);
+    vnvmed_harness_cleanup(&g);
+
+    /* A group that does not exist: vnvmed refuses to start, and says which option. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s --socket-group no-such-group-vnvme -r /nonexistent/x 2>&1", getenv("VNVMED"));
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[256] = {0};
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(p)), 2);
+    assert_non_null(strstr(out, "--socket-group: no group 'no-such-group-vnvme'"));
+}
+
 static void test_sigterm_exits_cleanly(void **state)
 {
     (void)state;
@@ -380,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_killed_client_then_reconnect),
         cmocka_unit_test_teardown(test_bdev_types, close_slots),
         cmocka_unit_test_teardown(test_two_subsystems, close_slots),
+        cmocka_unit_test(test_socket_groups),
         cmocka_unit_test(test_sigterm_exits_cleanly),
         cmocka_unit_test(test_uring_file_after_stop),
     };

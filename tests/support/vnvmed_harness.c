@@ -112,7 +112,11 @@ int vnvmed_harness_start(struct vnvmed_harness *h, const struct vnvmed_start *ho
          */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
             _exit(126);
-        execl(exe, exe, "--config", h->config_path, "-r", h->rpc_path, "-m", mask, (char *)NULL);
+        const char *argv[24] = {exe, "--config", h->config_path, "-r", h->rpc_path, "-m", mask};
+        int argc = 7;
+        for (int i = 0; how->args && how->args[i] && argc < 23; i++)
+            argv[argc++] = how->args[i];
+        execv(exe, (char *const *)argv);
         _exit(127);
     }
     hang_watchdog_track(h->pid);

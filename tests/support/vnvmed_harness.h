@@ -29,6 +29,7 @@ struct vnvmed_start {
     const char *core_mask;     /* -m; NULL: "0x1" */
     const char *second_socket; /* another listener socket the config creates, to wait for too */
     bool without_listener;     /* the config has no listener: wait for the RPC socket only */
+    const char *const *args;   /* more vnvmed options, NULL-terminated (at most 16) */
 };
 
 /* Makes /tmp/<prefix>.XXXXXX and fills in the paths; 0 or -1. */

@@ -164,6 +164,29 @@ static void test_mode_and_nothing_left_behind(void **state)
     unlink(path);
 }
 
+/* A group grant: 0660 and the group, whatever the umask, already on the name clients see. */
+static void test_group_access(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/grp", dir);
+    gid_t group = 4321;
+    mode_t old = umask(027);
+    int fd = vnvme_unix_listen(path, 4, &group, "test");
+    umask(old);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0660);
+    if (geteuid() == 0)
+        assert_int_equal(st.st_gid, 4321);
+    assert_int_equal(try_connect(path), 0);
+    assert_int_equal(dir_entries(), 1);
+    close(fd);
+    unlink(path);
+}
+
 static void test_stale_live_and_foreign(void **state)
 {
     (void)state;
@@ -230,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_stale_temporary_name),
         cmocka_unit_test(test_visible_name_accepts),
         cmocka_unit_test(test_mode_and_nothing_left_behind),
+        cmocka_unit_test(test_group_access),
         cmocka_unit_test(test_stale_live_and_foreign),
         cmocka_unit_test(test_path_lengths),
     };

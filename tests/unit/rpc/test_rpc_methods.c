@@ -237,14 +237,40 @@ static void test_listeners_and_hosts(void **state)
     err("nvmf_subsystem_add_listener", "{\"nqn\":\"" NQN "\",\"listen_address\":{\"trtype\":\"VFIOUSER\"}}", -32602,
         "missing parameter: listen_address.traddr");
     err("nvmf_subsystem_add_listener", "{\"nqn\":\"" NQN "\"}", -32602, "missing parameter: listen_address");
+    err("nvmf_subsystem_add_listener",
+        "{\"nqn\":\"" NQN "\",\"socket_group\":\"no-such-group-vnvme\",\"listen_address\":{\"trtype\":\"VFIOUSER\","
+        "\"traddr\":\"/var/run/vfio-user-g\"}}",
+        -32602, "socket_group: no group 'no-such-group-vnvme'");
+    ok_true("nvmf_subsystem_add_listener",
+            "{\"nqn\":\"" NQN "\",\"socket_group\":\"4321\",\"listen_address\":{\"trtype\":\"VFIOUSER\","
+            "\"traddr\":\"/var/run/vfio-user-g\"}}");
 
     struct json_object *r = ok("nvmf_get_subsystems", NULL);
     struct json_object *las = NULL;
     json_object_object_get_ex(json_object_array_get_idx(r, 0), "listen_addresses", &las);
-    assert_int_equal(json_object_array_length(las), 1);
+    assert_int_equal(json_object_array_length(las), 2);
     assert_string_equal(str_at(json_object_array_get_idx(las, 0), "traddr"), "/var/run/vfio-user");
     assert_string_equal(str_at(json_object_array_get_idx(las, 0), "trtype"), "VFIOUSER");
     json_object_put(r);
+    /* save_config keeps a listener's own group, and writes none for the one that named none. */
+    r = ok("framework_get_config", "{\"name\":\"nvmf\"}");
+    int with_group = 0, listeners = 0;
+    for (size_t i = 0; i < json_object_array_length(r); i++) {
+        struct json_object *call = json_object_array_get_idx(r, i), *p = NULL, *g = NULL;
+        if (strcmp(str_at(call, "method"), "nvmf_subsystem_add_listener") != 0)
+            continue;
+        listeners++;
+        json_object_object_get_ex(call, "params", &p);
+        if (json_object_object_get_ex(p, "socket_group", &g)) {
+            with_group++;
+            assert_string_equal(json_object_get_string(g), "4321");
+        }
+    }
+    assert_int_equal(listeners, 2);
+    assert_int_equal(with_group, 1);
+    json_object_put(r);
+    ok_true("nvmf_subsystem_remove_listener",
+            "{\"nqn\":\"" NQN "\",\"listen_address\":{\"trtype\":\"VFIOUSER\",\"traddr\":\"/var/run/vfio-user-g\"}}");
 
     ok_true("nvmf_subsystem_remove_listener", la);
     err("nvmf_subsystem_remove_listener", la, -2, "No such file");
