@@ -290,22 +290,11 @@ static void save_bdev(struct json_object *config, struct vnvme_bdev *b)
 /* A bdev's rate limits, as SPDK writes them: after the bdev, only the limits set. */
 static void save_qos(struct json_object *config, struct vnvme_bdev *b)
 {
-    uint64_t limits[VNVME_QOS_NR_LIMITS];
-    vnvme_bdev_qos_get(b, limits);
-    struct json_object *p = NULL;
-    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++) {
-        if (!limits[l])
-            continue;
-        if (!p) {
-            p = json_object_new_object();
-            json_object_object_add(p, "name", json_object_new_string(b->name));
-        }
-        json_object_object_add(p, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
-    }
-    if (p && vnvme_bdev_qos_burst(b))
-        json_object_object_add(p, "burst_ms", json_object_new_uint64(vnvme_bdev_qos_burst(b)));
-    if (p)
-        add_call(config, "bdev_set_qos_limit", p);
+    struct json_object *p = rpc_qos_save_params(__atomic_load_n(&b->qos, __ATOMIC_ACQUIRE));
+    if (!p)
+        return;
+    json_object_object_add(p, "name", json_object_new_string(b->name));
+    add_call(config, "bdev_set_qos_limit", p);
 }
 
 static struct json_object *save_bdevs(void)
@@ -338,6 +327,13 @@ static void save_namespace(struct json_object *config, const char *nqn, const st
     struct json_object *o = rpc_namespace_json(ns, false);
     json_object_object_add(p, "namespace", o);
     add_call(config, "nvmf_subsystem_add_ns", p);
+    /* Its own rate limits, right after it. */
+    p = rpc_qos_save_params(__atomic_load_n(&ns->qos, __ATOMIC_ACQUIRE));
+    if (p) {
+        json_object_object_add(p, "nqn", json_object_new_string(nqn));
+        json_object_object_add(p, "nsid", json_object_new_int64(ns->nsid));
+        add_call(config, "nvmf_ns_set_qos_limit", p);
+    }
 }
 
 static void save_subsystem(struct json_object *config, const struct tgt_subsystem *ts)

@@ -92,8 +92,11 @@ extern const struct rpc_method rpc_host_methods[]; /* rpc_host.c: bdev_nvme_* (h
 extern const struct rpc_method rpc_iostat_methods[];
 /* rpc_nvmf_stats.c: framework_get_reactors, nvmf_get_stats, nvmf_subsystem_get_controllers/qpairs */
 extern const struct rpc_method rpc_nvmf_stats_methods[];
-/* rpc_bdev_qos.c: bdev_set_qos_limit */
+/* rpc_qos.c: bdev_set_qos_limit, nvmf_ns_set_qos_limit */
 extern const struct rpc_method rpc_qos_methods[];
+struct vnvme_qos;
+/* rpc_qos.c: the limits set in q (and burst_ms) as save_config's parameters, or NULL when none is set. */
+struct json_object *rpc_qos_save_params(const struct vnvme_qos *q);
 /* rpc_spdk_options.c: option setters of SPDK subsystems vnvmed has no counterpart for. */
 extern const struct rpc_method rpc_spdk_option_methods[];
 

@@ -447,8 +447,13 @@ struct json_object *rpc_namespace_json(const struct nvmet_ns *ns, bool with_name
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "nsid", json_object_new_int64(ns->nsid));
     json_object_object_add(o, "bdev_name", json_object_new_string(bdev));
-    if (with_name)
+    if (with_name) {
         json_object_object_add(o, "name", json_object_new_string(bdev));
+        /* The namespace's own limits (nvmf_ns_set_qos_limit), when it has any. */
+        struct vnvme_qos *q = __atomic_load_n(&ns->qos, __ATOMIC_ACQUIRE);
+        if (q)
+            json_object_object_add(o, "assigned_rate_limits", vnvme_qos_limits_json(q));
+    }
     if (!rpc_id_is_zero(ns->nguid, 16)) {
         rpc_format_hex_id(ns->nguid, 16, hex);
         json_object_object_add(o, "nguid", json_object_new_string(hex));

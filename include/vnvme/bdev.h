@@ -125,7 +125,7 @@ struct vnvme_bdev_ops {
 
 struct vnvme_bdev_stats;     /* bdev_stat.c */
 struct vnvme_bdev_chan_stat; /* bdev_stat.c */
-struct vnvme_bdev_qos;       /* bdev_qos.c */
+struct vnvme_qos;            /* bdev_qos.c */
 
 struct vnvme_bdev {
     char name[64];
@@ -141,7 +141,7 @@ struct vnvme_bdev {
     uint32_t claims;           /* namespaces using it; a claimed bdev cannot be deleted */
     struct vnvme_bdev *next;   /* registry */
     struct vnvme_bdev_stats *stats; /* I/O statistics (vnvme/bdev_stat.h), from registration on */
-    struct vnvme_bdev_qos *qos;     /* rate limits (vnvme/bdev_qos.h), NULL until first set */
+    struct vnvme_qos *qos;          /* rate limits (vnvme/bdev_qos.h), NULL until first set */
 };
 
 /* Registry (control path, one thread). */

@@ -10,6 +10,11 @@
  * when the channel is polled at or after its turn; it can be recalled from
  * there at once (Abort, queue deletion, reset). Reads, writes and compares
  * count; flush, unmap and write zeroes pass freely.
+ *
+ * A set of limits is a struct vnvme_qos. Each bdev may have one; the owner of
+ * a channel may add one more to it (vnvme_bdev_channel_set_qos: an NVMe
+ * namespace's own limits, shared by every controller's channel to it), and
+ * an I/O then waits for its turn on both.
  */
 #ifndef VNVME_BDEV_QOS_H
 #define VNVME_BDEV_QOS_H
@@ -26,6 +31,26 @@ enum vnvme_qos_limit {
     VNVME_QOS_NR_LIMITS,
 };
 const char *vnvme_qos_limit_name(enum vnvme_qos_limit l); /* SPDK's parameter name */
+
+struct vnvme_qos;
+/* No limits yet; NULL when out of memory. */
+struct vnvme_qos *vnvme_qos_create(void);
+void vnvme_qos_destroy(struct vnvme_qos *q);
+/* As vnvme_bdev_qos_set / _set_burst / _burst / _get below, for a set of limits of one's own. */
+void vnvme_qos_set(struct vnvme_qos *q, const uint64_t limits[VNVME_QOS_NR_LIMITS]);
+void vnvme_qos_set_burst(struct vnvme_qos *q, uint32_t burst_ms);
+uint32_t vnvme_qos_burst(const struct vnvme_qos *q);
+void vnvme_qos_get(const struct vnvme_qos *q, uint64_t limits[VNVME_QOS_NR_LIMITS]);
+/*
+ * The schedules an I/O of a channel waits on besides the bdev's: *extra (read
+ * at each submission, so the owner may create its limits later; NULL: none).
+ * The pointer must outlive the channel. Set before the channel's first I/O.
+ */
+/* {"rw_ios_per_sec": N, ... every limit, 0 for none, and "burst_ms" when set}: SPDK's assigned_rate_limits. */
+struct json_object;
+struct json_object *vnvme_qos_limits_json(const struct vnvme_qos *q);
+struct vnvme_bdev_channel;
+void vnvme_bdev_channel_set_qos(struct vnvme_bdev_channel *ch, struct vnvme_qos *const *extra);
 
 /*
  * Set the limits (0: none; UINT64_MAX: leave as it is). Takes effect for the
@@ -49,10 +74,12 @@ struct vnvme_qos_queue {
     uint32_t n;
 };
 /*
- * Admit io or queue it: 0 when it may be submitted now, 1 when it was queued
+ * Admit io (of a bdev with block_size) on the schedules of a and b (either may
+ * be NULL) or queue it: 0 when it may be submitted now, 1 when it was queued
  * on q (its turn comes later, or others wait before it).
  */
-int vnvme_bdev_qos_admit(struct vnvme_bdev *b, struct vnvme_qos_queue *q, struct vnvme_bdev_io *io);
+int vnvme_qos_admit(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_size, struct vnvme_qos_queue *q,
+                    struct vnvme_bdev_io *io);
 /* The first queued I/O whose turn has come, taken off q, or NULL. */
 struct vnvme_bdev_io *vnvme_bdev_qos_next_due(struct vnvme_qos_queue *q);
 /* Take io off q: 0, or -ENOENT when it is not there. */

@@ -24,6 +24,7 @@ struct vnvme_bdev_channel {
     void *ctx;
     struct vnvme_bdev_chan_stat *stat; /* NULL: this channel counts nothing (no memory for it) */
     struct vnvme_qos_queue qos;        /* I/Os waiting for the bdev's rate limits */
+    struct vnvme_qos *const *extra_qos; /* the owner's limits besides the bdev's (a namespace's), or NULL */
 };
 
 static struct vnvme_bdev *registry_head;
@@ -130,12 +131,19 @@ int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
         return -EINVAL;
     bool counted = ch->stat && vnvme_bdev_stats_enabled() && vnvme_bdev_stat_begin(ch->stat, io);
     /* A rate-limited bdev may hold the I/O until its turn (its latency counts the wait, as SPDK's does). */
-    if (__atomic_load_n(&ch->bdev->qos, __ATOMIC_RELAXED) && vnvme_bdev_qos_admit(ch->bdev, &ch->qos, io))
+    struct vnvme_qos *bq = __atomic_load_n(&ch->bdev->qos, __ATOMIC_RELAXED);
+    struct vnvme_qos *xq = ch->extra_qos ? __atomic_load_n(ch->extra_qos, __ATOMIC_ACQUIRE) : NULL;
+    if ((bq || xq) && vnvme_qos_admit(bq, xq, ch->bdev->block_size, &ch->qos, io))
         return 0;
     int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
     if (rc < 0 && counted)
         vnvme_bdev_stat_cancel(io);
     return rc;
+}
+
+void vnvme_bdev_channel_set_qos(struct vnvme_bdev_channel *ch, struct vnvme_qos *const *extra)
+{
+    ch->extra_qos = extra;
 }
 
 int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
@@ -290,13 +298,6 @@ struct json_object *vnvme_bdev_to_json(struct vnvme_bdev *b)
         b->ops->dump_json(b, drv);
     json_object_object_add(o, "driver_specific", drv);
     /* As SPDK shows them: every limit, 0 for none. */
-    uint64_t limits[VNVME_QOS_NR_LIMITS];
-    vnvme_bdev_qos_get(b, limits);
-    struct json_object *rl = json_object_new_object();
-    for (int l = 0; l < VNVME_QOS_NR_LIMITS; l++)
-        json_object_object_add(rl, vnvme_qos_limit_name((enum vnvme_qos_limit)l), json_object_new_uint64(limits[l]));
-    if (vnvme_bdev_qos_burst(b))
-        json_object_object_add(rl, "burst_ms", json_object_new_uint64(vnvme_bdev_qos_burst(b)));
-    json_object_object_add(o, "assigned_rate_limits", rl);
+    json_object_object_add(o, "assigned_rate_limits", vnvme_qos_limits_json(__atomic_load_n(&b->qos, __ATOMIC_ACQUIRE)));
     return o;
 }

@@ -27,6 +27,7 @@ static struct vnvme_bdev_channel *channel(struct nvmet_ctrlr *c, struct nvmet_ns
     ch = vnvme_bdev_channel_get(ns->bdev);
     if (!ch)
         return NULL;
+    vnvme_bdev_channel_set_qos(ch, &ns->qos); /* the namespace's own limits, whenever they are set */
     c->channels[ns->nsid] = ch;
     c->chan_nsids[c->nr_chans++] = ns->nsid;
     c->chan_gen++;

@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "vnvme/bdev.h"
+#include "vnvme/bdev_qos.h"
 #include "vnvme/nvme_spec.h"
 
 #define NVMET_MAX_NSID 1024u        /* namespaces per subsystem */
@@ -85,6 +86,8 @@ struct nvmet_ns {
     uint8_t nguid[16];
     uint8_t eui64[8];
     uint8_t uuid[16];
+    /* Rate limits of this namespace alone (nvmf_ns_set_qos_limit), besides its bdev's; NULL until set. */
+    struct vnvme_qos *qos;
 };
 
 struct nvmet_subsys {

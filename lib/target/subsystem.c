@@ -118,6 +118,7 @@ int nvmet_subsys_remove_ns(struct nvmet_subsys *ss, uint32_t nsid)
     }
     if (ns->bdev->claims)
         ns->bdev->claims--;
+    vnvme_qos_destroy(ns->qos); /* its channels, the only users, are gone */
     free(ns);
     return 0;
 }

@@ -420,6 +420,68 @@ static void test_stats_of_a_live_controller(void **state)
     ng_close(gp);
 }
 
+/*
+ * nvmf_ns_set_qos_limit: one namespace's own limit holds for the guest's I/O
+ * (100 reads at 1000/s take >= 90 ms), shows in nvmf_get_subsystems, is kept
+ * by save_config right after the namespace, and 0 lifts it.
+ */
+static void test_namespace_rate_limit(void **state)
+{
+    (void)state;
+    struct nvme_guest *gp = &slots[0];
+    open_enabled(gp);
+    assert_int_equal(ng_set_num_queues(gp, 1, 1, NULL), 0);
+    assert_int_equal(ng_create_io_queues(gp, 1, 64, 1), 0);
+    assert_int_not_equal(rpc("nvmf_ns_set_qos_limit", "{\"nqn\": \"" NQN "\", \"nsid\": 99, \"rw_ios_per_sec\": 1000}",
+                             NULL), 0);
+    assert_int_not_equal(rpc("nvmf_ns_set_qos_limit", "{\"nqn\": \"" NQN "\", \"nsid\": 1}", NULL), 0);
+    char params[160];
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u, \"rw_ios_per_sec\": 1000, \"burst_ms\": 2}", NQN,
+             NSID_MALLOC);
+    assert_int_equal(rpc("nvmf_ns_set_qos_limit", params, NULL), 0);
+    uint64_t buf = ng_alloc(gp, BLOCK_SIZE, NG_PAGE);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(ng_rw(gp, 1, NVME_NVM_READ, NSID_MALLOC, (uint64_t)i, 1, buf, BLOCK_SIZE), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    printf("100 reads at 1000/s: %.1f ms\n", ms);
+    assert_true(ms >= 90.0);
+
+    struct json_object *r = NULL;
+    assert_int_equal(rpc("nvmf_get_subsystems", "{\"nqn\": \"" NQN "\"}", &r), 0);
+    struct json_object *nss = arr_at(json_object_array_get_idx(r, 0), "namespaces"), *limits = NULL;
+    for (size_t i = 0; i < json_object_array_length(nss); i++)
+        if (u64_of(json_object_array_get_idx(nss, i), "nsid") == NSID_MALLOC)
+            json_object_object_get_ex(json_object_array_get_idx(nss, i), "assigned_rate_limits", &limits);
+    assert_non_null(limits);
+    assert_int_equal(u64_of(limits, "rw_ios_per_sec"), 1000);
+    assert_int_equal(u64_of(limits, "burst_ms"), 2);
+    json_object_put(r);
+    assert_int_equal(rpc("save_config", NULL, &r), 0);
+    const char *text = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+    const char *add = strstr(text, "\"nvmf_subsystem_add_ns\"");
+    const char *set = strstr(text, "\"nvmf_ns_set_qos_limit\"");
+    assert_non_null(add);
+    assert_non_null(set);
+    assert_true(set > add);
+    assert_non_null(strstr(set, "\"rw_ios_per_sec\":1000"));
+    json_object_put(r);
+
+    snprintf(params, sizeof(params), "{\"nqn\": \"%s\", \"nsid\": %u, \"rw_ios_per_sec\": 0}", NQN, NSID_MALLOC);
+    assert_int_equal(rpc("nvmf_ns_set_qos_limit", params, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(ng_rw(gp, 1, NVME_NVM_READ, NSID_MALLOC, (uint64_t)i, 1, buf, BLOCK_SIZE), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("100 reads with the limit lifted: %.1f ms\n",
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    assert_int_equal(rpc("save_config", NULL, &r), 0);
+    assert_null(strstr(json_object_to_json_string(r), "nvmf_ns_set_qos_limit"));
+    json_object_put(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +492,7 @@ int main(void)
         cmocka_unit_test_teardown(test_dma_unmap_live_queues, close_slots),
         cmocka_unit_test_teardown(test_sgl_and_bad_prp, close_slots),
         cmocka_unit_test_teardown(test_stats_of_a_live_controller, close_slots),
+        cmocka_unit_test_teardown(test_namespace_rate_limit, close_slots),
     };
     return cmocka_run_group_tests(tests, vnvmed_fixture_setup, vnvmed_fixture_teardown);
 }

@@ -115,6 +115,78 @@ static void test_iops_limit_holds_and_keeps_order(void **state)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
+/*
+ * A namespace's own limits (an extra schedule on its channels): two channels
+ * sharing one at 1000/s take >= 35 ms for 40 I/Os though the bdev allows
+ * 100000/s; a third channel of the same bdev without it is not held; the
+ * stricter of bdev and namespace wins; limits created after the channel
+ * count from the next I/O on.
+ */
+static void test_namespace_limits(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 100000, 0, 0, 0);
+    struct vnvme_qos *ns_qos = NULL;
+    struct vnvme_bdev_channel *c1 = vnvme_bdev_channel_get(b), *c2 = vnvme_bdev_channel_get(b);
+    struct vnvme_bdev_channel *other = vnvme_bdev_channel_get(b);
+    vnvme_bdev_channel_set_qos(c1, &ns_qos);
+    vnvme_bdev_channel_set_qos(c2, &ns_qos);
+    /* No namespace limits yet: the bdev's generous one only. */
+    for (int i = 0; i < 4; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(c1, &ios[i]), 0);
+    }
+    assert_int_equal(completed(4), 4);
+    ns_qos = vnvme_qos_create();
+    assert_non_null(ns_qos);
+    uint64_t l[VNVME_QOS_NR_LIMITS] = {1000, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    vnvme_qos_set(ns_qos, l);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(i % 2 ? c2 : c1, &ios[i]), 0);
+    }
+    assert_true(completed(N) < 5);
+    while (completed(N) < N) {
+        vnvme_bdev_channel_poll(c1);
+        vnvme_bdev_channel_poll(c2);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 35);
+    /* The same bdev through another namespace: not held by this one's limit. */
+    t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(other, &ios[i]), 0);
+        vnvme_bdev_channel_poll(other);
+    }
+    while (completed(N) < N) {
+        vnvme_bdev_channel_poll(other);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 < 30); /* 40 I/Os at 100000/s: well under a millisecond of schedule */
+    /* The bdev stricter than the namespace: the bdev's limit holds. */
+    set(b, 500, 0, 0, 0);
+    l[VNVME_QOS_RW_IOPS] = 100000;
+    vnvme_qos_set(ns_qos, l);
+    t0 = now_ms();
+    for (int i = 0; i < 20; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(c1, &ios[i]), 0);
+    }
+    while (completed(20) < 20) {
+        vnvme_bdev_channel_poll(c1);
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= 35); /* 20 at 500/s */
+    vnvme_bdev_channel_put(c1);
+    vnvme_bdev_channel_put(c2);
+    vnvme_bdev_channel_put(other);
+    vnvme_qos_destroy(ns_qos);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
 /* The limit is the bdev's: two channels (two reactors) share it. */
 static void test_limit_shared_by_channels(void **state)
 {
@@ -247,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_no_limit_goes_at_once),
         cmocka_unit_test(test_iops_limit_holds_and_keeps_order),
         cmocka_unit_test(test_limit_shared_by_channels),
+        cmocka_unit_test(test_namespace_limits),
         cmocka_unit_test(test_bandwidth_limits),
         cmocka_unit_test(test_recall_and_channel_put),
         cmocka_unit_test(test_change_and_lift),
