@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,24 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+/*
+ * A connected VM holds several descriptors here (its socket, a memfd per RAM
+ * region, an eventfd per interrupt vector, bdev channels' eventfds): a few
+ * hundred tenants pass the usual soft limit of 1024. The hard limit is what
+ * the administrator allows; vnvmed uses poll and epoll only, never select,
+ * so descriptors above 1023 are fine.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            VNVME_WARN("vnvmed", "cannot raise the open file limit to %llu: %s", (unsigned long long)rl.rlim_max,
+                       strerror(errno));
+    }
 }
 
 static int bad_option(const char *opt, const char *what, const char *arg)
@@ -261,6 +280,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    raise_fd_limit();
     /* Reactors inherit a mask with the stop signals blocked: only this thread handles them. */
     sigset_t stop_signals, old_mask;
     sigemptyset(&stop_signals);
