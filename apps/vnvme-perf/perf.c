@@ -48,6 +48,8 @@ static void usage(FILE *out)
             "      --verify             write a pattern, read it back and compare (not a throughput run)\n"
             "      --fill               write every namespace once, sequentially, before the run\n"
             "      --json               print the results as JSON\n"
+            "      --rate IOPS          pace each namespace of each core to IOPS I/Os per second (light,\n"
+            "                           steady load like an idle VM's; sleeps between them)\n"
             "      --idle               attach and create the queue pairs, then stay idle for -t seconds\n"
             "                           (to measure what a connected but idle client costs the target)\n"
             "  -h, --help               this text\n");
@@ -129,7 +131,7 @@ static int set_coalescing(struct vnvme_ctrlr *c, const struct perf_config *cfg)
 
 static int parse_args(int argc, char **argv, struct perf_config *cfg)
 {
-    enum { OPT_VERIFY = 256, OPT_JSON, OPT_FILL, OPT_IDLE, OPT_DBBUF, OPT_COALESCE };
+    enum { OPT_VERIFY = 256, OPT_JSON, OPT_FILL, OPT_IDLE, OPT_DBBUF, OPT_COALESCE, OPT_RATE };
     static const struct option options[] = {
         {"transport-id", required_argument, NULL, 'r'}, {"io-depth", required_argument, NULL, 'q'},
         {"io-size", required_argument, NULL, 'o'},      {"io-pattern", required_argument, NULL, 'w'},
@@ -139,6 +141,7 @@ static int parse_args(int argc, char **argv, struct perf_config *cfg)
         {"verify", no_argument, NULL, OPT_VERIFY},      {"json", no_argument, NULL, OPT_JSON},
         {"fill", no_argument, NULL, OPT_FILL},          {"idle", no_argument, NULL, OPT_IDLE},
         {"doorbell-buffer", no_argument, NULL, OPT_DBBUF},
+        {"rate", required_argument, NULL, OPT_RATE},
         {"irq-coalescing", required_argument, NULL, OPT_COALESCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -205,6 +208,12 @@ static int parse_args(int argc, char **argv, struct perf_config *cfg)
         case OPT_COALESCE:
             if (!parse_coalescing(optarg, cfg)) {
                 fprintf(stderr, "vnvme-perf: --irq-coalescing takes N,US: N 1-256, US a multiple of 100 up to 25500\n");
+                return -1;
+            }
+            break;
+        case OPT_RATE:
+            if (!parse_u32(optarg, 10, 1, 10000000, &cfg->rate)) {
+                fprintf(stderr, "vnvme-perf: --rate takes I/Os per second, 1-10000000\n");
                 return -1;
             }
             break;
@@ -284,6 +293,7 @@ static int setup_ctx(struct vnvme_ctrlr *c, struct perf_worker *w, struct perf_n
     ctx->blocks_per_io = cfg->io_size / ctx->block_size;
     ctx->io_units = vnvme_ns_num_blocks(ns) / ctx->blocks_per_io;
     ctx->ntasks = cfg->queue_depth;
+    ctx->issue_every = cfg->rate ? (uint64_t)(ticks_per_sec() / cfg->rate) : 0;
     uint64_t needed = cfg->verify ? (uint64_t)w->nworkers * ctx->ntasks : 1;
     if (ctx->io_units < needed) {
         fprintf(stderr, "vnvme-perf: nsid %u: namespace too small for this I/O size%s\n", ctx->nsid,

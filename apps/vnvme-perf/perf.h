@@ -40,6 +40,7 @@ struct perf_config {
     bool verify;
     bool fill; /* write the whole namespace once before the timed run */
     bool idle; /* attach, create the queue pairs, then do nothing for the run time */
+    uint32_t rate; /* I/Os per second per namespace and core, paced (0: as fast as completions come) */
 };
 
 struct perf_worker;
@@ -56,6 +57,7 @@ struct perf_task {
     bool is_read;
     bool verify_readback; /* verify: this read checks the write before it */
     bool pending;         /* could not be (re)submitted: retried from the loop */
+    bool paced;           /* pending: waits for its turn under --rate (then a fresh I/O) */
 };
 
 /* A worker's view of one namespace: its qpair, tasks, offsets and statistics. */
@@ -70,6 +72,8 @@ struct perf_ns_ctx {
     uint64_t next_seq; /* next sequential unit */
     uint64_t fill_end; /* fill pass: units [next_seq, fill_end) remain */
     struct perf_task *tasks;
+    uint64_t next_issue;  /* --rate: when the next I/O may go (ticks) */
+    uint64_t issue_every; /* --rate: ticks between I/Os */
     uint32_t ntasks;
     uint32_t npending;
     uint64_t io_errors;

@@ -179,8 +179,26 @@ static void io_done(void *arg, const struct nvme_cqe *cpl)
             t->verify_readback = false;
         }
     }
-    if (w->submitting && !w->failed)
-        submit_task(t, !t->verify_readback);
+    if (!w->submitting || w->failed)
+        return;
+    if (ctx->issue_every && !t->verify_readback) {
+        /* --rate: the next I/O waits for its turn (retry_pending). */
+        t->pending = t->paced = true;
+        ctx->npending++;
+        return;
+    }
+    submit_task(t, !t->verify_readback);
+}
+
+/* --rate: whether an I/O may go now; if so, the turn after it is booked (no catching up after a stall). */
+static bool take_turn(struct perf_ns_ctx *ctx)
+{
+    uint64_t now = ticks_now();
+    if (now < ctx->next_issue)
+        return false;
+    uint64_t base = ctx->next_issue + ctx->issue_every < now ? now : ctx->next_issue;
+    ctx->next_issue = base + ctx->issue_every;
+    return true;
 }
 
 static void retry_pending(struct perf_ns_ctx *ctx)
@@ -189,10 +207,31 @@ static void retry_pending(struct perf_ns_ctx *ctx)
         struct perf_task *t = &ctx->tasks[i];
         if (!t->pending)
             continue;
-        t->pending = false;
+        if (t->paced && !take_turn(ctx))
+            break;
+        bool fresh = t->paced;
+        t->pending = t->paced = false;
         ctx->npending--;
-        submit_task(t, false);
+        submit_task(t, fresh);
     }
+}
+
+/* --rate with nothing in flight: how long until the first namespace's next turn (0: none waits). */
+static uint64_t paced_wait_ns(struct perf_worker *w)
+{
+    uint64_t soonest = UINT64_MAX;
+    for (unsigned i = 0; i < w->nns; i++) {
+        struct perf_ns_ctx *ctx = &w->ns[i];
+        if (!ctx->issue_every || vnvme_qpair_outstanding(ctx->qp) > 0 || ctx->npending == 0)
+            return 0;
+        if (ctx->next_issue < soonest)
+            soonest = ctx->next_issue;
+    }
+    uint64_t now = ticks_now();
+    if (soonest == UINT64_MAX || soonest <= now)
+        return 0;
+    double ns = (double)(soonest - now) * 1e9 / ticks_per_sec();
+    return ns > 10e6 ? 10000000u : (uint64_t)ns; /* phase changes are seen within 10 ms */
 }
 
 /* Interrupt mode: sleep until one of the queue pairs signals a completion. */
@@ -232,6 +271,13 @@ static int poll_once(struct perf_worker *w)
         total += n;
         if (ctx->npending)
             retry_pending(ctx);
+    }
+    uint64_t paced = w->submitting ? paced_wait_ns(w) : 0;
+    if (paced) {
+        /* Only turns to wait for: sleep until the next, like a VM between requests. */
+        struct timespec d = {.tv_sec = 0, .tv_nsec = (long)paced};
+        nanosleep(&d, NULL);
+        return total;
     }
     uint32_t ns = 0;
     if (total > 0) {
