@@ -55,6 +55,20 @@ struct reactor_stats {
     uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms; /* summed over the controllers */
 };
 void reactor_get_stats(struct reactor *r, struct reactor_stats *out);
+/* One controller's figures; the reactor's are their sums. */
+struct ctrlr_stats {
+    uint16_t cntlid;
+    bool connected;     /* a client holds its socket */
+    bool enabled;       /* CSTS.RDY: its admin queue pair exists */
+    uint32_t io_qpairs; /* I/O submission queues created */
+    uint32_t in_bdev;   /* commands inside bdevs now */
+    uint64_t read_cmds, write_cmds;      /* SMART Host Read/Write Commands */
+    uint64_t bytes_read, bytes_written;  /* what SMART's Data Units count, in bytes */
+    uint64_t busy_ticks;                 /* SMART Controller Busy Time, up to now */
+    uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms;
+};
+/* Only on the controller's reactor: from reactor_for_each_ctrlr's fn, or the reactor itself. */
+void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out);
 /*
  * Each controller of the reactor that serves subsystem ss: fn(vc, arg) runs on
  * the reactor thread, where the controller's state may be read.
