@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/owner.h"
+#include "metrics.h"
 #include "rpc_internal.h"
 #include "vnvme/nvme_cuse.h"
 #include "vnvme/bdev_rbd.h"
@@ -87,6 +88,11 @@ static void usage(FILE *out)
             "  -L, --listen DIR       listener directory for the embedded default (default %s)\n"
             "      --log-level LEVEL  error, warn, notice, info or debug (default notice)\n"
             "      --no-iostat        count no bdev I/O statistics (bdev_get_iostat reports zeros)\n"
+            "      --metrics [ADDRESS:]PORT\n"
+            "                         serve the statistics in Prometheus' text format at\n"
+            "                         http://ADDRESS:PORT/metrics (default off; ADDRESS 127.0.0.1,\n"
+            "                         0.0.0.0 for every interface, [::1] for IPv6)\n"
+            "  -h, --help             this text\n"
             "\n"
             "Access (sockets are 0600 and CUSE nodes root 0600 unless told otherwise):\n"
             "      --rpc-group GROUP     let GROUP use the RPC socket (mode 0660)\n"
@@ -94,8 +100,7 @@ static void usage(FILE *out)
             "                            a listener's socket_group parameter overrides it)\n"
             "      --cuse-owner USER     owner of CUSE device nodes (bdev_nvme_cuse_register's\n"
             "      --cuse-group GROUP    owner, group and mode parameters override these)\n"
-            "      --cuse-mode MODE      octal, e.g. 0640: the group may read, not write\n"
-            "  -h, --help             this text\n",
+            "      --cuse-mode MODE      octal, e.g. 0640: the group may read, not write\n",
             DEFAULT_NQN, DEFAULT_LISTEN_DIR, DEFAULT_RPC_SOCKET, DEFAULT_LISTEN_DIR);
 }
 
@@ -203,8 +208,8 @@ static void delete_all_bdevs(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT, OPT_RPC_GROUP, OPT_SOCKET_GROUP, OPT_CUSE_OWNER, OPT_CUSE_GROUP,
-           OPT_CUSE_MODE };
+    enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT, OPT_METRICS, OPT_RPC_GROUP, OPT_SOCKET_GROUP, OPT_CUSE_OWNER,
+           OPT_CUSE_GROUP, OPT_CUSE_MODE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"cpumask", required_argument, NULL, 'm'},
@@ -212,6 +217,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'L'},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-iostat", no_argument, NULL, OPT_NO_IOSTAT},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"rpc-group", required_argument, NULL, OPT_RPC_GROUP},
         {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
         {"cuse-owner", required_argument, NULL, OPT_CUSE_OWNER},
@@ -222,6 +228,9 @@ int main(int argc, char **argv)
     };
     const char *config = NULL, *rpc_socket = DEFAULT_RPC_SOCKET, *listen_dir = DEFAULT_LISTEN_DIR;
     uint64_t cpumask = DEFAULT_CPUMASK;
+    struct sockaddr_storage metrics_addr;
+    socklen_t metrics_addr_len = 0; /* 0: no --metrics */
+    const char *why;
     int opt, rc, level;
     struct vnvme_cuse_node_perm cuse_perm = VNVME_CUSE_NODE_PERM_DEFAULT;
     gid_t rpc_gid, socket_gid;
@@ -239,6 +248,13 @@ int main(int argc, char **argv)
         case 'r': rpc_socket = optarg; break;
         case 'L': listen_dir = optarg; break;
         case OPT_NO_IOSTAT: vnvme_bdev_stats_enable(false); break;
+        case OPT_METRICS:
+            if (metrics_parse_address(optarg, &metrics_addr, &metrics_addr_len, &why)) {
+                fprintf(stderr, "vnvmed: --metrics '%s': %s (expected [ADDRESS:]PORT, e.g. 127.0.0.1:9477 or [::1]:9477)\n",
+                        optarg, why);
+                return 2;
+            }
+            break;
         case OPT_RPC_GROUP:
             if (vnvme_parse_group(optarg, &rpc_gid) != 0)
                 return bad_option("--rpc-group", "no group", optarg);
@@ -305,6 +321,11 @@ int main(int argc, char **argv)
 
     int exit_code = 0;
     bool rpc_started = false;
+    /* Before the configuration, which may take long (a Ceph cluster): a port in use is said at once. */
+    if (metrics_addr_len && metrics_start((const struct sockaddr *)&metrics_addr, metrics_addr_len) != 0) {
+        exit_code = 1;
+        goto out;
+    }
     if (config) {
         rc = config_load_file(config);
         if (rc) {
@@ -330,11 +351,18 @@ int main(int argc, char **argv)
     }
     rpc_started = true;
     announce_listeners();
+    if (metrics_addr_len) {
+        char where[80];
+        metrics_format_address((const struct sockaddr *)&metrics_addr, where, sizeof(where));
+        printf("vnvmed: metrics at http://%s/metrics\n", where);
+        fflush(stdout);
+    }
 
     rpc_server_run(&stop_requested);
     VNVME_NOTICE("vnvmed", "shutting down");
 
 out:
+    metrics_stop();
     if (rpc_started)
         rpc_server_stop();
     rpc_host_shutdown(); /* host-role controllers may be attached to our own target: detach them first */

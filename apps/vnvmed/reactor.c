@@ -568,6 +568,29 @@ static void *reactor_main(void *arg)
 
 /* ---- statistics (gathered on the reactor thread) ---- */
 
+void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out)
+{
+    const struct nvmet_ctrlr *c = nvmet_vfio_user_nvme(vc);
+    int lfd, cfd;
+    nvmet_vfio_user_fds(vc, &lfd, &cfd);
+    memset(out, 0, sizeof(*out));
+    out->cntlid = c->cntlid;
+    out->connected = cfd >= 0;
+    out->enabled = (c->csts & NVME_CSTS_RDY) != 0;
+    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++)
+        out->io_qpairs += c->sqs[q].created;
+    out->in_bdev = c->in_bdev;
+    out->read_cmds = c->read_cmds;
+    out->write_cmds = c->write_cmds;
+    out->bytes_read = c->sectors_read * 512u;
+    out->bytes_written = c->sectors_written * 512u;
+    out->busy_ticks = nvmet_ctrlr_busy_ticks(c);
+    out->cqes_posted = c->cqes_posted;
+    out->irqs_raised = c->irqs_raised;
+    out->cq_full_holds = c->cq_full_holds;
+    out->dbbuf_arms = c->dbbuf_arms;
+}
+
 static void gather_stats(void *arg)
 {
     struct reactor_stats *out = arg;
@@ -577,20 +600,18 @@ static void gather_stats(void *arg)
     out->index = index;
     out->cpu = r->cpu;
     for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
-        struct nvmet_ctrlr *c = rc->nvme;
-        int lfd, cfd;
-        nvmet_vfio_user_fds(rc->vc, &lfd, &cfd);
+        struct ctrlr_stats c;
+        ctrlr_get_stats(rc->vc, &c);
         out->ctrlrs++;
-        out->connected += cfd >= 0;
-        out->admin_qpairs += (c->csts & NVME_CSTS_RDY) != 0;
-        for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++)
-            out->io_qpairs += c->sqs[q].created;
-        out->in_bdev += c->in_bdev;
-        out->completed_io += c->read_cmds + c->write_cmds;
-        out->cqes_posted += c->cqes_posted;
-        out->irqs_raised += c->irqs_raised;
-        out->cq_full_holds += c->cq_full_holds;
-        out->dbbuf_arms += c->dbbuf_arms;
+        out->connected += c.connected;
+        out->admin_qpairs += c.enabled;
+        out->io_qpairs += c.io_qpairs;
+        out->in_bdev += c.in_bdev;
+        out->completed_io += c.read_cmds + c.write_cmds;
+        out->cqes_posted += c.cqes_posted;
+        out->irqs_raised += c.irqs_raised;
+        out->cq_full_holds += c.cq_full_holds;
+        out->dbbuf_arms += c.dbbuf_arms;
     }
 }
 

@@ -46,6 +46,22 @@ static char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static struct rpc_conn *conns[RPC_MAX_CLIENTS];
 static int nr_conns;
 
+/* rpc_server_watch(): a server sharing this loop, so that it may call what the RPC methods call. */
+static struct {
+    int fd;
+    int (*timeout_ms)(void *arg);
+    void (*run)(void *arg);
+    void *arg;
+} watch = {.fd = -1};
+
+void rpc_server_watch(int fd, int (*timeout_ms)(void *arg), void (*run)(void *arg), void *arg)
+{
+    watch.fd = fd;
+    watch.timeout_ms = timeout_ms;
+    watch.run = run;
+    watch.arg = arg;
+}
+
 /* ---- socket setup ---- */
 static int make_parent_dirs(const char *path)
 {
@@ -303,16 +319,23 @@ static bool conn_read(struct rpc_conn *c)
 
 void rpc_server_run(volatile int *stop)
 {
-    struct pollfd pfd[RPC_MAX_CLIENTS + 1];
+    struct pollfd pfd[RPC_MAX_CLIENTS + 2];
     while (!*stop && listen_fd >= 0) {
-        int n = 0;
+        int n = 0, timeout = RPC_POLL_MS, watch_idx = -1;
         pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
         for (int i = 0; i < nr_conns; i++) {
             struct rpc_conn *c = conns[i];
             short ev = conn_has_output(c) ? POLLOUT : (c->eof || c->closing ? 0 : POLLIN);
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
         }
-        int rc = poll(pfd, (nfds_t)n, RPC_POLL_MS);
+        if (watch.fd >= 0) {
+            watch_idx = n;
+            pfd[n++] = (struct pollfd){.fd = watch.fd, .events = POLLIN};
+            int t = watch.timeout_ms(watch.arg);
+            if (t >= 0 && t < timeout)
+                timeout = t;
+        }
+        int rc = poll(pfd, (nfds_t)n, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -344,6 +367,9 @@ void rpc_server_run(volatile int *stop)
         nr_conns = kept;
         if (pfd[0].revents & POLLIN)
             accept_clients();
+        /* Only the watch that was polled (it may have been replaced meanwhile). */
+        if (watch_idx >= 0 && watch.fd == pfd[watch_idx].fd)
+            watch.run(watch.arg);
     }
 }
 

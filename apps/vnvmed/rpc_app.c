@@ -9,10 +9,7 @@
 #include "rpc_internal.h"
 #include "vnvmed.h"
 
-#define VNVME_VERSION_MAJOR 0
-#define VNVME_VERSION_MINOR 1
-#define VNVME_VERSION_PATCH 0
-#define VNVME_VERSION_STRING "vnvme 0.1.0"
+#define VNVME_VERSION_STRING "vnvme " VNVME_VERSION
 
 /* Every method can be called once the daemon serves RPC, and none has an alias: both flags change nothing. */
 static const struct rpc_param get_methods_params[] = {

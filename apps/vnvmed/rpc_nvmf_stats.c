@@ -134,20 +134,17 @@ static void collect_one(struct nvmet_vfio_user_ctrlr *vc, void *arg)
 {
     struct collect *cl = arg;
     struct nvmet_ctrlr *c = nvmet_vfio_user_nvme(vc);
-    int lfd, cfd;
-    nvmet_vfio_user_fds(vc, &lfd, &cfd);
-    if (cfd < 0)
+    struct ctrlr_stats st;
+    ctrlr_get_stats(vc, &st);
+    if (!st.connected)
         return; /* no client: no controller as SPDK counts them */
     if (!cl->qpairs) {
-        uint32_t io = 0;
-        for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++)
-            io += c->sqs[q].created;
         struct json_object *o = json_object_new_object();
-        add_u64(o, "cntlid", c->cntlid);
+        add_u64(o, "cntlid", st.cntlid);
         json_object_object_add(o, "hostnqn", json_object_new_string(""));
         json_object_object_add(o, "hostid", json_object_new_string("00000000-0000-0000-0000-000000000000"));
-        add_u64(o, "num_io_qpairs", io);
-        json_object_object_add(o, "enabled", json_object_new_boolean((c->csts & NVME_CSTS_RDY) != 0));
+        add_u64(o, "num_io_qpairs", st.io_qpairs);
+        json_object_object_add(o, "enabled", json_object_new_boolean(st.enabled));
         json_object_object_add(o, "listen_address", listen_address(vc));
         json_object_array_add(cl->arr, o);
         return;

@@ -7,6 +7,7 @@
  *   rpc.c       JSON-RPC 2.0 server on a unix socket (the control thread)
  *   rpc_*.c     method handlers: bdev_*, nvmf_*, framework/rpc_get_methods/save_config
  *   config.c    loading an SPDK-shaped JSON config (a list of method calls) and saving one
+ *   metrics*.c  the Prometheus endpoint (--metrics), served by the control thread: metrics.h
  *
  * Threads: the main ("control") thread runs the RPC server and owns the bdev
  * registry and the tgt objects' lifetimes. Each subsystem is assigned to one
@@ -25,6 +26,12 @@
 #include "transport_vfio_user.h"
 
 struct json_object;
+
+/* What spdk_get_version and the metrics' vnvme_build_info report. */
+#define VNVME_VERSION_MAJOR 0
+#define VNVME_VERSION_MINOR 1
+#define VNVME_VERSION_PATCH 0
+#define VNVME_VERSION "0.1.0"
 
 /* ---- reactor.c ---- */
 struct reactor;
@@ -56,6 +63,20 @@ struct reactor_stats {
     uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms; /* summed over the controllers */
 };
 void reactor_get_stats(struct reactor *r, struct reactor_stats *out);
+/* One controller's figures; the reactor's are their sums. */
+struct ctrlr_stats {
+    uint16_t cntlid;
+    bool connected;     /* a client holds its socket */
+    bool enabled;       /* CSTS.RDY: its admin queue pair exists */
+    uint32_t io_qpairs; /* I/O submission queues created */
+    uint32_t in_bdev;   /* commands inside bdevs now */
+    uint64_t read_cmds, write_cmds;      /* SMART Host Read/Write Commands */
+    uint64_t bytes_read, bytes_written;  /* what SMART's Data Units count, in bytes */
+    uint64_t busy_ticks;                 /* SMART Controller Busy Time, up to now */
+    uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms;
+};
+/* Only on the controller's reactor: from reactor_for_each_ctrlr's fn, or the reactor itself. */
+void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out);
 /*
  * Each controller of the reactor that serves subsystem ss: fn(vc, arg) runs on
  * the reactor thread, where the controller's state may be read.
@@ -111,6 +132,15 @@ int rpc_server_start(const char *path, const gid_t *group);
 /* Serve RPC until *stop; polls with a timeout so stop is seen. */
 void rpc_server_run(volatile int *stop);
 void rpc_server_stop(void);
+/*
+ * Another server on the control thread's loop (metrics.c): fd is polled for
+ * input with the RPC sockets, timeout_ms() may shorten each wait (-1: no
+ * deadline of its own), and run() is called after every wait, whatever ended
+ * it, so at least every 100 ms: libmicrohttpd does some of its bookkeeping
+ * (listening again once below its connection limit) only when run, with
+ * nothing on its fd to say so. fd -1 removes it.
+ */
+void rpc_server_watch(int fd, int (*timeout_ms)(void *arg), void (*run)(void *arg), void *arg);
 /* Execute one JSON-RPC call (method + params) from the RPC server or the config loader. Returns result or error. */
 struct json_object *rpc_dispatch(const char *method, struct json_object *params, int *err_code, char **err_msg);
 int config_load_file(const char *path);

@@ -54,6 +54,11 @@ uint8_t nvmet_smart_critical_warning(const struct nvmet_ctrlr *c)
     return w;
 }
 
+uint64_t nvmet_ctrlr_busy_ticks(const struct nvmet_ctrlr *c)
+{
+    return c->busy_ticks + (c->in_bdev ? vnvme_ticks() - c->busy_since_ticks : 0);
+}
+
 static size_t build_smart_log(const struct nvmet_ctrlr *c, union log_buf *b)
 {
     struct nvme_smart_log *s = &b->smart;
@@ -69,9 +74,8 @@ static size_t build_smart_log(const struct nvmet_ctrlr *c, union log_buf *b)
     put_u128(s->data_units_written, c->units_written);
     put_u128(s->host_read_commands, c->read_cmds);
     put_u128(s->host_write_commands, c->write_cmds);
-    /* Minutes with I/O outstanding, the command now running included. */
-    uint64_t busy = c->busy_ticks + (c->in_bdev ? vnvme_ticks() - c->busy_since_ticks : 0);
-    put_u128(s->controller_busy_time, vnvme_ticks_to_ns(busy) / (60ull * 1000000000ull));
+    /* Minutes with I/O outstanding. */
+    put_u128(s->controller_busy_time, vnvme_ticks_to_ns(nvmet_ctrlr_busy_ticks(c)) / (60ull * 1000000000ull));
     put_u128(s->power_cycles, 1);
     put_u128(s->power_on_hours, on_ms / MS_PER_HOUR);
     put_u128(s->unsafe_shutdowns, 0);

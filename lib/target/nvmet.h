@@ -391,6 +391,8 @@ void nvmet_execute_async_event_request(struct nvmet_req *req);
 void nvmet_features_reset(struct nvmet_ctrlr *c);
 /* admin_log.c: SMART critical warning bits as they stand now. */
 uint8_t nvmet_smart_critical_warning(const struct nvmet_ctrlr *c);
+/* admin_log.c: Controller Busy Time in ticks (common/ticks.h), the stretch still running included. */
+uint64_t nvmet_ctrlr_busy_ticks(const struct nvmet_ctrlr *c);
 /* Copy a controller-built buffer to/from the command's data pointer; returns an NVMe status. */
 uint16_t nvmet_req_copy_to_host(struct nvmet_req *req, const void *buf, size_t len);
 uint16_t nvmet_req_copy_from_host(struct nvmet_req *req, void *buf, size_t len);

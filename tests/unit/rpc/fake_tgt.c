@@ -244,6 +244,12 @@ void reactor_for_each_ctrlr(struct reactor *r, const struct nvmet_subsys *ss,
     (void)arg;
 }
 
+void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out)
+{
+    (void)vc;
+    memset(out, 0, sizeof(*out));
+}
+
 struct nvmet_ctrlr *nvmet_vfio_user_nvme(struct nvmet_vfio_user_ctrlr *vc)
 {
     (void)vc;
