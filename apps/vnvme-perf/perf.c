@@ -350,10 +350,11 @@ static bool all_failed(const struct perf_worker *workers, unsigned n)
 }
 
 /* Sleeps for seconds, returning early on SIGINT or when no worker is left. */
-static void run_for(unsigned seconds, const struct perf_worker *workers, unsigned n)
+/* step_ms: how often to look at the workers (an idle client wakes no more than that: 255 of them are a load too). */
+static void run_for(unsigned seconds, const struct perf_worker *workers, unsigned n, unsigned step_ms)
 {
-    for (unsigned ms = 0; ms < seconds * 1000u && !interrupted && !all_failed(workers, n); ms += 10)
-        sleep_ms(10);
+    for (unsigned ms = 0; ms < seconds * 1000u && !interrupted && !all_failed(workers, n); ms += step_ms)
+        sleep_ms(step_ms);
 }
 
 static void set_phase(int p)
@@ -444,7 +445,7 @@ int main(int argc, char **argv)
     }
 
     if (cfg.idle) {
-        run_for(cfg.seconds, workers, nworkers);
+        run_for(cfg.seconds, workers, nworkers, 250);
         printf("attached to %s with %u queue pair(s), idle for %u s\n", cfg.trid, nworkers * nns, cfg.seconds);
         teardown(c, workers, nworkers);
         vnvme_ctrlr_detach(c);
@@ -469,11 +470,11 @@ int main(int argc, char **argv)
     }
     if (status == 0 && cfg.warmup_seconds) {
         set_phase(PHASE_WARMUP);
-        run_for(cfg.warmup_seconds, workers, nworkers);
+        run_for(cfg.warmup_seconds, workers, nworkers, 10);
     }
     set_phase(PHASE_MEASURE);
     if (status == 0)
-        run_for(cfg.seconds, workers, nworkers);
+        run_for(cfg.seconds, workers, nworkers, 10);
     set_phase(PHASE_STOP);
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);

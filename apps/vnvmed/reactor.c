@@ -59,11 +59,24 @@
  * busy one three quarters of its IOPS). So a controller whose polls found
  * nothing COLD_AFTER_POLLS times in a row, with nothing inside bdevs and no
  * interrupt held back, goes on the cold list: each round polls every hot
- * controller and COLD_PER_ROUND cold ones in turn, and the round before and
- * after a sleep polls them all. A cold controller is heard from within
- * (cold controllers / COLD_PER_ROUND) rounds, a few microseconds while the
- * reactor is busy, and goes back on the hot list as soon as a poll finds
- * work or its socket brings a message.
+ * controller and COLD_PER_ROUND cold ones in turn, and the rounds next to a
+ * sleep poll every hot one and, every COLD_SLEEP_EVERY-th of them, all the
+ * cold ones. A cold controller is heard from within (cold controllers /
+ * COLD_PER_ROUND) rounds, a few microseconds while the reactor is busy, or
+ * within COLD_SLEEP_EVERY sleeps (2 ms) while it sleeps, and goes back on the
+ * hot list as soon as a poll finds work or its socket brings a message. The
+ * price of that second bound is paid by a VM whose controller had nothing
+ * to do for COLD_AFTER_POLLS rounds (about a second of a sleeping reactor's
+ * rounds, much less of a busy one's); what it buys is half the wakeups' cost
+ * with hundreds of idle controllers, whose polls are mostly cache misses.
+ * For the same reason a visit to a cold controller is mostly a look at its
+ * submission doorbells through a compact copy of where they are (one cache
+ * line, cold_watch), with a full poll every COLD_FULL_POLL_EVERY-th visit
+ * for what else may need one (keep-alive, CQ head and invalid doorbell
+ * writes). The sleep-time walks (bdev waits, interrupt deadlines, doorbell
+ * arming) cover hot controllers only: a cold one has none of those, and
+ * what would give it one is work, which makes it hot. Measured in
+ * BENCHMARKS.md.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -94,6 +107,9 @@
 #define MAX_EVENTS 32
 #define COLD_AFTER_POLLS 1024u /* empty polls in a row before a controller is polled less often */
 #define COLD_PER_ROUND 4u      /* cold controllers polled per busy round */
+#define COLD_SLEEP_EVERY 2u    /* rounds next to a sleep between polls of every cold controller */
+#define COLD_FULL_POLL_EVERY 16u /* a cold controller's visits: one full poll, the others a doorbell look */
+#define WATCH_WORDS 4u           /* submission doorbells a cold controller's look covers */
 
 struct reactor_ctrlr {
     struct nvmet_vfio_user_ctrlr *vc;
@@ -133,9 +149,22 @@ struct reactor {
     struct reactor_call_msg *calls, *calls_tail;
 
     struct reactor_ctrlr *ctrlrs; /* reactor thread only */
+    /*
+     * What a visit to a cold controller reads: its submission doorbells, as
+     * nvmet_ctrlr_doorbell_watch() gave them when it went cold, one cache line
+     * each, in the cold list's order (cold_watch[i] is cold[i]'s).
+     */
+    struct cold_watch {
+        const volatile uint32_t *word[WATCH_WORDS];
+        uint32_t seen[WATCH_WORDS];
+        int n; /* -1: cannot be watched, poll it */
+        uint32_t visits;
+    } __attribute__((aligned(64))) * cold_watch;
     /* The same controllers by how often they are polled (reactor thread only). */
     struct reactor_ctrlr **hot, **cold;
     uint32_t nr_hot, nr_cold, list_cap, cold_cursor;
+    uint32_t sleep_rounds; /* rounds next to a sleep, for COLD_SLEEP_EVERY */
+    uint32_t nr_connected; /* controllers with a client (sync_fds keeps it) */
     struct reactor_stats st;      /* reactor thread only: read through reactor_call */
 };
 
@@ -186,6 +215,7 @@ static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
         epoll_unwatch(r, rc->conn_fd);
     if (cfd >= 0)
         epoll_watch(r, cfd, rc);
+    r->nr_connected += (cfd >= 0) - (rc->conn_fd >= 0);
     rc->conn_fd = cfd;
 }
 
@@ -230,6 +260,11 @@ static void list_put(struct reactor *r, struct reactor_ctrlr *rc, bool cold)
     rc->slot = (*n)++;
     list[rc->slot] = rc;
     rc->quiet = 0;
+    if (cold) {
+        struct cold_watch *w = &r->cold_watch[rc->slot];
+        w->n = nvmet_ctrlr_doorbell_watch(rc->nvme, w->word, w->seen, WATCH_WORDS);
+        w->visits = 0;
+    }
 }
 
 /* Take rc off its list; the last one takes its slot. */
@@ -239,6 +274,8 @@ static void list_take(struct reactor *r, struct reactor_ctrlr *rc)
     uint32_t *n = rc->cold ? &r->nr_cold : &r->nr_hot;
     struct reactor_ctrlr *last = list[--(*n)];
     list[rc->slot] = last;
+    if (rc->cold)
+        r->cold_watch[rc->slot] = r->cold_watch[*n];
     last->slot = rc->slot;
 }
 
@@ -247,6 +284,7 @@ static void make_hot(struct reactor *r, struct reactor_ctrlr *rc)
     if (rc->cold) {
         list_take(r, rc);
         list_put(r, rc, false);
+        rc->nvme->polled_rarely = false;
     }
     rc->quiet = 0;
 }
@@ -255,6 +293,13 @@ static void make_cold(struct reactor *r, struct reactor_ctrlr *rc)
 {
     list_take(r, rc);
     list_put(r, rc, true);
+    rc->nvme->polled_rarely = true;
+    /*
+     * Armed now, its doorbells stay armed while it is cold (only work changes
+     * what was seen, and work makes it hot); a submission the arming races
+     * with is found by its next poll.
+     */
+    (void)nvmet_ctrlr_arm_doorbells(rc->nvme);
 }
 
 /* Room for one more controller on either list. */
@@ -271,6 +316,13 @@ static bool lists_grow(struct reactor *r)
     if (!cold)
         return false;
     r->cold = cold;
+    struct cold_watch *watch = aligned_alloc(64, cap * sizeof(*watch));
+    if (!watch)
+        return false;
+    if (r->cold_watch)
+        memcpy(watch, r->cold_watch, r->list_cap * sizeof(*watch));
+    free(r->cold_watch);
+    r->cold_watch = watch;
     r->list_cap = cap;
     return true;
 }
@@ -281,9 +333,13 @@ static bool may_cool(const struct reactor_ctrlr *rc)
     return rc->nvme->in_bdev == 0 && nvmet_vfio_user_irq_deadline_ns(rc->vc) == 0;
 }
 
-/* One round of data polls: every hot controller, and some cold ones (all of them when all is true). */
-static int poll_data(struct reactor *r, bool all)
+/*
+ * One round of data polls: every hot controller, and some cold ones; in a
+ * round next to a sleep (sleepy), every COLD_SLEEP_EVERY-th time all of them.
+ */
+static int poll_data(struct reactor *r, bool sleepy)
 {
+    bool all = sleepy && r->sleep_rounds++ % COLD_SLEEP_EVERY == 0;
     int work = 0;
     for (uint32_t i = 0; i < r->nr_hot;) {
         struct reactor_ctrlr *rc = r->hot[i];
@@ -301,8 +357,13 @@ static int poll_data(struct reactor *r, bool all)
     for (uint32_t k = 0; k < n && r->nr_cold; k++) {
         if (r->cold_cursor >= r->nr_cold)
             r->cold_cursor = 0;
+        /* Mostly a look at its submission doorbells: a full poll touches many more cache lines. */
+        struct cold_watch *cw = &r->cold_watch[r->cold_cursor];
+        bool full = cw->n < 0 || ++cw->visits % COLD_FULL_POLL_EVERY == 0;
+        for (int j = 0; j < cw->n && !full; j++)
+            full = *cw->word[j] != cw->seen[j];
         struct reactor_ctrlr *rc = r->cold[r->cold_cursor];
-        int w = nvmet_vfio_user_poll_data(rc->vc);
+        int w = full ? nvmet_vfio_user_poll_data(rc->vc) : 0;
         if (w > 0) {
             work += w;
             make_hot(r, rc); /* the last cold one now sits at the cursor */
@@ -339,8 +400,10 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
             continue;
         if (rc->listen_fd >= 0)
             epoll_unwatch(r, rc->listen_fd);
-        if (rc->conn_fd >= 0)
+        if (rc->conn_fd >= 0) {
             epoll_unwatch(r, rc->conn_fd);
+            r->nr_connected--;
+        }
         for (uint32_t i = 0; i < rc->nr_chan_fds; i++)
             epoll_unwatch(r, rc->chan_fds[i]);
         list_take(r, rc);
@@ -409,19 +472,23 @@ void reactor_call(struct reactor *r, reactor_fn fn, void *arg)
 
 /* ---- the loop ---- */
 
+/*
+ * What a reactor looks at before it sleeps concerns hot controllers only: a
+ * controller goes cold only with nothing inside bdevs, no interrupt held back
+ * and its doorbells armed, and whatever would change that is work, which
+ * makes it hot again. So a sleep costs no walk over hundreds of idle ones.
+ */
 static bool any_client(const struct reactor *r)
 {
-    for (const struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
-        if (rc->conn_fd >= 0)
-            return true;
-    return false;
+    return r->nr_connected > 0;
 }
 
 /* Commands are inside bdevs; also brings the epoll set up to date with the bdev channels. */
 static bool waiting_on_bdevs(struct reactor *r)
 {
     bool waiting = false;
-    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
+    for (uint32_t i = 0; i < r->nr_hot; i++) {
+        struct reactor_ctrlr *rc = r->hot[i];
         if (rc->nvme->in_bdev == 0)
             continue;
         waiting = true;
@@ -441,8 +508,8 @@ static bool waiting_on_bdevs(struct reactor *r)
 static bool arm_doorbells(struct reactor *r)
 {
     bool pending = false;
-    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next)
-        pending |= nvmet_ctrlr_arm_doorbells(rc->nvme) == NVMET_DB_PENDING;
+    for (uint32_t i = 0; i < r->nr_hot; i++)
+        pending |= nvmet_ctrlr_arm_doorbells(r->hot[i]->nvme) == NVMET_DB_PENDING;
     return pending;
 }
 
@@ -450,8 +517,8 @@ static bool arm_doorbells(struct reactor *r)
 static int64_t bound_by_irq_deadlines(struct reactor *r, int64_t timeout_ns)
 {
     uint64_t now = 0;
-    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
-        uint64_t due = nvmet_vfio_user_irq_deadline_ns(rc->vc);
+    for (uint32_t i = 0; i < r->nr_hot; i++) {
+        uint64_t due = nvmet_vfio_user_irq_deadline_ns(r->hot[i]->vc);
         if (!due)
             continue;
         if (!now)
@@ -509,7 +576,7 @@ static void *reactor_main(void *arg)
     VNVME_INFO(LOG_COMP, "reactor %d running on core %d", r->index, r->cpu);
     uint64_t last_tick = vnvme_ticks();
     while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
-        /* A round next to a sleep polls everyone: the sleep's bounds hold for cold controllers too. */
+        /* Rounds next to a sleep poll the cold controllers too (every COLD_SLEEP_EVERY-th time). */
         int work = poll_data(r, sleeping);
         iter++;
         if (slept) {
@@ -599,6 +666,7 @@ static void gather_stats(void *arg)
     *out = r->st;
     out->index = index;
     out->cpu = r->cpu;
+    out->ctrlrs_polled_rarely = r->nr_cold;
     for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
         struct ctrlr_stats c;
         ctrlr_get_stats(rc->vc, &c);
@@ -654,6 +722,7 @@ static void reactor_free(struct reactor *r)
         reactor_remove_ctrlr(r, r->ctrlrs->vc);
     free(r->hot);
     free(r->cold);
+    free(r->cold_watch);
     if (r->epfd >= 0)
         close(r->epfd);
     if (r->evfd >= 0)

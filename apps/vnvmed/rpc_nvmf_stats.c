@@ -82,6 +82,7 @@ static struct json_object *poll_group_row(const struct reactor_stats *st)
     snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03d", st->index);
     json_object_object_add(o, "name", json_object_new_string(name));
     add_u64(o, "controllers", st->ctrlrs);
+    add_u64(o, "controllers_polled_rarely", st->ctrlrs_polled_rarely); /* beyond SPDK: idle ones (reactor.c) */
     add_u64(o, "connected_clients", st->connected);
     add_u64(o, "current_admin_qpairs", st->admin_qpairs);
     add_u64(o, "current_io_qpairs", st->io_qpairs);

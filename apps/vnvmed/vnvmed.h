@@ -55,6 +55,7 @@ struct reactor_stats {
     uint64_t busy_ticks, idle_ticks;
     uint64_t polls, polls_with_work, sleeps, wakeups;
     uint32_t ctrlrs;       /* controllers it polls */
+    uint32_t ctrlrs_polled_rarely; /* of which idle a while, polled less often (reactor.c) */
     uint32_t connected;    /* of which a client is connected */
     uint32_t admin_qpairs; /* enabled controllers (their admin queue pair) */
     uint32_t io_qpairs;    /* I/O submission queues created */

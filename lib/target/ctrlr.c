@@ -443,7 +443,8 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
         nvmet_ctrlr_flush_irqs(c);
     if (shst == NVME_CSTS_SHST_OCCURRING)
         shutdown_progress(c);
-    if (++c->polls % KA_CHECK_EVERY == 0)
+    /* A controller polled rarely gets every chance it has to notice a silent host. */
+    if (++c->polls % KA_CHECK_EVERY == 0 || c->polled_rarely)
         keep_alive_check(c);
     return work;
 }

@@ -265,6 +265,13 @@ struct nvmet_ctrlr {
     uint64_t cq_coalesce_map[NVMET_QMAP_WORDS]; /* CQs whose interrupt coalescing holds back (interrupts.c) */
     uint64_t cq_overflow_map[NVMET_QMAP_WORDS]; /* CQs whose overflow list may be non-empty (never the reverse) */
     uint32_t db_busy_checks; /* queue.c: doorbell checks that found work, paces the full doorbell scan */
+    uint32_t db_idle_checks; /* queue.c: the same for idle checks while polled_rarely */
+    /*
+     * Set by the poller while it polls this controller less often (idle for
+     * a while): its idle polls then skip most whole-page doorbell compares,
+     * which cost more cache misses than the rest of such a poll.
+     */
+    bool polled_rarely;
     bool ka_activity;                                 /* a command arrived since the last check */
 };
 
@@ -334,6 +341,21 @@ void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c);
 uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
+/*
+ * Whether a submission doorbell (or its shadow) of an existing queue moved
+ * since it was last acted on: the few cache lines a poller reads to decide
+ * whether an idle controller needs a full poll. Other doorbell writes (CQ
+ * heads, invalid registers) wait for the next full poll.
+ */
+bool nvmet_ctrlr_doorbells_moved(const struct nvmet_ctrlr *c);
+/*
+ * The same words for a poller to watch by itself: the submission doorbell
+ * (or shadow doorbell) of each existing queue and the value last acted on,
+ * at most max of them. Valid until the controller's queues, doorbell buffer
+ * or memory change, which only commands and messages do. Returns the count,
+ * or -1 when there are more than max or no doorbell page.
+ */
+int nvmet_ctrlr_doorbell_watch(const struct nvmet_ctrlr *c, const volatile uint32_t **words, uint32_t *seen, int max);
 /* Act on the value of doorbell slot (register or shadow) as a write of v. */
 void nvmet_doorbell_write(struct nvmet_ctrlr *c, uint32_t slot, uint32_t v);
 

@@ -258,21 +258,61 @@ static inline bool check_queue_slots(struct nvmet_ctrlr *c, const uint64_t *map,
  * of a per-slot loop) detects such a write. The compare runs on every call
  * that found no doorbell of an existing queue changed (an idle poll) and on
  * every DB_FULL_CHECK_EVERY-th busy one, so under load the event comes at
- * most that many polls late. A slot the host writes between the two steps
- * only makes the compare fail and the exact per-slot scan act on it.
+ * most that many polls late. A controller its poller visits rarely (idle
+ * for a while, one of many) compares on every DB_IDLE_CHECK_EVERY-th idle
+ * poll: with hundreds of idle controllers the compare of each page is most
+ * of what a reactor's wakeup costs. A slot the host writes between the two
+ * steps only makes the compare fail and the exact per-slot scan act on it.
  */
 #define DB_FULL_CHECK_EVERY 64u
+#define DB_IDLE_CHECK_EVERY 8u
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c)
 {
     bool busy = check_queue_slots(c, c->sq_created_map, 0);
     busy |= check_queue_slots(c, c->cq_created_map, 1);
     if (busy && ++c->db_busy_checks % DB_FULL_CHECK_EVERY != 0)
         return;
+    if (!busy && c->polled_rarely && ++c->db_idle_checks % DB_IDLE_CHECK_EVERY != 0)
+        return;
     /* The page is shared with the client; a torn view only sends us to the exact per-slot scan. */
     if (memcmp((const void *)(uintptr_t)c->doorbells, c->db_seen, sizeof(c->db_seen)) == 0)
         return;
     for (uint32_t slot = 0; slot < NVMET_DB_SLOTS; slot++)
         (void)check_slot(c, slot);
+}
+
+bool nvmet_ctrlr_doorbells_moved(const struct nvmet_ctrlr *c)
+{
+    if (!c->doorbells)
+        return true; /* no page to look at: let the full poll decide */
+    const struct nvmet_dbbuf *d = &c->dbbuf;
+    NVMET_QMAP_FOREACH(q, c->sq_created_map) {
+        uint32_t slot = 2 * q;
+        if (d->on && slot >= 2) {
+            if (d->dbs && __atomic_load_n(&d->dbs[slot], __ATOMIC_RELAXED) != d->seen[slot])
+                return true;
+        } else if (c->doorbells[slot] != c->db_seen[slot]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int nvmet_ctrlr_doorbell_watch(const struct nvmet_ctrlr *c, const volatile uint32_t **words, uint32_t *seen, int max)
+{
+    if (!c->doorbells)
+        return -1;
+    const struct nvmet_dbbuf *d = &c->dbbuf;
+    int n = 0;
+    NVMET_QMAP_FOREACH(q, c->sq_created_map) {
+        uint32_t slot = 2 * q;
+        if (n == max || (d->on && slot >= 2 && !d->dbs))
+            return -1;
+        bool shadow = d->on && slot >= 2;
+        words[n] = shadow ? &d->dbs[slot] : &c->doorbells[slot];
+        seen[n++] = shadow ? d->seen[slot] : c->db_seen[slot];
+    }
+    return n;
 }
 
 /* ---- fetching ---- */
