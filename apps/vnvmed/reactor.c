@@ -106,7 +106,7 @@
 #define BDEV_WAIT_MAX_NS 200000ll   /* ... then sleep until a bdev fd fires, at most this long */
 #define MAX_EVENTS 32
 #define COLD_AFTER_POLLS 1024u /* empty polls in a row before a controller is polled less often */
-#define COLD_PER_ROUND 4u      /* cold controllers polled per busy round */
+#define COLD_PER_ROUND 1u      /* cold controllers polled per busy round */
 #define COLD_SLEEP_EVERY 2u    /* rounds next to a sleep between polls of every cold controller */
 #define COLD_FULL_POLL_EVERY 16u /* a cold controller's visits: one full poll, the others a doorbell look */
 #define WATCH_WORDS 4u           /* submission doorbells a cold controller's look covers */
