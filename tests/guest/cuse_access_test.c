@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tap_check.h"
+
 #define USER_UID 1000
 #define OPC_WRITE 0x01
 #define OPC_READ 0x02
@@ -37,28 +39,11 @@
 #define CNS_CTRL 0x01
 #define CNS_ACTIVE_NS_LIST 0x02
 
-static int checks, failures;
 static unsigned char buf[4096] __attribute__((aligned(4096)));
 
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-    checks++;
-    if (!ok)
-        failures++;
-    printf("%s %d - ", ok ? "ok" : "not ok", checks);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-/* The return value, or -errno. */
 static long io(int fd, unsigned long cmd, void *arg)
 {
-    long rc = ioctl(fd, cmd, arg);
-    return rc < 0 ? -errno : rc;
+    return ioctl_result(fd, cmd, arg);
 }
 
 static long admin(int fd, uint8_t opc, uint32_t cdw10, uint32_t nsid)

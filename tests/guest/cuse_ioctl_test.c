@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tap_check.h"
+
 #define NS1_BLOCK 512u
 #define NS1_BLOCKS 512u
 #define NS2_BLOCK 4096u
@@ -49,31 +51,9 @@
 #define SC_INVALID_OPCODE 0x001u
 #define SC_COMPARE_FAILURE 0x285u /* SCT 2 (media errors), SC 85h */
 
-static int checks, failures;
-
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-    checks++;
-    if (!ok)
-        failures++;
-    printf("%s %d - ", ok ? "ok" : "not ok", checks);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-/* An ioctl's outcome as one number: the return value, or -errno. */
-static long result_of(long rc)
-{
-    return rc < 0 ? -errno : rc;
-}
-
 static long nvme_ioctl(int fd, unsigned long cmd, void *arg)
 {
-    return result_of(ioctl(fd, cmd, arg));
+    return ioctl_result(fd, cmd, arg);
 }
 
 static int open_dev(const char *path)
