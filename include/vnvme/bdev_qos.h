@@ -54,7 +54,8 @@ void vnvme_bdev_channel_set_qos(struct vnvme_bdev_channel *ch, struct vnvme_qos 
 
 /*
  * Set the limits (0: none; UINT64_MAX: leave as it is). Takes effect for the
- * next admitted I/O; what already waits keeps its turn. -ENOMEM.
+ * next admitted I/O, and for what already waits once its channel books it
+ * again (vnvme_qos_gen). -ENOMEM.
  */
 int vnvme_bdev_qos_set(struct vnvme_bdev *b, const uint64_t limits[VNVME_QOS_NR_LIMITS]);
 /*
@@ -80,8 +81,19 @@ struct vnvme_qos_queue {
  */
 int vnvme_qos_admit(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_size, struct vnvme_qos_queue *q,
                     struct vnvme_bdev_io *io);
+/* The same at a given time (ticks), for callers that have the clock already and for tests of odd clocks. */
+int vnvme_qos_admit_at(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_size, struct vnvme_qos_queue *q,
+                       struct vnvme_bdev_io *io, uint64_t now);
+/*
+ * Bumped by every vnvme_qos_set (0 for NULL). A change drops what was booked
+ * at the old rates: whoever holds I/Os waiting under q books them again, in
+ * order, at the new ones (bdev.c does at its channel's next poll), so a limit
+ * raised or lifted speeds up what already waits, and one lowered slows it.
+ */
+uint32_t vnvme_qos_gen(const struct vnvme_qos *q);
 /* The first queued I/O whose turn has come, taken off q, or NULL. */
 struct vnvme_bdev_io *vnvme_bdev_qos_next_due(struct vnvme_qos_queue *q);
+struct vnvme_bdev_io *vnvme_bdev_qos_next_due_at(struct vnvme_qos_queue *q, uint64_t now);
 /* Take io off q: 0, or -ENOENT when it is not there. */
 int vnvme_bdev_qos_remove(struct vnvme_qos_queue *q, struct vnvme_bdev_io *io);
 void vnvme_bdev_qos_destroy(struct vnvme_bdev *b);

@@ -25,6 +25,7 @@ struct vnvme_bdev_channel {
     struct vnvme_bdev_chan_stat *stat; /* NULL: this channel counts nothing (no memory for it) */
     struct vnvme_qos_queue qos;        /* I/Os waiting for the bdev's rate limits */
     struct vnvme_qos *const *extra_qos; /* the owner's limits besides the bdev's (a namespace's), or NULL */
+    uint32_t qos_gen[2];               /* the limits' generations the waiting I/Os were booked at */
 };
 
 static struct vnvme_bdev *registry_head;
@@ -133,6 +134,10 @@ int vnvme_bdev_submit(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
     /* A rate-limited bdev may hold the I/O until its turn (its latency counts the wait, as SPDK's does). */
     struct vnvme_qos *bq = __atomic_load_n(&ch->bdev->qos, __ATOMIC_RELAXED);
     struct vnvme_qos *xq = ch->extra_qos ? __atomic_load_n(ch->extra_qos, __ATOMIC_ACQUIRE) : NULL;
+    if ((bq || xq) && ch->qos.n == 0) {
+        ch->qos_gen[0] = vnvme_qos_gen(bq);
+        ch->qos_gen[1] = vnvme_qos_gen(xq);
+    }
     if ((bq || xq) && vnvme_qos_admit(bq, xq, ch->bdev->block_size, &ch->qos, io))
         return 0;
     int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
@@ -157,9 +162,33 @@ int vnvme_bdev_abort(struct vnvme_bdev_channel *ch, struct vnvme_bdev_io *io)
     return ch->bdev->ops->abort(ch->bdev, ch->ctx, io);
 }
 
+/* The limits changed while I/Os wait: book them again, in order, at the new rates. */
+static void qos_rebook(struct vnvme_bdev_channel *ch, struct vnvme_qos *bq, struct vnvme_qos *xq)
+{
+    struct vnvme_bdev_io *io = ch->qos.head;
+    ch->qos = (struct vnvme_qos_queue){0};
+    ch->qos_gen[0] = vnvme_qos_gen(bq);
+    ch->qos_gen[1] = vnvme_qos_gen(xq);
+    while (io) {
+        struct vnvme_bdev_io *next = io->next;
+        if (vnvme_qos_admit(bq, xq, ch->bdev->block_size, &ch->qos, io) == 0) {
+            int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
+            if (rc < 0)
+                io->cb(io, rc);
+        }
+        io = next;
+    }
+}
+
 int vnvme_bdev_channel_poll(struct vnvme_bdev_channel *ch)
 {
     int n = 0;
+    if (ch->qos.n) {
+        struct vnvme_qos *bq = __atomic_load_n(&ch->bdev->qos, __ATOMIC_RELAXED);
+        struct vnvme_qos *xq = ch->extra_qos ? __atomic_load_n(ch->extra_qos, __ATOMIC_ACQUIRE) : NULL;
+        if (vnvme_qos_gen(bq) != ch->qos_gen[0] || vnvme_qos_gen(xq) != ch->qos_gen[1])
+            qos_rebook(ch, bq, xq);
+    }
     for (struct vnvme_bdev_io *io; ch->qos.n && (io = vnvme_bdev_qos_next_due(&ch->qos)) != NULL; n++) {
         int rc = ch->bdev->ops->submit(ch->bdev, ch->ctx, io);
         if (rc < 0)

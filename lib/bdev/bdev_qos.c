@@ -23,6 +23,7 @@ struct vnvme_qos {
     uint64_t tolerance;                             /* ticks: the burst allowance */
     uint32_t burst_ms;                              /* as set; 0 = default */
     bool active;                                    /* any limit */
+    uint32_t gen;                                   /* bumped by every change of the limits */
 };
 
 #define TURN(io) ((io)->qos_turn)
@@ -60,8 +61,16 @@ void vnvme_qos_set(struct vnvme_qos *q, const uint64_t limits[VNVME_QOS_NR_LIMIT
             STORE(q->limit[l], limits[l]);
         }
         any |= LOAD(q->limit[l]) != 0;
+        /* What was booked at the old rates no longer counts: the waiting I/Os book again (vnvme_qos_gen). */
+        STORE(q->tat[l], 0);
     }
     STORE(q->active, any);
+    __atomic_store_n(&q->gen, LOAD(q->gen) + 1, __ATOMIC_RELEASE);
+}
+
+uint32_t vnvme_qos_gen(const struct vnvme_qos *q)
+{
+    return q ? __atomic_load_n(&q->gen, __ATOMIC_ACQUIRE) : 0;
 }
 
 void vnvme_qos_set_burst(struct vnvme_qos *q, uint32_t burst_ms)
@@ -182,6 +191,12 @@ static uint64_t turn_on(struct vnvme_qos *q, bool read, uint64_t bytes, uint64_t
 int vnvme_qos_admit(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_size, struct vnvme_qos_queue *qq,
                     struct vnvme_bdev_io *io)
 {
+    return vnvme_qos_admit_at(a, b, block_size, qq, io, vnvme_ticks());
+}
+
+int vnvme_qos_admit_at(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_size, struct vnvme_qos_queue *qq,
+                       struct vnvme_bdev_io *io, uint64_t now)
+{
     if (a && !LOAD(a->active))
         a = NULL;
     if (b && !LOAD(b->active))
@@ -191,7 +206,7 @@ int vnvme_qos_admit(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_siz
     bool read = io->op == VNVME_BDEV_READ || io->op == VNVME_BDEV_COMPARE;
     if (!read && io->op != VNVME_BDEV_WRITE)
         return behind_others(qq, io);
-    uint64_t now = vnvme_ticks(), bytes = io->num_blocks * block_size, turn = 0, t;
+    uint64_t bytes = io->num_blocks * block_size, turn = 0, t;
     if (a)
         turn = turn_on(a, read, bytes, now);
     if (b && (t = turn_on(b, read, bytes, now)) > turn)
@@ -205,8 +220,13 @@ int vnvme_qos_admit(struct vnvme_qos *a, struct vnvme_qos *b, uint32_t block_siz
 
 struct vnvme_bdev_io *vnvme_bdev_qos_next_due(struct vnvme_qos_queue *qq)
 {
+    return vnvme_bdev_qos_next_due_at(qq, vnvme_ticks());
+}
+
+struct vnvme_bdev_io *vnvme_bdev_qos_next_due_at(struct vnvme_qos_queue *qq, uint64_t now)
+{
     struct vnvme_bdev_io *io = qq->head;
-    if (!io || (TURN(io) && TURN(io) > vnvme_ticks()))
+    if (!io || (TURN(io) && TURN(io) > now))
         return NULL;
     qq->head = io->next;
     if (!qq->head)

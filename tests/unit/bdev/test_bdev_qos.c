@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bdev_done.h"
+#include "common/ticks.h"
 #include "vnvme/bdev.h"
 #include "vnvme/bdev_qos.h"
 
@@ -285,6 +286,105 @@ static void test_change_and_lift(void **state)
     assert_int_equal(vnvme_bdev_delete("m0"), 0);
 }
 
+/*
+ * A limit changed while I/Os wait: they are booked again at the new rate, in
+ * order. Raised from 1/s to 100000/s, nine waiting reads (nine seconds of
+ * turns) finish at once; lowered from 1000/s to 100/s halfway, the rest take
+ * at least their new share; lifted, whatever waits goes at the next poll.
+ */
+static void test_limit_changed_while_waiting(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *b = make();
+    set(b, 1, 0, 0, 0);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    for (int i = 0; i < 10; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_int_equal(completed(10), 1);
+    set(b, 100000, 0, 0, 0);
+    uint64_t t0 = now_ms();
+    while (completed(10) < 10) {
+        vnvme_bdev_channel_poll(ch);
+        assert_true(now_ms() - t0 < 1000);
+    }
+    for (int i = 1; i < 10; i++)
+        assert_int_equal(done[i].status, 0);
+
+    set(b, 1000, 0, 0, 0);
+    for (int i = 0; i < N; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    while (completed(N) < 10)
+        vnvme_bdev_channel_poll(ch);
+    set(b, 100, 0, 0, 0);
+    t0 = now_ms();
+    int left = N - completed(N);
+    while (completed(N) < N) {
+        int before = completed(N);
+        vnvme_bdev_channel_poll(ch);
+        for (int i = before; i < completed(N); i++)
+            assert_int_equal(done[i].calls, 1); /* still in order */
+        assert_true(now_ms() - t0 < 10000);
+    }
+    assert_true(now_ms() - t0 >= (uint64_t)(left - 2) * 10u); /* 100/s for what was left */
+
+    set(b, 1, 0, 0, 0);
+    for (int i = 0; i < 8; i++) {
+        prep(i, VNVME_BDEV_READ);
+        assert_int_equal(vnvme_bdev_submit(ch, &ios[i]), 0);
+    }
+    assert_true(completed(8) <= 1);
+    set(b, 0, 0, 0, 0);
+    vnvme_bdev_channel_poll(ch);
+    assert_int_equal(completed(8), 8);
+    vnvme_bdev_channel_put(ch);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/*
+ * A clock that goes backwards (another core's TSC a little behind, or a
+ * caller's stale timestamp) neither moves the schedule back, nor lets an
+ * I/O jump the queue, nor underflows near zero.
+ */
+static void test_time_going_backwards(void **state)
+{
+    (void)state;
+    struct vnvme_qos *q = vnvme_qos_create();
+    assert_non_null(q);
+    uint64_t l[VNVME_QOS_NR_LIMITS] = {1000, 0, 0, 0};
+    vnvme_qos_set(q, l);
+    vnvme_qos_set_burst(q, 0); /* 1 ms of tolerance */
+    struct vnvme_qos_queue qq = {0};
+    uint64_t hz = vnvme_ticks_hz(), ms = hz / 1000u, t = 100000u * ms;
+    for (int i = 0; i < 6; i++)
+        prep(i, VNVME_BDEV_READ);
+    /* Two go at once (the tolerance), the next waits about a millisecond. */
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[0], t), 0);
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[1], t), 0);
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[2], t), 1);
+    uint64_t turn2 = ios[2].qos_turn;
+    assert_true(turn2 > t && turn2 <= t + 2 * ms);
+    /* The clock now reads ten seconds earlier: the next turn still comes after the last one booked. */
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[3], t - 10000u * ms), 1);
+    assert_true(ios[3].qos_turn > turn2);
+    /* Nothing is due at the earlier time, and order holds when it is. */
+    assert_null(vnvme_bdev_qos_next_due_at(&qq, t - 10000u * ms));
+    assert_ptr_equal(vnvme_bdev_qos_next_due_at(&qq, ios[3].qos_turn), &ios[2]);
+    assert_ptr_equal(vnvme_bdev_qos_next_due_at(&qq, ios[3].qos_turn), &ios[3]);
+    assert_null(vnvme_bdev_qos_next_due_at(&qq, ios[3].qos_turn));
+    /* Near zero: a fresh schedule at a tiny clock value admits at once, with no wrap to a huge turn. */
+    vnvme_qos_set(q, l); /* a change: what was booked is forgotten */
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[4], 5), 0);
+    /* The clock goes back from 5 to 3: the next one waits for its turn, just after 5, not for a wrapped one. */
+    assert_int_equal(vnvme_qos_admit_at(q, NULL, BS, &qq, &ios[5], 3), 1);
+    assert_true(ios[5].qos_turn > 3 && ios[5].qos_turn <= 6);
+    assert_ptr_equal(vnvme_bdev_qos_next_due_at(&qq, 6), &ios[5]);
+    vnvme_qos_destroy(q);
+}
+
 /* A burst allowance lets a burst's worth go at once after a quiet spell; then the limit bites again. */
 static void test_burst_allowance(void **state)
 {
@@ -323,6 +423,8 @@ int main(void)
         cmocka_unit_test(test_bandwidth_limits),
         cmocka_unit_test(test_recall_and_channel_put),
         cmocka_unit_test(test_change_and_lift),
+        cmocka_unit_test(test_limit_changed_while_waiting),
+        cmocka_unit_test(test_time_going_backwards),
         cmocka_unit_test(test_burst_allowance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
