@@ -327,6 +327,8 @@ static const struct field reactor_fields[] = {
      U64},
     {"vnvme_reactor_interrupts_raised_total", "counter", "Interrupts sent to hosts (fewer when coalesced).",
      REACTOR(irqs_raised), U64},
+    {"vnvme_reactor_interrupts_coalesced_total", "counter",
+     "Completions that shared another's interrupt (Interrupt Coalescing).", REACTOR(irqs_coalesced), U64},
     {"vnvme_reactor_cq_full_holds_total", "counter", "Completions held back because their completion queue was full.",
      REACTOR(cq_full_holds), U64},
     {"vnvme_reactor_doorbell_buffer_arms_total", "counter",

@@ -654,6 +654,7 @@ void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out)
     out->busy_ticks = nvmet_ctrlr_busy_ticks(c);
     out->cqes_posted = c->cqes_posted;
     out->irqs_raised = c->irqs_raised;
+    out->irqs_coalesced = c->irqs_coalesced;
     out->cq_full_holds = c->cq_full_holds;
     out->dbbuf_arms = c->dbbuf_arms;
 }
@@ -678,6 +679,7 @@ static void gather_stats(void *arg)
         out->completed_io += c.read_cmds + c.write_cmds;
         out->cqes_posted += c.cqes_posted;
         out->irqs_raised += c.irqs_raised;
+        out->irqs_coalesced += c.irqs_coalesced;
         out->cq_full_holds += c.cq_full_holds;
         out->dbbuf_arms += c.dbbuf_arms;
     }

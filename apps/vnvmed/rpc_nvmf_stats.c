@@ -91,6 +91,7 @@ static struct json_object *poll_group_row(const struct reactor_stats *st)
     /* Beyond SPDK: how the completions reached the hosts. */
     add_u64(o, "completions_posted", st->cqes_posted);
     add_u64(o, "interrupts_raised", st->irqs_raised);
+    add_u64(o, "interrupts_coalesced", st->irqs_coalesced); /* completions that shared another's interrupt */
     add_u64(o, "cq_full_holds", st->cq_full_holds);
     add_u64(o, "doorbell_buffer_arms", st->dbbuf_arms);
     add_loop_figures(o, st);

@@ -62,6 +62,7 @@ struct reactor_stats {
     uint64_t in_bdev;      /* commands inside bdevs now */
     uint64_t completed_io; /* reads and writes completed (the controllers' SMART counters) */
     uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms; /* summed over the controllers */
+    uint64_t irqs_coalesced; /* completions that shared another's interrupt */
 };
 void reactor_get_stats(struct reactor *r, struct reactor_stats *out);
 /* One controller's figures; the reactor's are their sums. */
@@ -75,6 +76,7 @@ struct ctrlr_stats {
     uint64_t bytes_read, bytes_written;  /* what SMART's Data Units count, in bytes */
     uint64_t busy_ticks;                 /* SMART Controller Busy Time, up to now */
     uint64_t cqes_posted, irqs_raised, cq_full_holds, dbbuf_arms;
+    uint64_t irqs_coalesced;
 };
 /* Only on the controller's reactor: from reactor_for_each_ctrlr's fn, or the reactor itself. */
 void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out);

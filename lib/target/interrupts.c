@@ -63,6 +63,8 @@ void nvmet_ctrlr_flush_irqs(struct nvmet_ctrlr *c)
                 if (now - cq->coalesce_since_ns < time_ns)
                     continue;
             }
+            if (cq->irq_pending > 1)
+                c->irqs_coalesced += cq->irq_pending - 1u;
             cq->irq_pending = 0;
             nvmet_qmap_clear(c->cq_coalesce_map, q);
             c->irqs_raised++;

@@ -237,6 +237,7 @@ struct nvmet_ctrlr {
     /* What nvmf_get_stats shows, counted by the owning reactor alone. */
     uint64_t cqes_posted;    /* completions written into CQs */
     uint64_t irqs_raised;    /* interrupts sent (coalescing: fewer than completions) */
+    uint64_t irqs_coalesced; /* completions that shared another's interrupt (each raise: entries since the last - 1) */
     uint64_t cq_full_holds;  /* completions held because their CQ was full */
     uint64_t dbbuf_arms;     /* times EventIdx was armed for a reactor about to sleep */
     uint64_t busy_ticks;       /* Controller Busy Time (common/ticks.h): I/O outstanding in a bdev */

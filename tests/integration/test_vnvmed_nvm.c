@@ -390,6 +390,7 @@ static void test_stats_of_a_live_controller(void **state)
         posted += u64_of(g, "completions_posted");
         irqs += u64_of(g, "interrupts_raised");
         u64_of(g, "cq_full_holds");
+        u64_of(g, "interrupts_coalesced");
         u64_of(g, "doorbell_buffer_arms");
         qpairs += u64_of(g, "current_io_qpairs");
         clients += u64_of(g, "connected_clients");

@@ -165,7 +165,7 @@ static void coalescing_waits_for_the_threshold(void **state)
     /* THR 3 (four entries), TIME 255 (25.5 ms: far longer than this test takes to get there). */
     assert_int_equal(set_feature(ft, NVME_FEAT_INTERRUPT_COALESCING, 0xff03), 0);
     memset(ft->irq_count, 0, sizeof(ft->irq_count));
-    uint64_t raised = ft->c->irqs_raised, posted = ft->c->cqes_posted;
+    uint64_t raised = ft->c->irqs_raised, posted = ft->c->cqes_posted, coalesced = ft->c->irqs_coalesced;
     flushes(ft, 0, 3);
     assert_int_equal(ft->irq_count[3], 0);
     assert_int_equal(ft->c->irqs_raised, raised); /* coalesced: completions without interrupts */
@@ -177,6 +177,7 @@ static void coalescing_waits_for_the_threshold(void **state)
     flushes(ft, 3, 1);
     assert_int_equal(ft->irq_count[3], 1);
     assert_int_equal(ft->c->irqs_raised, raised + 1); /* one interrupt for four completions */
+    assert_int_equal(ft->c->irqs_coalesced, coalesced + 3); /* three of them shared it */
     assert_int_equal(nvmet_ctrlr_irq_deadline_ns(ft->c), 0);
     ft_poll(ft);
     assert_int_equal(ft->irq_count[3], 1);
