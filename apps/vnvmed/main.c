@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/owner.h"
+#include "common/sd_notify.h"
 #include "metrics.h"
 #include "rpc_internal.h"
 #include "vnvme/nvme_cuse.h"
@@ -169,7 +170,8 @@ static void format_size(uint64_t bytes, char *out, size_t len)
         snprintf(out, len, "%" PRIu64 " bytes", bytes);
 }
 
-static void announce_listeners(void)
+/* Returns the number of listeners, for the service manager's status line. */
+static unsigned announce_listeners(void)
 {
     unsigned listeners = 0;
     for (struct tgt_subsystem *ts = tgt_subsystem_first(); ts; ts = ts->next) {
@@ -193,6 +195,22 @@ static void announce_listeners(void)
     if (!listeners)
         printf("vnvmed: no listeners configured yet; waiting for RPC\n");
     fflush(stdout);
+    return listeners;
+}
+
+/*
+ * Under systemd (Type=notify): ready once every configured socket accepts and
+ * RPC answers, so units ordered after vnvmed (a VM) find their sockets; and
+ * stopping as soon as shutdown begins.
+ */
+static void notify_ready(unsigned listeners, const char *rpc_socket)
+{
+    char state[512];
+    snprintf(state, sizeof(state), "READY=1\nMAINPID=%d\nSTATUS=serving %u controller socket%s, RPC on %s",
+             (int)getpid(), listeners, listeners == 1 ? "" : "s", rpc_socket);
+    int rc = vnvme_sd_notify(state);
+    if (rc < 0)
+        VNVME_WARN("vnvmed", "cannot tell the service manager we are ready: %s", strerror(-rc));
 }
 
 static void delete_all_bdevs(void)
@@ -350,7 +368,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rpc_started = true;
-    announce_listeners();
+    unsigned listeners = announce_listeners();
     if (metrics_addr_len) {
         char where[80];
         metrics_format_address((const struct sockaddr *)&metrics_addr, where, sizeof(where));
@@ -358,8 +376,10 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
+    notify_ready(listeners, rpc_socket);
     rpc_server_run(&stop_requested);
     VNVME_NOTICE("vnvmed", "shutting down");
+    (void)vnvme_sd_notify("STOPPING=1\nSTATUS=shutting down");
 
 out:
     metrics_stop();

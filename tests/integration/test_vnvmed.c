@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -410,6 +413,68 @@ static void test_socket_groups(void **state)
     assert_non_null(strstr(out, "--socket-group: no group 'no-such-group-vnvme'"));
 }
 
+/* The next datagram on fd within 10 s, NUL-terminated in buf; its length or -1. */
+static ssize_t recv_within(int fd, char *buf, size_t size)
+{
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t n = recv(fd, buf, size - 1, 0);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+/*
+ * Under systemd (Type=notify, contrib/systemd/vnvmed.service): READY=1 once
+ * every socket accepts and RPC answers, with MAINPID and a status line, and
+ * STOPPING=1 when SIGTERM starts the shutdown. The test plays the manager:
+ * a datagram socket named in $NOTIFY_SOCKET.
+ */
+static void test_service_manager_notifications(void **state)
+{
+    (void)state;
+    struct vnvmed_harness g;
+    assert_int_equal(vnvmed_harness_init(&g, "vnvme-notify"), 0);
+    char notify[128];
+    assert_int_equal(vnvmed_harness_path(&g, "notify", notify, sizeof(notify)), 0);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    assert_true(strlen(notify) < sizeof(a.sun_path));
+    memcpy(a.sun_path, notify, strlen(notify) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(vnvmed_harness_write_config(&g,
+            "{\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": [\n"
+            "  {\"method\": \"bdev_null_create\", \"params\": {\"name\": \"N0\", \"num_blocks\": 1024, \"block_size\": 512}}]},\n"
+            " {\"subsystem\": \"nvmf\", \"config\": [\n"
+            "  {\"method\": \"nvmf_create_transport\", \"params\": {\"trtype\": \"VFIOUSER\"}},\n"
+            "  {\"method\": \"nvmf_create_subsystem\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:n\", \"allow_any_host\": true}},\n"
+            "  {\"method\": \"nvmf_subsystem_add_ns\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:n\", \"namespace\": {\"bdev_name\": \"N0\"}}},\n"
+            "  {\"method\": \"nvmf_subsystem_add_listener\", \"params\": {\"nqn\": \"nqn.2026-12.io.vnvme:n\",\n"
+            "   \"listen_address\": {\"trtype\": \"VFIOUSER\", \"traddr\": \"%s\"}}}]}]}\n",
+            g.listen_dir), 0);
+    setenv("NOTIFY_SOCKET", notify, 1);
+    int rc = vnvmed_harness_start(&g, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    assert_int_equal(rc, 0);
+    char msg[512], expect[64];
+    assert_true(recv_within(fd, msg, sizeof(msg)) > 0);
+    printf("notification: %s\n", msg);
+    assert_non_null(strstr(msg, "READY=1\n"));
+    snprintf(expect, sizeof(expect), "MAINPID=%d\n", (int)g.pid);
+    assert_non_null(strstr(msg, expect));
+    assert_non_null(strstr(msg, "STATUS=serving 1 controller socket, RPC on "));
+    /* Ready means usable: both sockets are there. */
+    struct stat st;
+    assert_int_equal(stat(g.sock_path, &st), 0);
+    assert_int_equal(stat(g.rpc_path, &st), 0);
+    assert_int_equal(vnvmed_harness_stop(&g), 0);
+    assert_true(recv_within(fd, msg, sizeof(msg)) > 0);
+    assert_non_null(strstr(msg, "STOPPING=1"));
+    close(fd);
+    vnvmed_harness_cleanup(&g);
+}
+
 static void test_sigterm_exits_cleanly(void **state)
 {
     (void)state;
@@ -452,6 +517,7 @@ int main(void)
         cmocka_unit_test_teardown(test_bdev_types, close_slots),
         cmocka_unit_test_teardown(test_two_subsystems, close_slots),
         cmocka_unit_test(test_socket_groups),
+        cmocka_unit_test(test_service_manager_notifications),
         cmocka_unit_test(test_sigterm_exits_cleanly),
         cmocka_unit_test(test_uring_file_after_stop),
     };
