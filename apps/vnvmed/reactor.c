@@ -53,30 +53,8 @@
  *    completes on a deadline) is polled only on these wakeups, so it may
  *    complete up to the bound late; under the idle rule alone it could be
  *    IDLE_SLEEP_MS late.
- *
- * Many controllers, few busy: polling every controller in every round would
- * make a busy one pay for every idle neighbour (256 idle controllers cost a
- * busy one three quarters of its IOPS). So a controller whose polls found
- * nothing COLD_AFTER_POLLS times in a row, with nothing inside bdevs and no
- * interrupt held back, goes on the cold list: each round polls every hot
- * controller and COLD_PER_ROUND cold ones in turn, and the rounds next to a
- * sleep poll every hot one and, every COLD_SLEEP_EVERY-th of them, all the
- * cold ones. A cold controller is heard from within (cold controllers /
- * COLD_PER_ROUND) rounds, a few microseconds while the reactor is busy, or
- * within COLD_SLEEP_EVERY sleeps (2 ms) while it sleeps, and goes back on the
- * hot list as soon as a poll finds work or its socket brings a message. The
- * price of that second bound is paid by a VM whose controller had nothing
- * to do for COLD_AFTER_POLLS rounds (about a second of a sleeping reactor's
- * rounds, much less of a busy one's); what it buys is half the wakeups' cost
- * with hundreds of idle controllers, whose polls are mostly cache misses.
- * For the same reason a visit to a cold controller is mostly a look at its
- * submission doorbells through a compact copy of where they are (one cache
- * line, cold_watch), with a full poll every COLD_FULL_POLL_EVERY-th visit
- * for what else may need one (keep-alive, CQ head and invalid doorbell
- * writes). The sleep-time walks (bdev waits, interrupt deadlines, doorbell
- * arming) cover hot controllers only: a cold one has none of those, and
- * what would give it one is work, which makes it hot. Measured in
- * BENCHMARKS.md.
+
+ * Many controllers, few busy: see reactor_poll.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -92,7 +70,7 @@
 
 #include "common/log.h"
 #include "common/ticks.h"
-#include "vnvmed.h"
+#include "reactor_internal.h"
 
 #define LOG_COMP "reactor"
 #define MAX_REACTORS 64
@@ -105,68 +83,9 @@
 #define BDEV_WAIT_SPIN_NS 20000ull  /* commands inside bdevs, nothing else to do: poll this long ... */
 #define BDEV_WAIT_MAX_NS 200000ll   /* ... then sleep until a bdev fd fires, at most this long */
 #define MAX_EVENTS 32
-#define COLD_AFTER_POLLS 1024u /* empty polls in a row before a controller is polled less often */
-#define COLD_PER_ROUND 1u      /* cold controllers polled per busy round */
-#define COLD_SLEEP_EVERY 2u    /* rounds next to a sleep between polls of every cold controller */
-#define COLD_FULL_POLL_EVERY 16u /* a cold controller's visits: one full poll, the others a doorbell look */
-#define WATCH_WORDS 4u           /* submission doorbells a cold controller's look covers */
-
-struct reactor_ctrlr {
-    struct nvmet_vfio_user_ctrlr *vc;
-    struct nvmet_ctrlr *nvme;
-    int listen_fd, conn_fd; /* as registered in the epoll set */
-    /* Bdev channel fds registered in the epoll set, as of the controller's chan_gen. */
-    int *chan_fds;
-    uint32_t nr_chan_fds, chan_fds_cap;
-    uint32_t chan_gen;
-    uint32_t quiet;  /* polls in a row that found nothing */
-    bool cold;       /* on the cold list (else the hot one) */
-    uint32_t slot;   /* index in that list */
-    struct reactor_ctrlr *next;
-};
 
 /* epoll data of bdev channel fds: their events only end a sleep, the poll does the work. */
 static char bdev_wakeup;
-
-struct reactor_call_msg {
-    reactor_fn fn;
-    void *arg;
-    bool done;
-    struct reactor_call_msg *next;
-};
-
-struct reactor {
-    int index;
-    int cpu;
-    pthread_t thread;
-    bool thread_started;
-    int epfd;
-    int evfd;
-    atomic_bool stop;
-
-    pthread_mutex_t lock;
-    pthread_cond_t done_cond;
-    struct reactor_call_msg *calls, *calls_tail;
-
-    struct reactor_ctrlr *ctrlrs; /* reactor thread only */
-    /*
-     * What a visit to a cold controller reads: its submission doorbells, as
-     * nvmet_ctrlr_doorbell_watch() gave them when it went cold, one cache line
-     * each, in the cold list's order (cold_watch[i] is cold[i]'s).
-     */
-    struct cold_watch {
-        const volatile uint32_t *word[WATCH_WORDS];
-        uint32_t seen[WATCH_WORDS];
-        int n; /* -1: cannot be watched, poll it */
-        uint32_t visits;
-    } __attribute__((aligned(64))) * cold_watch;
-    /* The same controllers by how often they are polled (reactor thread only). */
-    struct reactor_ctrlr **hot, **cold;
-    uint32_t nr_hot, nr_cold, list_cap, cold_cursor;
-    uint32_t sleep_rounds; /* rounds next to a sleep, for COLD_SLEEP_EVERY */
-    uint32_t nr_connected; /* controllers with a client (sync_fds keeps it) */
-    struct reactor_stats st;      /* reactor thread only: read through reactor_call */
-};
 
 static struct reactor *reactors[MAX_REACTORS];
 static int nr_reactors;
@@ -250,139 +169,15 @@ static void sync_chan_fds(struct reactor *r, struct reactor_ctrlr *rc)
 
 /* ---- controllers ---- */
 
-/* ---- hot and cold lists ---- */
-
-static void list_put(struct reactor *r, struct reactor_ctrlr *rc, bool cold)
-{
-    struct reactor_ctrlr **list = cold ? r->cold : r->hot;
-    uint32_t *n = cold ? &r->nr_cold : &r->nr_hot;
-    rc->cold = cold;
-    rc->slot = (*n)++;
-    list[rc->slot] = rc;
-    rc->quiet = 0;
-    if (cold) {
-        struct cold_watch *w = &r->cold_watch[rc->slot];
-        w->n = nvmet_ctrlr_doorbell_watch(rc->nvme, w->word, w->seen, WATCH_WORDS);
-        w->visits = 0;
-    }
-}
-
-/* Take rc off its list; the last one takes its slot. */
-static void list_take(struct reactor *r, struct reactor_ctrlr *rc)
-{
-    struct reactor_ctrlr **list = rc->cold ? r->cold : r->hot;
-    uint32_t *n = rc->cold ? &r->nr_cold : &r->nr_hot;
-    struct reactor_ctrlr *last = list[--(*n)];
-    list[rc->slot] = last;
-    if (rc->cold)
-        r->cold_watch[rc->slot] = r->cold_watch[*n];
-    last->slot = rc->slot;
-}
-
-static void make_hot(struct reactor *r, struct reactor_ctrlr *rc)
-{
-    if (rc->cold) {
-        list_take(r, rc);
-        list_put(r, rc, false);
-        rc->nvme->polled_rarely = false;
-    }
-    rc->quiet = 0;
-}
-
-static void make_cold(struct reactor *r, struct reactor_ctrlr *rc)
-{
-    list_take(r, rc);
-    list_put(r, rc, true);
-    rc->nvme->polled_rarely = true;
-    /*
-     * Armed now, its doorbells stay armed while it is cold (only work changes
-     * what was seen, and work makes it hot); a submission the arming races
-     * with is found by its next poll.
-     */
-    (void)nvmet_ctrlr_arm_doorbells(rc->nvme);
-}
-
-/* Room for one more controller on either list. */
-static bool lists_grow(struct reactor *r)
-{
-    if (r->nr_hot + r->nr_cold < r->list_cap)
-        return true;
-    uint32_t cap = r->list_cap ? r->list_cap * 2 : 16;
-    struct reactor_ctrlr **hot = realloc(r->hot, cap * sizeof(*hot));
-    if (!hot)
-        return false;
-    r->hot = hot;
-    struct reactor_ctrlr **cold = realloc(r->cold, cap * sizeof(*cold));
-    if (!cold)
-        return false;
-    r->cold = cold;
-    struct cold_watch *watch = aligned_alloc(64, cap * sizeof(*watch));
-    if (!watch)
-        return false;
-    if (r->cold_watch)
-        memcpy(watch, r->cold_watch, r->list_cap * sizeof(*watch));
-    free(r->cold_watch);
-    r->cold_watch = watch;
-    r->list_cap = cap;
-    return true;
-}
-
-/* Nothing of the controller's is due soon: it may be polled less often. */
-static bool may_cool(const struct reactor_ctrlr *rc)
-{
-    return rc->nvme->in_bdev == 0 && nvmet_vfio_user_irq_deadline_ns(rc->vc) == 0;
-}
-
-/*
- * One round of data polls: every hot controller, and some cold ones; in a
- * round next to a sleep (sleepy), every COLD_SLEEP_EVERY-th time all of them.
- */
-static int poll_data(struct reactor *r, bool sleepy)
-{
-    bool all = sleepy && r->sleep_rounds++ % COLD_SLEEP_EVERY == 0;
-    int work = 0;
-    for (uint32_t i = 0; i < r->nr_hot;) {
-        struct reactor_ctrlr *rc = r->hot[i];
-        int w = nvmet_vfio_user_poll_data(rc->vc);
-        if (w > 0) {
-            work += w;
-            rc->quiet = 0;
-        } else if (++rc->quiet >= COLD_AFTER_POLLS && may_cool(rc)) {
-            make_cold(r, rc); /* the last hot one now sits at i */
-            continue;
-        }
-        i++;
-    }
-    uint32_t n = all ? r->nr_cold : (r->nr_cold < COLD_PER_ROUND ? r->nr_cold : COLD_PER_ROUND);
-    for (uint32_t k = 0; k < n && r->nr_cold; k++) {
-        if (r->cold_cursor >= r->nr_cold)
-            r->cold_cursor = 0;
-        /* Mostly a look at its submission doorbells: a full poll touches many more cache lines. */
-        struct cold_watch *cw = &r->cold_watch[r->cold_cursor];
-        bool full = cw->n < 0 || ++cw->visits % COLD_FULL_POLL_EVERY == 0;
-        for (int j = 0; j < cw->n && !full; j++)
-            full = *cw->word[j] != cw->seen[j];
-        struct reactor_ctrlr *rc = r->cold[r->cold_cursor];
-        int w = full ? nvmet_vfio_user_poll_data(rc->vc) : 0;
-        if (w > 0) {
-            work += w;
-            make_hot(r, rc); /* the last cold one now sits at the cursor */
-        } else {
-            r->cold_cursor++;
-        }
-    }
-    return work;
-}
-
 void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
 {
     struct reactor_ctrlr *rc = calloc(1, sizeof(*rc));
-    if (!rc || !lists_grow(r)) {
+    if (!rc || !reactor_lists_grow(r)) {
         VNVME_ERR(LOG_COMP, "reactor %d: out of memory adding a controller", r->index);
         free(rc);
         return;
     }
-    list_put(r, rc, false);
+    reactor_list_put(r, rc, false);
     rc->vc = vc;
     rc->nvme = nvmet_vfio_user_nvme(vc);
     rc->chan_gen = rc->nvme->chan_gen - 1; /* registered before the first sleep */
@@ -406,7 +201,7 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
         }
         for (uint32_t i = 0; i < rc->nr_chan_fds; i++)
             epoll_unwatch(r, rc->chan_fds[i]);
-        list_take(r, rc);
+        reactor_list_take(r, rc);
         *pp = rc->next;
         free(rc->chan_fds);
         free(rc);
@@ -416,7 +211,7 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
 
 static int poll_control(struct reactor *r, struct reactor_ctrlr *rc)
 {
-    make_hot(r, rc); /* a message may be a doorbell write or bring a client */
+    reactor_make_hot(r, rc); /* a message may be a doorbell write or bring a client */
     int n = nvmet_vfio_user_poll_control(rc->vc);
     if (n < 0)
         VNVME_WARN(LOG_COMP, "%s: listener failed: %s", nvmet_vfio_user_socket_path(rc->vc), strerror(-n));
@@ -577,7 +372,7 @@ static void *reactor_main(void *arg)
     uint64_t last_tick = vnvme_ticks();
     while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
         /* Rounds next to a sleep poll the cold controllers too (every COLD_SLEEP_EVERY-th time). */
-        int work = poll_data(r, sleeping);
+        int work = reactor_poll_data(r, sleeping);
         iter++;
         if (slept) {
             /* Was a command kept waiting by the idle sleep that just ended? */
@@ -631,87 +426,6 @@ static void *reactor_main(void *arg)
     /* Calls queued while stopping must not leave their callers waiting. */
     run_calls(r);
     return NULL;
-}
-
-/* ---- statistics (gathered on the reactor thread) ---- */
-
-void ctrlr_get_stats(struct nvmet_vfio_user_ctrlr *vc, struct ctrlr_stats *out)
-{
-    const struct nvmet_ctrlr *c = nvmet_vfio_user_nvme(vc);
-    int lfd, cfd;
-    nvmet_vfio_user_fds(vc, &lfd, &cfd);
-    memset(out, 0, sizeof(*out));
-    out->cntlid = c->cntlid;
-    out->connected = cfd >= 0;
-    out->enabled = (c->csts & NVME_CSTS_RDY) != 0;
-    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES; q++)
-        out->io_qpairs += c->sqs[q].created;
-    out->in_bdev = c->in_bdev;
-    out->read_cmds = c->read_cmds;
-    out->write_cmds = c->write_cmds;
-    out->bytes_read = c->sectors_read * 512u;
-    out->bytes_written = c->sectors_written * 512u;
-    out->busy_ticks = nvmet_ctrlr_busy_ticks(c);
-    out->cqes_posted = c->cqes_posted;
-    out->irqs_raised = c->irqs_raised;
-    out->irqs_coalesced = c->irqs_coalesced;
-    out->cq_full_holds = c->cq_full_holds;
-    out->dbbuf_arms = c->dbbuf_arms;
-}
-
-static void gather_stats(void *arg)
-{
-    struct reactor_stats *out = arg;
-    struct reactor *r = reactors[out->index];
-    int index = out->index;
-    *out = r->st;
-    out->index = index;
-    out->cpu = r->cpu;
-    out->ctrlrs_polled_rarely = r->nr_cold;
-    for (struct reactor_ctrlr *rc = r->ctrlrs; rc; rc = rc->next) {
-        struct ctrlr_stats c;
-        ctrlr_get_stats(rc->vc, &c);
-        out->ctrlrs++;
-        out->connected += c.connected;
-        out->admin_qpairs += c.enabled;
-        out->io_qpairs += c.io_qpairs;
-        out->in_bdev += c.in_bdev;
-        out->completed_io += c.read_cmds + c.write_cmds;
-        out->cqes_posted += c.cqes_posted;
-        out->irqs_raised += c.irqs_raised;
-        out->irqs_coalesced += c.irqs_coalesced;
-        out->cq_full_holds += c.cq_full_holds;
-        out->dbbuf_arms += c.dbbuf_arms;
-    }
-}
-
-void reactor_get_stats(struct reactor *r, struct reactor_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->index = r->index;
-    reactor_call(r, gather_stats, out);
-}
-
-struct for_each_call {
-    struct reactor *r;
-    const struct nvmet_subsys *ss;
-    void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg);
-    void *arg;
-};
-
-static void for_each_on_reactor(void *arg)
-{
-    struct for_each_call *fe = arg;
-    for (struct reactor_ctrlr *rc = fe->r->ctrlrs; rc; rc = rc->next)
-        if (rc->nvme->subsys == fe->ss)
-            fe->fn(rc->vc, fe->arg);
-}
-
-void reactor_for_each_ctrlr(struct reactor *r, const struct nvmet_subsys *ss,
-                            void (*fn)(struct nvmet_vfio_user_ctrlr *vc, void *arg), void *arg)
-{
-    struct for_each_call fe = {r, ss, fn, arg};
-    reactor_call(r, for_each_on_reactor, &fe);
 }
 
 /* ---- start/stop ---- */

@@ -3,6 +3,7 @@
  * vnvmed internals shared by its files:
  *   main.c      arguments, signals, start/stop, the embedded default configuration
  *   reactor.c   one polling thread per core: owns controllers, runs their hot loop, backs off when idle
+ *               (reactor_poll.c: which controllers a round polls; reactor_stats.c: its figures)
  *   tgt.c       the target's configuration objects: subsystems and their listeners (controllers)
  *   rpc.c       JSON-RPC 2.0 server on a unix socket (the control thread)
  *   rpc_*.c     method handlers: bdev_*, nvmf_*, framework/rpc_get_methods/save_config
