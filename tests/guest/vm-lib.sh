@@ -159,6 +159,13 @@ vm_finish() {
   if ! grep -aq '==== VNVME-GUEST-END rc=' "$log"; then
     host_not_ok "$name: the guest ended without its result markers"
     tr -d '\r' <"$log" | tail -n 80 | sed 's/^/# /'
+    # What vnvmed saw of it: whether the guest stopped submitting or vnvmed stopped answering.
+    echo "# $name: vnvmed's view (nvmf_get_stats, queue pairs, last log lines):"
+    { rpc nvmf_get_stats
+      for nqn in $(rpc nvmf_get_subsystems | grep -o '"nqn": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'); do
+        rpc nvmf_subsystem_get_qpairs "{\"nqn\": \"$nqn\"}"
+      done
+      tail -n 20 "$work/vnvmed.log"; } 2>&1 | sed 's/^/# /'
     return 1
   fi
   sed -n '/==== VNVME-GUEST-BEGIN ====/,/==== VNVME-GUEST-END rc=/p' "$log" |
