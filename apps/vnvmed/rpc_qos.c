@@ -87,13 +87,13 @@ static struct json_object *bdev_set_qos_limit(struct json_object *params, struct
     struct qos_request r;
     if (!parse_limits(params, &r, e))
         return NULL;
-    uint64_t none[VNVME_QOS_NR_LIMITS] = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
-    int rc = vnvme_bdev_qos_set(b, none); /* makes the bdev's schedules when it has none yet */
+    int rc = vnvme_bdev_qos_set(b, r.limits); /* makes the bdev's set of limits when it has none yet */
     if (rc < 0) {
         rpc_set_errno(e, rc);
         return NULL;
     }
-    apply(b->qos, &r);
+    if (r.burst_ms != UINT64_MAX)
+        vnvme_bdev_qos_set_burst(b, (uint32_t)r.burst_ms);
     return json_object_new_boolean(1);
 }
 

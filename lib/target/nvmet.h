@@ -268,9 +268,10 @@ struct nvmet_ctrlr {
     uint32_t db_busy_checks; /* queue.c: doorbell checks that found work, paces the full doorbell scan */
     uint32_t db_idle_checks; /* queue.c: the same for idle checks while polled_rarely */
     /*
-     * Set by the poller while it polls this controller less often (idle for
-     * a while): its idle polls then skip most whole-page doorbell compares,
-     * which cost more cache misses than the rest of such a poll.
+     * Set by the poller while it polls this controller less often (idle for a
+     * while, nvmet_ctrlr_doorbell_watch): each of its polls then checks the
+     * keep-alive timeout (busy ones: every KA_CHECK_EVERY-th), and only every
+     * DB_IDLE_CHECK_EVERY-th idle one compares the whole doorbell page.
      */
     bool polled_rarely;
     bool ka_activity;                                 /* a command arrived since the last check */
@@ -343,15 +344,10 @@ uint64_t nvmet_ctrlr_irq_deadline_ns(const struct nvmet_ctrlr *c);
 /* Check doorbell values written by the host; invalid writes raise an AER. */
 void nvmet_ctrlr_check_doorbells(struct nvmet_ctrlr *c);
 /*
- * Whether a submission doorbell (or its shadow) of an existing queue moved
- * since it was last acted on: the few cache lines a poller reads to decide
- * whether an idle controller needs a full poll. Other doorbell writes (CQ
- * heads, invalid registers) wait for the next full poll.
- */
-bool nvmet_ctrlr_doorbells_moved(const struct nvmet_ctrlr *c);
-/*
- * The same words for a poller to watch by itself: the submission doorbell
- * (or shadow doorbell) of each existing queue and the value last acted on,
+ * What a poller can watch by itself to tell whether an idle controller needs
+ * a full poll: the submission doorbell (or shadow doorbell) of each existing
+ * queue and the value last acted on (other doorbell writes, such as CQ heads
+ * and invalid registers, wait for the next full poll),
  * at most max of them. Valid until the controller's queues, doorbell buffer
  * or memory change, which only commands and messages do. Returns the count,
  * or -1 when there are more than max or no doorbell page.
