@@ -303,12 +303,16 @@ static void test_histogram_tally(void **state)
         assert_int_equal(run(ch, VNVME_BDEV_READ, 0, 1, buf), 0);
     assert_int_equal(run(ch, VNVME_BDEV_WRITE, 0, 1, buf), 0);
     assert_int_equal(vnvme_bdev_histogram(dly, h), 4);
-    /* The three reads waited 2 ms or more: nothing below that in the buckets but the write's. */
+    /*
+     * The three reads waited 2 ms or more: nothing below 1 ms in the buckets
+     * but, at most, the write's (which takes longer than that on a loaded
+     * machine, so where it lands is not asserted).
+     */
     uint64_t two_ms = vnvme_ticks_hz() / 500, below = 0;
     for (unsigned i = 0; i < VNVME_BDEV_HIST_BUCKETS; i++)
         if (vnvme_bdev_hist_bucket_start(i) + 1 < two_ms / 2)
             below += h[i];
-    assert_int_equal(below, 1);
+    assert_true(below <= 1);
 
     /* A channel that goes leaves its counts; one made while enabled tallies too. */
     vnvme_bdev_channel_put(ch);
