@@ -183,8 +183,24 @@ int vnvme_bdev_io_compare(const struct vnvme_bdev_io *io, const uint8_t *data);
 void vnvme_bdev_uuid_format(const uint8_t uuid[16], char out[37]);
 
 /* Implementations. */
+/*
+ * RAM bdev. The data lives in a memfd ("vnvme-malloc:<name>", sealed against
+ * shrinking) mapped shared, so it can outlive the process: pass the fd to
+ * another process (SCM_RIGHTS) and create a bdev from it there. create starts
+ * a new, zeroed memfd.
+ */
 int vnvme_bdev_malloc_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
                              struct vnvme_bdev **out);
+/*
+ * A RAM bdev on an existing file (another malloc bdev's memfd, received from
+ * the process that created it), contents kept. The file must be exactly
+ * num_blocks * block_size bytes (else -EINVAL) and open read-write. Takes
+ * ownership of fd on success only; on failure the caller still owns it.
+ */
+int vnvme_bdev_malloc_create_from_fd(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
+                                     int fd, struct vnvme_bdev **out);
+/* The malloc bdev's memfd (owned by the bdev: dup it to keep it), or -1 when b is not a malloc bdev. */
+int vnvme_bdev_malloc_fd(const struct vnvme_bdev *b);
 int vnvme_bdev_null_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
                            struct vnvme_bdev **out);
 /* File or block device through io_uring; block_size 0 = the device's logical block size (or 512 for files). */

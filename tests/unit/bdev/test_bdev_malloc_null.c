@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* malloc and null bdevs, the registry and the bdev_get_bdevs JSON. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -437,6 +440,203 @@ static void test_malloc_large_is_lazy(void **state)
     assert_int_equal(vnvme_bdev_delete("big"), 0);
 }
 
+/*
+ * The data lives in a memfd that another process can map (a live upgrade
+ * hands it over). Here the second holder is a second bdev on a dup of the
+ * first one's fd: what either writes, the other reads.
+ */
+static void test_malloc_fd_shared(void **state)
+{
+    (void)state;
+    const uint32_t bs = 512;
+    const uint64_t nb = (4u << 20) / bs; /* two huge pages' worth */
+    struct vnvme_bdev *a, *b, *n;
+    assert_int_equal(vnvme_bdev_malloc_create("old", nb, bs, NULL, &a), 0);
+    int fd = vnvme_bdev_malloc_fd(a);
+    assert_true(fd >= 0);
+    assert_int_equal(vnvme_bdev_null_create("n0", nb, bs, NULL, &n), 0);
+    assert_int_equal(vnvme_bdev_malloc_fd(n), -1);
+    assert_int_equal(vnvme_bdev_malloc_fd(NULL), -1);
+
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, nb * bs);
+    char link[64], target[128];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t tl = readlink(link, target, sizeof(target) - 1);
+    assert_true(tl > 0);
+    target[tl] = '\0';
+    assert_string_equal(target, "/memfd:vnvme-malloc:old (deleted)");
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+
+    struct vnvme_bdev_channel *cha = vnvme_bdev_channel_get(a);
+    size_t len = 64 * 1024;
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    fill_pattern(src, len, 11);
+    struct iovec iov = {src, len};
+    assert_int_equal(run_io(cha, VNVME_BDEV_WRITE, 3, len / bs, &iov, 1), 0);          /* inside the first page */
+    assert_int_equal(run_io(cha, VNVME_BDEV_WRITE, nb - len / bs, len / bs, &iov, 1), 0); /* the very end */
+
+    int fd2 = dup(fd);
+    assert_true(fd2 >= 0);
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("new", nb, bs, NULL, fd2, &b), 0);
+    assert_int_equal(vnvme_bdev_malloc_fd(b), fd2);
+    assert_ptr_equal(vnvme_bdev_get("new"), b);
+    struct vnvme_bdev_channel *chb = vnvme_bdev_channel_get(b);
+    iov.iov_base = dst;
+    memset(dst, 0xee, len);
+    assert_int_equal(run_io(chb, VNVME_BDEV_READ, 3, len / bs, &iov, 1), 0);
+    assert_memory_equal(dst, src, len);
+    memset(dst, 0xee, len);
+    assert_int_equal(run_io(chb, VNVME_BDEV_READ, nb - len / bs, len / bs, &iov, 1), 0);
+    assert_memory_equal(dst, src, len);
+    /* Never written: zeroes on both. */
+    assert_int_equal(run_io(chb, VNVME_BDEV_READ, 1000, len / bs, &iov, 1), 0);
+    assert_true(all_zero(dst, len));
+
+    /* The other way round, while both are mapped. */
+    fill_pattern(src, len, 12);
+    iov.iov_base = src;
+    assert_int_equal(run_io(chb, VNVME_BDEV_WRITE, 2000, len / bs, &iov, 1), 0);
+    iov.iov_base = dst;
+    assert_int_equal(run_io(cha, VNVME_BDEV_READ, 2000, len / bs, &iov, 1), 0);
+    assert_memory_equal(dst, src, len);
+    vnvme_bdev_channel_put(cha);
+
+    /* The old process goes away (its bdev closes its fd); the data stays with the new one. */
+    assert_int_equal(vnvme_bdev_delete("old"), 0);
+    memset(dst, 0xee, len);
+    assert_int_equal(run_io(chb, VNVME_BDEV_READ, 2000, len / bs, &iov, 1), 0);
+    assert_memory_equal(dst, src, len);
+    assert_true(fcntl(fd2, F_GETFD) >= 0);
+
+    free(src);
+    free(dst);
+    vnvme_bdev_channel_put(chb);
+    assert_int_equal(vnvme_bdev_delete("new"), 0);
+    assert_int_equal(fcntl(fd2, F_GETFD), -1); /* the bdev owned it */
+    assert_int_equal(vnvme_bdev_delete("n0"), 0);
+}
+
+/* Adoption checks the file against the bdev's size; on any failure the caller keeps its fd. */
+static void test_malloc_from_fd_rejects(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *a, *b = NULL;
+    assert_int_equal(vnvme_bdev_malloc_create("m0", 256, 4096, NULL, &a), 0);
+    int fd = dup(vnvme_bdev_malloc_fd(a));
+    assert_true(fd >= 0);
+
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 255, 4096, NULL, fd, &b), -EINVAL);  /* file larger */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 257, 4096, NULL, fd, &b), -EINVAL);  /* file smaller */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 2047, 512, NULL, fd, &b), -EINVAL);  /* by one block */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m0", 256, 4096, NULL, fd, &b), -EEXIST);  /* name taken */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 256, 1000, NULL, fd, &b), -EINVAL);  /* bad block size */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 256, 4096, NULL, -1, &b), -EBADF);
+    assert_null(b);
+    assert_null(vnvme_bdev_get("m1"));
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* still open, still ours */
+
+    /* Not a regular file. */
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 1, 4096, NULL, pipefd[0], &b), -EINVAL);
+    assert_true(fcntl(pipefd[0], F_GETFD) >= 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+
+    /* The same fd with the right geometry (another block size, same bytes) is adopted. */
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 2048, 512, NULL, fd, &b), 0);
+    assert_int_equal(vnvme_bdev_malloc_fd(b), fd);
+    assert_int_equal(vnvme_bdev_delete("m1"), 0);
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+}
+
+/* Read all of b and check that [zs, ze) is zero and the rest matches pattern. */
+static void check_contents(struct vnvme_bdev *b, const uint8_t *pattern, size_t zs, size_t ze)
+{
+    size_t len = b->num_blocks * b->block_size;
+    uint8_t *dst = malloc(len);
+    memset(dst, 0xee, len);
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(b);
+    struct iovec iov = {dst, len};
+    assert_int_equal(run_io(ch, VNVME_BDEV_READ, 0, b->num_blocks, &iov, 1), 0);
+    vnvme_bdev_channel_put(ch);
+    assert_memory_equal(dst, pattern, zs);
+    assert_true(all_zero(dst + zs, ze - zs));
+    assert_memory_equal(dst + ze, pattern + ze, len - ze);
+    free(dst);
+}
+
+/*
+ * Deallocation must zero the file, not just this mapping: the other holder
+ * reads zeroes too. Ranges with whole pages and partial edges, through
+ * either bdev, on a bdev of four huge pages.
+ */
+static void check_zeroing_shared(enum vnvme_bdev_op op, bool through_second, uint64_t off, uint64_t cnt)
+{
+    const uint32_t bs = 512;
+    const uint64_t nb = (8u << 20) / bs;
+    struct vnvme_bdev *a, *b;
+    assert_int_equal(vnvme_bdev_malloc_create("a", nb, bs, NULL, &a), 0);
+    int fd2 = dup(vnvme_bdev_malloc_fd(a));
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("b", nb, bs, NULL, fd2, &b), 0);
+
+    size_t len = nb * bs;
+    uint8_t *src = malloc(len);
+    fill_pattern(src, len, 21);
+    struct vnvme_bdev_channel *cha = vnvme_bdev_channel_get(a);
+    struct iovec iov = {src, len};
+    assert_int_equal(run_io(cha, VNVME_BDEV_WRITE, 0, nb, &iov, 1), 0);
+    vnvme_bdev_channel_put(cha);
+    check_contents(b, src, 0, 0); /* both see the data before... */
+
+    struct vnvme_bdev_channel *ch = vnvme_bdev_channel_get(through_second ? b : a);
+    assert_int_equal(run_io(ch, op, off, cnt, NULL, 0), 0);
+    vnvme_bdev_channel_put(ch);
+    check_contents(a, src, off * bs, (off + cnt) * bs); /* ...and the zeroes after */
+    check_contents(b, src, off * bs, (off + cnt) * bs);
+
+    free(src);
+    assert_int_equal(vnvme_bdev_delete("a"), 0);
+    assert_int_equal(vnvme_bdev_delete("b"), 0);
+}
+
+static void test_malloc_zeroing_shared(void **state)
+{
+    (void)state;
+    check_zeroing_shared(VNVME_BDEV_UNMAP, false, 16, 64);            /* whole 4 KiB pages only */
+    check_zeroing_shared(VNVME_BDEV_WRITE_ZEROES, false, 3, 8 * 9 + 2); /* edges inside pages, whole ones between */
+    check_zeroing_shared(VNVME_BDEV_UNMAP, true, 4097, 9000);         /* across huge page boundaries */
+    check_zeroing_shared(VNVME_BDEV_WRITE_ZEROES, true, 4095, 4098);  /* a whole huge page plus edges */
+    check_zeroing_shared(VNVME_BDEV_UNMAP, false, 5, 2);              /* inside one page */
+}
+
+/* No holder can shrink the file under another's mapping. */
+static void test_malloc_fd_sealed(void **state)
+{
+    (void)state;
+    struct vnvme_bdev *a, *b;
+    assert_int_equal(vnvme_bdev_malloc_create("m0", 100, 512, NULL, &a), 0);
+    int fd = vnvme_bdev_malloc_fd(a);
+    int seals = fcntl(fd, F_GET_SEALS);
+    assert_true(seals >= 0);
+    assert_true(seals & F_SEAL_SHRINK);
+    assert_int_equal(ftruncate(fd, 512), -1);
+    assert_int_equal(errno, EPERM);
+
+    /* A file that was not sealed gets the seal when adopted. */
+    int raw = memfd_create("raw", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_true(raw >= 0);
+    assert_int_equal(ftruncate(raw, 100 * 512), 0);
+    assert_int_equal(fcntl(raw, F_GET_SEALS) & F_SEAL_SHRINK, 0);
+    assert_int_equal(vnvme_bdev_malloc_create_from_fd("m1", 100, 512, NULL, raw, &b), 0);
+    assert_true(fcntl(raw, F_GET_SEALS) & F_SEAL_SHRINK);
+
+    assert_int_equal(vnvme_bdev_delete("m0"), 0);
+    assert_int_equal(vnvme_bdev_delete("m1"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +651,10 @@ int main(void)
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_malloc_large_is_lazy),
+        cmocka_unit_test(test_malloc_fd_shared),
+        cmocka_unit_test(test_malloc_from_fd_rejects),
+        cmocka_unit_test(test_malloc_zeroing_shared),
+        cmocka_unit_test(test_malloc_fd_sealed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
