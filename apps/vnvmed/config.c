@@ -204,6 +204,11 @@ int config_load_file(const char *path)
     return rc;
 }
 
+int config_load_json(const char *origin, struct json_object *root)
+{
+    return load(origin, root);
+}
+
 /* ---- save ---- */
 static void add_call(struct json_object *config, const char *method, struct json_object *params)
 {

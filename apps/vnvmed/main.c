@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/owner.h"
 #include "common/sd_notify.h"
+#include "handover.h"
 #include "metrics.h"
 #include "rpc_internal.h"
 #include "vnvme/nvme_cuse.h"
@@ -227,7 +228,7 @@ static void delete_all_bdevs(void)
 int main(int argc, char **argv)
 {
     enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT, OPT_METRICS, OPT_RPC_GROUP, OPT_SOCKET_GROUP, OPT_CUSE_OWNER,
-           OPT_CUSE_GROUP, OPT_CUSE_MODE };
+           OPT_CUSE_GROUP, OPT_CUSE_MODE, OPT_UPGRADE_FD };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"cpumask", required_argument, NULL, 'm'},
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
         {"cuse-owner", required_argument, NULL, OPT_CUSE_OWNER},
         {"cuse-group", required_argument, NULL, OPT_CUSE_GROUP},
         {"cuse-mode", required_argument, NULL, OPT_CUSE_MODE},
+        {"upgrade-fd", required_argument, NULL, OPT_UPGRADE_FD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -253,6 +255,8 @@ int main(int argc, char **argv)
     struct vnvme_cuse_node_perm cuse_perm = VNVME_CUSE_NODE_PERM_DEFAULT;
     gid_t rpc_gid, socket_gid;
     bool rpc_group = false;
+    int upgrade_fd = -1; /* started by framework_upgrade: take over from the process on this socket */
+    char *end;
 
     while ((opt = getopt_long(argc, argv, "c:m:r:L:h", options, NULL)) != -1) {
         switch (opt) {
@@ -303,6 +307,12 @@ int main(int argc, char **argv)
             }
             vnvme_log_set_level((enum vnvme_log_level)level);
             break;
+        case OPT_UPGRADE_FD:
+            errno = 0;
+            upgrade_fd = (int)strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || upgrade_fd < 3)
+                return bad_option("--upgrade-fd", "not a descriptor number", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -314,6 +324,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    upgrade_set_self(argc, argv, &stop_requested);
     raise_fd_limit();
     /* Reactors inherit a mask with the stop signals blocked: only this thread handles them. */
     sigset_t stop_signals, old_mask;
@@ -339,8 +350,18 @@ int main(int argc, char **argv)
 
     int exit_code = 0;
     bool rpc_started = false;
+    if (upgrade_fd >= 0) {
+        /* The running process's configuration and sockets, not the command line's (the same, or older). */
+        int metrics_fd = -1;
+        takeover_run(upgrade_fd, &metrics_fd);
+        rpc_started = true;
+        if (metrics_addr_len &&
+            metrics_start((const struct sockaddr *)&metrics_addr, metrics_addr_len, metrics_fd) != 0)
+            VNVME_ERR("vnvmed", "serving without the metrics endpoint");
+        goto serve;
+    }
     /* Before the configuration, which may take long (a Ceph cluster): a port in use is said at once. */
-    if (metrics_addr_len && metrics_start((const struct sockaddr *)&metrics_addr, metrics_addr_len) != 0) {
+    if (metrics_addr_len && metrics_start((const struct sockaddr *)&metrics_addr, metrics_addr_len, -1) != 0) {
         exit_code = 1;
         goto out;
     }
@@ -368,6 +389,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rpc_started = true;
+serve:;
     unsigned listeners = announce_listeners();
     if (metrics_addr_len) {
         char where[80];
@@ -378,6 +400,13 @@ int main(int argc, char **argv)
 
     notify_ready(listeners, rpc_socket);
     rpc_server_run(&stop_requested);
+    if (upgrade_handed_over()) {
+        /* Every client, socket and byte of RAM-bdev memory is the new process's now: leave without a word. */
+        rpc_server_handed_over();
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+    }
     VNVME_NOTICE("vnvmed", "shutting down");
     (void)vnvme_sd_notify("STOPPING=1\nSTATUS=shutting down");
 

@@ -154,7 +154,7 @@ static int listen_on(const struct sockaddr *addr, socklen_t len)
     return fd;
 }
 
-int metrics_start(const struct sockaddr *addr, socklen_t len)
+int metrics_start(const struct sockaddr *addr, socklen_t len, int listen_fd)
 {
     char where[80];
     metrics_format_address(addr, where, sizeof(where));
@@ -162,7 +162,7 @@ int metrics_start(const struct sockaddr *addr, socklen_t len)
         fprintf(stderr, "vnvmed: --metrics %s: this libmicrohttpd has no epoll support\n", where);
         return -ENOTSUP;
     }
-    int fd = listen_on(addr, len);
+    int fd = listen_fd >= 0 ? listen_fd : listen_on(addr, len);
     if (fd < 0) {
         fprintf(stderr, "vnvmed: --metrics %s: cannot listen: %s\n", where, strerror(-fd));
         return fd;
@@ -187,6 +187,20 @@ int metrics_start(const struct sockaddr *addr, socklen_t len)
     rpc_server_watch(info->epoll_fd, watch_timeout, watch_run, daemon_);
     VNVME_INFO(LOG_COMP, "serving http://%s/metrics", where);
     return 0;
+}
+
+int metrics_listen_fd(void)
+{
+    const union MHD_DaemonInfo *info = daemon_ ? MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+    return info ? info->listen_fd : -1;
+}
+
+void metrics_detach(void)
+{
+    /* No MHD_stop_daemon: it would shut down the listening socket the new process serves now. */
+    if (daemon_)
+        rpc_server_watch(-1, NULL, NULL, NULL);
+    daemon_ = NULL;
 }
 
 void metrics_stop(void)

@@ -73,8 +73,15 @@ int metrics_parse_address(const char *arg, struct sockaddr_storage *out, socklen
 void metrics_format_address(const struct sockaddr *sa, char *buf, size_t size);
 
 /* ---- metrics.c (control thread) ---- */
-/* Listen on addr and serve from rpc_server_run's loop. 0 or -errno (the reason is printed on stderr). */
-int metrics_start(const struct sockaddr *addr, socklen_t len);
+/*
+ * Listen on addr (or serve listen_fd, a listening socket a live upgrade
+ * handed over, when >= 0) from rpc_server_run's loop. 0 or -errno (the reason
+ * is printed on stderr).
+ */
+int metrics_start(const struct sockaddr *addr, socklen_t len, int listen_fd);
 void metrics_stop(void);
+/* Live upgrade: the listening socket to hand over (-1 when not serving), and leaving it to the new process. */
+int metrics_listen_fd(void);
+void metrics_detach(void);
 
 #endif

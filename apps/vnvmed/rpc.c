@@ -11,6 +11,7 @@
  * does not read its replies cannot make us buffer without bound).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -101,6 +102,32 @@ int rpc_server_start(const char *path, const gid_t *group)
     listen_fd = fd;
     strcpy(listen_path, path);
     VNVME_INFO("rpc", "listening on %s", path);
+    return 0;
+}
+
+int rpc_server_listen_fd(void)
+{
+    return listen_fd;
+}
+
+const char *rpc_server_path(void)
+{
+    return listen_fd >= 0 ? listen_path : "";
+}
+
+int rpc_server_adopt(int fd, const char *path)
+{
+    if (listen_fd >= 0)
+        return -EALREADY;
+    if (!path || !*path || strlen(path) >= sizeof(listen_path))
+        return -EINVAL;
+    /* The socket file stays where the running process made it: clients keep finding it there. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return -errno;
+    strcpy(listen_path, path);
+    listen_fd = fd;
+    VNVME_INFO("rpc", "serving the handed-over socket %s", listen_path);
     return 0;
 }
 
@@ -371,6 +398,24 @@ void rpc_server_run(volatile int *stop)
         if (watch_idx >= 0 && watch.fd == pfd[watch_idx].fd)
             watch.run(watch.arg);
     }
+}
+
+void rpc_server_handed_over(void)
+{
+    /* Answers already queued (framework_upgrade's) still go out; the socket file is the new process's. */
+    for (int i = 0; i < nr_conns; i++) {
+        struct rpc_conn *c = conns[i];
+        for (int tries = 0; tries < 100 && conn_has_output(c); tries++) {
+            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+            if (poll(&pfd, 1, 10) < 0 || !conn_flush(c))
+                break;
+        }
+        conn_free(c);
+    }
+    nr_conns = 0;
+    if (listen_fd >= 0)
+        close(listen_fd);
+    listen_fd = -1;
 }
 
 void rpc_server_stop(void)

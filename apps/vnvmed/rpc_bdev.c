@@ -4,10 +4,12 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rpc_internal.h"
 #include "vnvme/bdev.h"
 #include "vnvme/bdev_rbd.h"
+#include "handover.h"
 #include "vnvmed.h"
 
 /* SPDK malloc/null features we do not have: configs saved by SPDK carry them as zeroes. */
@@ -123,8 +125,14 @@ static struct json_object *bdev_malloc_create(struct json_object *params, struct
         next_malloc_name(autoname, sizeof(autoname));
         name = autoname;
     }
-    int rc = vnvme_bdev_malloc_create(name, rpc_get_u64(params, "num_blocks", 0),
-                                      (uint32_t)rpc_get_u64(params, "block_size", 0), uuid, &b);
+    /* During a live upgrade the bdev continues on the running process's memory. */
+    int fd = takeover_bdev_fd(name);
+    int rc = fd >= 0 ? vnvme_bdev_malloc_create_from_fd(name, rpc_get_u64(params, "num_blocks", 0),
+                                                        (uint32_t)rpc_get_u64(params, "block_size", 0), uuid, fd, &b)
+                     : vnvme_bdev_malloc_create(name, rpc_get_u64(params, "num_blocks", 0),
+                                                (uint32_t)rpc_get_u64(params, "block_size", 0), uuid, &b);
+    if (fd >= 0 && rc)
+        close(fd);
     return created(rc, b, e);
 }
 

@@ -329,6 +329,11 @@ void rpc_host_save_config(struct json_object *config)
     free(v);
 }
 
+bool rpc_host_any(void)
+{
+    return host_ctrlrs != NULL;
+}
+
 void rpc_host_shutdown(void)
 {
     while (host_ctrlrs) {

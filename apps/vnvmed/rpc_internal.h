@@ -109,6 +109,10 @@ struct vnvme_cuse_node_perm;
 void rpc_host_set_cuse_default_perm(const struct vnvme_cuse_node_perm *perm);
 /* rpc_host.c: detach every host-role controller (daemon exit). */
 void rpc_host_shutdown(void);
+/* rpc_host.c: whether any host-role controller is attached. */
+bool rpc_host_any(void);
+/* upgrade.c: framework_upgrade */
+extern const struct rpc_method rpc_upgrade_methods[];
 /* rpc_host.c: append the calls that re-attach the controllers and re-register their CUSE devices. */
 void rpc_host_save_config(struct json_object *config);
 

@@ -268,7 +268,7 @@ bool rpc_id_is_zero(const uint8_t *id, size_t len)
 }
 
 static const struct rpc_method *const method_tables[] = {rpc_bdev_methods, rpc_nvmf_methods, rpc_app_methods,
-                                                           rpc_host_methods, rpc_iostat_methods, rpc_qos_methods,
+                                                           rpc_host_methods, rpc_iostat_methods, rpc_qos_methods, rpc_upgrade_methods,
                                                            rpc_nvmf_stats_methods,
                                                            rpc_spdk_option_methods};
 

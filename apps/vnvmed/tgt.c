@@ -239,6 +239,11 @@ static struct tgt_listener *listener_find_any(const char *traddr, struct tgt_sub
     return NULL;
 }
 
+int tgt_socket_path(const char *traddr, char *out, size_t len)
+{
+    return snprintf(out, len, "%s/%s", traddr, SOCKET_NAME) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
 int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr, const char *socket_group)
 {
     const char *group_name = socket_group ? socket_group : default_socket_group;
@@ -253,7 +258,7 @@ int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *t
     }
     if (strlen(traddr) >= sizeof(((struct tgt_listener *)0)->traddr))
         return -ENAMETOOLONG;
-    if (snprintf(socket_path, sizeof(socket_path), "%s/%s", traddr, SOCKET_NAME) >= (int)sizeof(socket_path))
+    if (tgt_socket_path(traddr, socket_path, sizeof(socket_path)) != 0)
         return -ENAMETOOLONG;
     if (listener_find_any(traddr, NULL))
         return -EEXIST;

@@ -20,6 +20,7 @@
 #define VNVMED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -96,6 +97,7 @@ struct tgt_listener {
     char traddr[256]; /* directory; the socket is traddr/cntrl */
     char socket_group[64]; /* as nvmf_subsystem_add_listener named it ("": vnvmed's --socket-group), for save_config */
     struct nvmet_vfio_user_ctrlr *vc;
+    bool held; /* rebuilt by a takeover and not polled until it commits (tgt_handover.c) */
     struct tgt_listener *next;
 };
 
@@ -127,6 +129,8 @@ void tgt_bdev_resized(struct vnvme_bdev *b);
 int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *traddr, const char *socket_group);
 /* vnvmed --socket-group: the group of controller sockets whose listener names none (NULL: owner only). */
 void tgt_set_socket_group(const char *group);
+/* traddr/cntrl into out: 0, or -ENAMETOOLONG. */
+int tgt_socket_path(const char *traddr, char *out, size_t len);
 int tgt_listener_remove(struct tgt_subsystem *ts, const char *trtype, const char *traddr);
 void tgt_shutdown(void); /* delete every subsystem (clients see a disconnect, sockets removed) */
 
@@ -136,6 +140,11 @@ int rpc_server_start(const char *path, const gid_t *group);
 /* Serve RPC until *stop; polls with a timeout so stop is seen. */
 void rpc_server_run(volatile int *stop);
 void rpc_server_stop(void);
+/* Live upgrade: the listening socket (-1 when none); serving one handed over; leaving without removing it. */
+int rpc_server_listen_fd(void);
+const char *rpc_server_path(void);
+int rpc_server_adopt(int fd, const char *path);
+void rpc_server_handed_over(void);
 /*
  * Another server on the control thread's loop (metrics.c): fd is polled for
  * input with the RPC sockets, timeout_ms() may shorten each wait (-1: no
@@ -148,6 +157,8 @@ void rpc_server_watch(int fd, int (*timeout_ms)(void *arg), void (*run)(void *ar
 /* Execute one JSON-RPC call (method + params) from the RPC server or the config loader. Returns result or error. */
 struct json_object *rpc_dispatch(const char *method, struct json_object *params, int *err_code, char **err_msg);
 int config_load_file(const char *path);
+/* The same for a configuration already parsed; origin names it in messages. */
+int config_load_json(const char *origin, struct json_object *root);
 struct json_object *config_save(void); /* SPDK-shaped {"subsystems":[...]} reproducing the running state */
 
 #endif

@@ -107,4 +107,14 @@ void vfio_user_pci_reset(struct vfio_user_pci *p);
 ssize_t vfio_user_pci_config_access(struct vfio_user_pci *p, uint8_t *buf, size_t count, uint64_t offset,
                                     bool is_write);
 
+/*
+ * Handover (docs/STATE-FORMAT.md): config space, MSI-X table and pending bits
+ * to or from another process's function of the same layout (restore refuses
+ * a different device with -EPROTO and leaves p as it was).
+ */
+struct vnvme_state_out;
+struct vnvme_state_in;
+int vfio_user_pci_save(const struct vfio_user_pci *p, struct vnvme_state_out *w);
+int vfio_user_pci_restore(struct vfio_user_pci *p, struct vnvme_state_in *r);
+
 #endif

@@ -149,4 +149,24 @@ bool vfio_user_server_irq_pending(const struct vfio_user_server *s, uint32_t ind
 /* Number of vectors with an eventfd set on an index (0 means disabled). */
 uint32_t vfio_user_server_irq_enabled_count(const struct vfio_user_server *s, uint32_t index);
 
+/*
+ * Handover to another process (docs/STATE-FORMAT.md). save writes the
+ * connection (socket, negotiated limits, DMA windows, interrupt eventfds) to
+ * w, naming the fds, which stay open until w is sent; -EBUSY when a message is
+ * half received or a reply half sent (poll, then try again). On the other
+ * side, a server created by create_adopted around the handed-over listening
+ * socket (cfg->socket_path names it; it becomes this server's to remove) and
+ * set up with the same regions and IRQ indexes takes it over with restore,
+ * without any callback: the client sees no reconnect. abandon lets go of
+ * every local resource of a server whose client another process now serves,
+ * without telling the client or the device and without removing the socket.
+ */
+struct vnvme_state_out;
+struct vnvme_state_in;
+int vfio_user_server_save(struct vfio_user_server *s, struct vnvme_state_out *w);
+int vfio_user_server_restore(struct vfio_user_server *s, struct vnvme_state_in *r);
+struct vfio_user_server *vfio_user_server_create_adopted(const struct vfio_user_server_config *cfg, int listen_fd,
+                                                         int *err);
+void vfio_user_server_abandon(struct vfio_user_server *s);
+
 #endif

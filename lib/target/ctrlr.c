@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Controller state: the BAR0 register file, enable, reset, shutdown, fatal status and the poll loop. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,8 +37,8 @@ static void status_changed(struct nvmet_ctrlr *c)
         c->tops->status_changed(c->tctx, c->csts);
 }
 
-int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struct nvmet_transport_ops *tops,
-                     void *tctx, volatile uint32_t *doorbells)
+int nvmet_ctrlr_init_keep_doorbells(struct nvmet_ctrlr *c, struct nvmet_subsys *ss,
+                                    const struct nvmet_transport_ops *tops, void *tctx, volatile uint32_t *doorbells)
 {
     if (!c || !tops || !tops->translate || !tops->irq || !doorbells)
         return -EINVAL;
@@ -51,8 +52,6 @@ int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struc
     c->vs = NVME_VS(2, 0, 0);
     nvmet_features_reset(c);
     c->power_on_ms_base = nvmet_now_ms();
-    for (uint32_t i = 0; i < 2 * (NVMET_MAX_IO_QUEUES + 1); i++)
-        doorbells[i] = 0;
     /* nvmet_sq_ctrlr() finds the controller from a queue's qid, also for queues not created. */
     for (uint16_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++) {
         c->sqs[q].qid = q;
@@ -64,6 +63,31 @@ int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struc
             return rc;
     }
     return 0;
+}
+
+int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struct nvmet_transport_ops *tops,
+                     void *tctx, volatile uint32_t *doorbells)
+{
+    int rc = nvmet_ctrlr_init_keep_doorbells(c, ss, tops, tctx, doorbells);
+    if (rc == 0)
+        for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
+            doorbells[i] = 0;
+    return rc;
+}
+
+void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
+{
+    /* No reset: deleting queues would write the doorbell page, which the host and the new owner share. */
+    for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++)
+        if (c->sqs[q].created)
+            free(c->sqs[q].reqs);
+    memset(c->sqs, 0, sizeof(c->sqs));
+    memset(c->cqs, 0, sizeof(c->cqs));
+    c->nr_aer_reqs = 0;
+    while (c->nr_chans)
+        nvmet_io_release_channel(c, c->chan_nsids[c->nr_chans - 1]);
+    if (c->subsys)
+        nvmet_subsys_remove_ctrlr(c->subsys, c);
 }
 
 void nvmet_ctrlr_fini(struct nvmet_ctrlr *c)
@@ -425,7 +449,7 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
         return 0;
     int work = 0;
     uint32_t shst = (c->csts & NVME_CSTS_SHST_MASK) >> NVME_CSTS_SHST_SHIFT;
-    if (shst == NVME_CSTS_SHST_NORMAL) {
+    if (shst == NVME_CSTS_SHST_NORMAL && !c->fetch_paused) {
         nvmet_ctrlr_check_doorbells(c);
         work += retry_overflow(c);
         NVMET_QMAP_FOREACH(q, c->sq_created_map) {
@@ -434,7 +458,7 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
                 work += nvmet_sq_process(c, sq, SQ_BUDGET);
         }
     } else {
-        /* Shutting down: no new commands, but what is in flight still completes. */
+        /* Shutting down or handing over: no new commands, but what is in flight still completes. */
         nvmet_ctrlr_check_doorbells(c);
         work += retry_overflow(c);
     }

@@ -275,12 +275,18 @@ struct nvmet_ctrlr {
      */
     bool polled_rarely;
     bool ka_activity;                                 /* a command arrived since the last check */
+    bool fetch_paused; /* a handover is draining the controller: no new command is fetched (ctrlr_state.c) */
 };
 
 /* ctrlr.c */
 int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struct nvmet_transport_ops *tops,
                      void *tctx, volatile uint32_t *doorbells);
+/* The same, leaving the doorbell page as it is: for a controller a handover rebuilds (ctrlr_state.c). */
+int nvmet_ctrlr_init_keep_doorbells(struct nvmet_ctrlr *c, struct nvmet_subsys *ss,
+                                    const struct nvmet_transport_ops *tops, void *tctx, volatile uint32_t *doorbells);
 void nvmet_ctrlr_fini(struct nvmet_ctrlr *c);
+/* Let go of a controller another process now runs (after nvmet_ctrlr_save): no reset, nothing posted, no doorbell written. */
+void nvmet_ctrlr_forget(struct nvmet_ctrlr *c);
 /* BAR0 register file (offset < 0x1000): 4- and 8-byte accesses. Returns 0 or -EINVAL. */
 int nvmet_ctrlr_reg_read(struct nvmet_ctrlr *c, uint64_t offset, void *buf, size_t len);
 int nvmet_ctrlr_reg_write(struct nvmet_ctrlr *c, uint64_t offset, const void *buf, size_t len);
@@ -288,6 +294,19 @@ int nvmet_ctrlr_reg_write(struct nvmet_ctrlr *c, uint64_t offset, const void *bu
 void nvmet_ctrlr_reset(struct nvmet_ctrlr *c);
 /* Internal failure: set CSTS.CFS, stop processing until reset. */
 void nvmet_ctrlr_fatal(struct nvmet_ctrlr *c, const char *why);
+/*
+ * ctrlr_state.c: handover to another process (docs/STATE-FORMAT.md). With
+ * fetch_paused set the poll fetches no new command but finishes what is in
+ * flight; quiet is when only the host's outstanding AERs are left, and only a
+ * quiet controller can be saved (-EBUSY). restore runs on a controller from
+ * nvmet_ctrlr_init_keep_doorbells whose client memory is already mapped; -EPROTO
+ * (reason in r) for state it cannot take.
+ */
+bool nvmet_ctrlr_quiet(const struct nvmet_ctrlr *c);
+struct vnvme_state_out;
+struct vnvme_state_in;
+int nvmet_ctrlr_save(const struct nvmet_ctrlr *c, struct vnvme_state_out *w);
+int nvmet_ctrlr_restore(struct nvmet_ctrlr *c, struct vnvme_state_in *r);
 /* Poll doorbells and bdev channels: returns work done (0 = idle). The reactor's hot loop. */
 int nvmet_ctrlr_poll(struct nvmet_ctrlr *c);
 /* Client memory is going away / came back: unmap rings (quiesce) or remap them. */
@@ -310,6 +329,9 @@ int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
  * The caller (admin_queue.c, ctrlr.c for qid 0) does the remaining spec checks.
  */
 int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
+/* The same without resetting the queue's doorbell: for a queue rebuilt from a handover (ctrlr_state.c). */
+int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv);
+int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
 void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
 void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 /* (Re)map a queue's ring through the transport; false when its memory is not (yet) mapped. */

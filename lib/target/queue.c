@@ -37,7 +37,7 @@ static void reset_doorbell(struct nvmet_ctrlr *c, uint32_t slot)
     c->dbbuf.seen[slot] = 0; /* a new queue starts at 0: a shadow value other than that is a host write */
 }
 
-int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
+int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
 {
     if (qid > NVMET_MAX_IO_QUEUES || c->cqs[qid].created)
         return NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
@@ -60,11 +60,18 @@ int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
     nvmet_qmap_clear(c->cq_irq_map, qid);
     nvmet_qmap_clear(c->cq_coalesce_map, qid);
     nvmet_qmap_clear(c->cq_overflow_map, qid);
-    reset_doorbell(c, 2u * qid + 1);
     return 0;
 }
 
-int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio)
+int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
+{
+    int st = nvmet_cq_adopt(c, qid, iova, size, ien, iv);
+    if (st == 0)
+        reset_doorbell(c, 2u * qid + 1);
+    return st;
+}
+
+int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio)
 {
     if (qid > NVMET_MAX_IO_QUEUES || c->sqs[qid].created)
         return NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
@@ -99,8 +106,15 @@ int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
     sq->created = true;
     nvmet_qmap_set(c->sq_created_map, qid);
     sq->cq->nr_sqs++;
-    reset_doorbell(c, 2u * qid);
     return 0;
+}
+
+int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio)
+{
+    int st = nvmet_sq_adopt(c, qid, iova, size, cqid, qprio);
+    if (st == 0)
+        reset_doorbell(c, 2u * qid);
+    return st;
 }
 
 static void free_req(struct nvmet_req *req)

@@ -26,10 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/state.h"
 #include "vnvme/vfio_user_pci.h"
 #include "vnvme/vfio_user_server.h"
 
@@ -270,14 +272,24 @@ static uint64_t pow2_at_least(uint64_t v, uint64_t min)
     return s;
 }
 
-static int setup_doorbells(struct nvmet_vfio_user_ctrlr *vc)
+/* db_fd -1: a new page; else the page a handover passed (the client has it mapped). */
+static int setup_doorbells(struct nvmet_vfio_user_ctrlr *vc, int db_fd)
 {
     /* The fd covers BAR0 from offset 0 so the sparse area's fd offset equals its BAR offset. */
-    vc->db_fd = memfd_create("vnvme-doorbells", MFD_CLOEXEC);
-    if (vc->db_fd < 0)
-        return -errno;
-    if (ftruncate(vc->db_fd, DB_OFFSET + DB_SIZE) < 0)
-        return -errno;
+    if (db_fd < 0) {
+        vc->db_fd = memfd_create("vnvme-doorbells", MFD_CLOEXEC);
+        if (vc->db_fd < 0)
+            return -errno;
+        if (ftruncate(vc->db_fd, DB_OFFSET + DB_SIZE) < 0)
+            return -errno;
+    } else {
+        struct stat st;
+        vc->db_fd = db_fd;
+        if (fstat(db_fd, &st) < 0)
+            return -errno;
+        if (st.st_size != DB_OFFSET + DB_SIZE)
+            return -EPROTO;
+    }
     void *p = mmap(NULL, DB_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, vc->db_fd, DB_OFFSET);
     if (p == MAP_FAILED)
         return -errno;
@@ -285,7 +297,9 @@ static int setup_doorbells(struct nvmet_vfio_user_ctrlr *vc)
     return 0;
 }
 
-static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_path, const gid_t *socket_group)
+/* listen_fd -1: a new socket at socket_path; else the listener a handover passed. */
+static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_path, const gid_t *socket_group,
+                        int listen_fd)
 {
     int rc = 0;
     struct vfio_user_server_config cfg = {
@@ -297,7 +311,7 @@ static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_pat
         .ops = &server_ops,
         .dev_ctx = vc,
     };
-    vc->srv = vfio_user_server_create(&cfg, &rc);
+    vc->srv = listen_fd < 0 ? vfio_user_server_create(&cfg, &rc) : vfio_user_server_create_adopted(&cfg, listen_fd, &rc);
     if (!vc->srv)
         return rc;
 
@@ -332,34 +346,46 @@ static int setup_device(struct nvmet_vfio_user_ctrlr *vc, const char *socket_pat
     return rc;
 }
 
-struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *ss, const char *socket_path,
-                                                           const gid_t *socket_group, int *err)
+static struct nvmet_vfio_user_ctrlr *ctrlr_new(struct nvmet_subsys *ss, const char *socket_path, int *rc)
 {
-    struct nvmet_vfio_user_ctrlr *vc = NULL;
-    int rc = -EINVAL;
-
+    struct nvmet_vfio_user_ctrlr *vc;
     if (!ss || !socket_path || strlen(socket_path) >= sizeof(vc->socket_path)) {
-        rc = socket_path && ss ? -ENAMETOOLONG : -EINVAL;
-        goto fail;
+        *rc = socket_path && ss ? -ENAMETOOLONG : -EINVAL;
+        return NULL;
     }
     vc = calloc(1, sizeof(*vc));
     if (!vc) {
-        rc = -ENOMEM;
-        goto fail;
+        *rc = -ENOMEM;
+        return NULL;
     }
     vc->db_fd = -1;
     vc->ss = ss;
     snprintf(vc->socket_path, sizeof(vc->socket_path), "%s", socket_path);
-    rc = setup_doorbells(vc);
+    return vc;
+}
+
+static void attach_bdev_mem(struct nvmet_vfio_user_ctrlr *vc)
+{
+    vc->nvme_ready = true; /* init registered it with the subsystem (cntlid, namespace notices) */
+    vc->bdev_mem.ops = &vu_bdev_mem_ops;
+    vc->nvme.bdev_mem = &vc->bdev_mem;
+}
+
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *ss, const char *socket_path,
+                                                           const gid_t *socket_group, int *err)
+{
+    int rc = -EINVAL;
+    struct nvmet_vfio_user_ctrlr *vc = ctrlr_new(ss, socket_path, &rc);
+    if (!vc)
+        goto fail;
+    rc = setup_doorbells(vc, -1);
     if (rc)
         goto fail;
     rc = nvmet_ctrlr_init(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
     if (rc)
         goto fail;
-    vc->nvme_ready = true; /* init registered it with the subsystem (cntlid, namespace notices) */
-    vc->bdev_mem.ops = &vu_bdev_mem_ops;
-    vc->nvme.bdev_mem = &vc->bdev_mem;
-    rc = setup_device(vc, socket_path, socket_group);
+    attach_bdev_mem(vc);
+    rc = setup_device(vc, socket_path, socket_group, -1);
     if (rc)
         goto fail;
     VNVME_INFO(LOG_COMP, "%s: controller %u of %s", socket_path, vc->nvme.cntlid, ss->nqn);
@@ -369,6 +395,107 @@ fail:
     if (err)
         *err = rc;
     return NULL;
+}
+
+/* ---- handover (docs/STATE-FORMAT.md, section "vfio-user NVMe controller") ---- */
+
+#define TAG_VU_CTRLR 0x4e565543u /* "NVUC" */
+
+void nvmet_vfio_user_ctrlr_pause(struct nvmet_vfio_user_ctrlr *vc, bool paused)
+{
+    vc->nvme.fetch_paused = paused;
+}
+
+int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w)
+{
+    int listen_fd, conn_fd;
+    vfio_user_server_fds(vc->srv, &listen_fd, &conn_fd);
+    size_t at = vnvme_state_begin(w, TAG_VU_CTRLR);
+    vnvme_state_put_fd(w, listen_fd);
+    vnvme_state_put_fd(w, vc->db_fd);
+    vnvme_state_put_u8(w, vc->intx_asserted);
+    int rc = vfio_user_pci_save(vc->pci, w);
+    if (rc == 0)
+        rc = vfio_user_server_save(vc->srv, w);
+    if (rc == 0)
+        rc = nvmet_ctrlr_save(&vc->nvme, w);
+    vnvme_state_end(w, at);
+    return rc ? rc : vnvme_state_out_error(w);
+}
+
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
+                                                            struct vnvme_state_in *in, int *err)
+{
+    struct vnvme_state_in sec, *r = &sec;
+    int rc = -EPROTO;
+    vnvme_state_enter(in, TAG_VU_CTRLR, r);
+    int listen_fd = vnvme_state_get_fd(r);
+    int db_fd = vnvme_state_get_fd(r);
+    bool intx = vnvme_state_get_bool(r);
+    struct nvmet_vfio_user_ctrlr *vc = NULL;
+    if (!vnvme_state_in_ok(r) || listen_fd < 0 || db_fd < 0) {
+        vnvme_state_fail(r, "a controller's listening socket or doorbell page is missing");
+        goto fail;
+    }
+    vc = ctrlr_new(ss, socket_path, &rc);
+    if (!vc)
+        goto fail;
+    rc = setup_doorbells(vc, db_fd);
+    db_fd = -1; /* vc's now */
+    if (rc) {
+        vnvme_state_fail(r, "the doorbell page cannot be mapped");
+        goto fail;
+    }
+    rc = nvmet_ctrlr_init_keep_doorbells(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
+    if (rc)
+        goto fail;
+    attach_bdev_mem(vc);
+    rc = setup_device(vc, socket_path, NULL, listen_fd);
+    if (rc)
+        goto fail;
+    listen_fd = -1; /* the server's now */
+    vc->intx_asserted = intx;
+    rc = -EPROTO;
+    if (vfio_user_pci_restore(vc->pci, r) || vfio_user_server_restore(vc->srv, r) || nvmet_ctrlr_restore(&vc->nvme, r))
+        goto fail;
+    vnvme_state_expect_end(r);
+    if (!vnvme_state_in_ok(r))
+        goto fail;
+    VNVME_INFO(LOG_COMP, "%s: controller %u of %s taken over (CSTS 0x%x)", socket_path, vc->nvme.cntlid, ss->nqn,
+               vc->nvme.csts);
+    return vc;
+fail:
+    if (vnvme_state_in_ok(r))
+        vnvme_state_fail(r, strerror(-rc));
+    if (listen_fd >= 0)
+        close(listen_fd);
+    if (db_fd >= 0)
+        close(db_fd);
+    nvmet_vfio_user_ctrlr_abandon(vc);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void nvmet_vfio_user_ctrlr_abandon(struct nvmet_vfio_user_ctrlr *vc)
+{
+    if (!vc)
+        return;
+    /*
+     * Local resources only: the client, its queues and memory, the socket file
+     * and the doorbell page's contents are another process's now. The
+     * controller leaves its subsystem without a reset (no queue is deleted
+     * in anyone's eyes), and its bdev channels are closed.
+     */
+    vfio_user_server_abandon(vc->srv);
+    vc->srv = NULL;
+    if (vc->pci)
+        vfio_user_pci_destroy(vc->pci);
+    vc->pci = NULL;
+    if (vc->nvme_ready)
+        nvmet_ctrlr_forget(&vc->nvme);
+    vc->nvme_ready = false;
+    nvmet_vfio_user_ctrlr_destroy(vc);
 }
 
 void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc)

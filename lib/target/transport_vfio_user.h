@@ -13,6 +13,7 @@
 #ifndef VNVME_TRANSPORT_VFIO_USER_H
 #define VNVME_TRANSPORT_VFIO_USER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "nvmet.h"
@@ -30,6 +31,23 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_create(struct nvmet_subsys *
                                                            const gid_t *socket_group, int *err);
 /* Disconnects the client, removes the socket file. */
 void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc);
+
+/*
+ * Handover to another process (docs/STATE-FORMAT.md). pause stops fetching
+ * commands (what is in flight still completes); save needs the controller
+ * quiet (nvmet_ctrlr_quiet) and its socket at a message boundary, else
+ * -EBUSY: keep polling and try again. restore builds the controller of
+ * socket_path from the other process's state and fds (NULL with *err and the
+ * reason in r when it cannot); abandon frees a saved controller here without
+ * the client or the socket file noticing.
+ */
+struct vnvme_state_out;
+struct vnvme_state_in;
+void nvmet_vfio_user_ctrlr_pause(struct nvmet_vfio_user_ctrlr *vc, bool paused);
+int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w);
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
+                                                            struct vnvme_state_in *r, int *err);
+void nvmet_vfio_user_ctrlr_abandon(struct nvmet_vfio_user_ctrlr *vc);
 
 int nvmet_vfio_user_poll_data(struct nvmet_vfio_user_ctrlr *vc);
 /* When the next poll must run for an interrupt held back by coalescing (CLOCK_MONOTONIC ns), or 0. */

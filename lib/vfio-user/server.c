@@ -73,7 +73,7 @@ fail:
     return NULL;
 }
 
-static void queue_clear(struct vfio_user_server *s)
+void srv_queue_clear(struct vfio_user_server *s)
 {
     while (s->queue_len) {
         struct vfio_user_msg *m = &s->queue[s->queue_head].msg;
@@ -96,7 +96,7 @@ static void disconnect(struct vfio_user_server *s)
     VNVME_INFO(SRV_LOG, "client disconnected");
     srv_dma_unmap_all(s);
     srv_irqs_reset_all(s);
-    queue_clear(s);
+    srv_queue_clear(s);
     vfio_user_rx_fini(&s->rx);
     vfio_user_rx_fini(&s->wait_rx);
     vfio_user_tx_fini(&s->tx);
@@ -135,7 +135,7 @@ static size_t rx_max_msg_size(const struct vfio_user_server *s)
     return need < (128u << 10) ? (128u << 10) : need;
 }
 
-int vfio_user_server_attach_fd(struct vfio_user_server *s, int fd)
+static int attach(struct vfio_user_server *s, int fd, bool notify)
 {
     if (s->conn_fd >= 0)
         return -EBUSY;
@@ -152,9 +152,19 @@ int vfio_user_server_attach_fd(struct vfio_user_server *s, int fd)
     vfio_user_rx_init(&s->rx, rx_max_msg_size(s), VFIO_USER_MSG_MAX_FDS);
     vfio_user_rx_init(&s->wait_rx, rx_max_msg_size(s), VFIO_USER_MSG_MAX_FDS);
     vfio_user_tx_init(&s->tx);
-    if (s->ops && s->ops->connected)
+    if (notify && s->ops && s->ops->connected)
         s->ops->connected(s->dev_ctx);
     return 0;
+}
+
+int vfio_user_server_attach_fd(struct vfio_user_server *s, int fd)
+{
+    return attach(s, fd, true);
+}
+
+int srv_adopt_conn(struct vfio_user_server *s, int fd)
+{
+    return attach(s, fd, false);
 }
 
 /* Take the next pending connection as the client. Returns false when none is waiting. */

@@ -74,6 +74,9 @@ struct vfio_user_server {
 /* Adopt an already connected stream socket as the client (tests, fuzzing). Returns 0, -EBUSY or -errno. */
 int vfio_user_server_attach_fd(struct vfio_user_server *s, int fd);
 
+/* The same for a connection handed over by another process (server_state.c): the device is not told. */
+int srv_adopt_conn(struct vfio_user_server *s, int fd);
+
 /* Replies. err > 0 sends an error reply. Both honour VFIO_USER_F_NO_REPLY. */
 void srv_reply(struct vfio_user_server *s, const struct vfio_user_header *req, const struct iovec *iov, int iovcnt,
                const int *fds, size_t nfds);
@@ -82,6 +85,8 @@ void srv_reply_err(struct vfio_user_server *s, const struct vfio_user_header *re
 void srv_request_disconnect(struct vfio_user_server *s, const char *why);
 /* Park a command received during a DMA wait; false when the queue is full. */
 bool srv_queue_push(struct vfio_user_server *s, struct vfio_user_msg *m);
+/* Drop every parked command (closing the fds it carried). */
+void srv_queue_clear(struct vfio_user_server *s);
 
 /* Handlers: m->fds[i] set to -1 for fds taken; the rest are closed by the caller. */
 void srv_handle_region_info(struct vfio_user_server *s, struct vfio_user_msg *m);

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vnvmed --upgrade-fd FD: the new process of a live upgrade (handover.h).
+ *
+ * It builds everything it can while the old process still serves (bdevs,
+ * subsystems, namespaces from the running configuration; RAM bdevs on the
+ * old one's memory), then rebuilds the controllers from their state, and
+ * starts polling only when the old process says COMMIT. Until then it has
+ * written nothing a client can see, so on any failure it just exits
+ * (_exit: no cleanup that would remove a socket file or reset a
+ * controller) and the old process carries on.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "handover.h"
+#include "vnvmed.h"
+
+#define LOG_COMP "takeover"
+#define OFFER_TIMEOUT_MS 10000
+#define STATE_TIMEOUT_MS 30000  /* the old process drains its controllers meanwhile */
+#define COMMIT_TIMEOUT_MS 10000
+#define MAX_BDEV_FDS 4096u
+
+static struct {
+    char name[64];
+    int fd;
+} bdev_fds[MAX_BDEV_FDS];
+static uint32_t nr_bdev_fds;
+
+int takeover_bdev_fd(const char *name)
+{
+    for (uint32_t i = 0; i < nr_bdev_fds; i++)
+        if (bdev_fds[i].fd >= 0 && strcmp(bdev_fds[i].name, name) == 0) {
+            int fd = bdev_fds[i].fd;
+            bdev_fds[i].fd = -1;
+            return fd;
+        }
+    return -1;
+}
+
+static void __attribute__((noreturn)) give_up(int sock, uint32_t type, const char *why)
+{
+    VNVME_ERR(LOG_COMP, "%s; the running vnvmed keeps serving", why);
+    (void)handover_send_text(sock, type, why);
+    _exit(1);
+}
+
+static void take_offer(int sock, struct handover_msg *m)
+{
+    char why[512];
+    struct vnvme_state_in r;
+    vnvme_state_in_init(&r, m->data, m->len, m->fds, m->nfds);
+    uint32_t version = vnvme_state_get_u32(&r);
+    /* The test suite plays a binary of another format version through this variable. */
+    const char *reads_env = getenv("VNVME_TEST_HANDOVER_READS");
+    uint32_t reads = reads_env ? (uint32_t)strtoul(reads_env, NULL, 10) : HANDOVER_STATE_VERSION;
+    if (vnvme_state_in_ok(&r) && version != reads) {
+        snprintf(why, sizeof(why), "state format version %u is not one this vnvmed reads (it reads %u)", version,
+                 reads);
+        give_up(sock, HO_REFUSE, why);
+    }
+    uint32_t len = vnvme_state_get_u32(&r);
+    r.pos -= 4 * vnvme_state_in_ok(&r); /* get_str reads the length itself */
+    char *text = vnvme_state_in_ok(&r) && len < (64u << 20) ? malloc((size_t)len + 1) : NULL;
+    if (!text)
+        give_up(sock, HO_REFUSE, "the configuration in the offer is unreadable");
+    vnvme_state_get_str(&r, text, (size_t)len + 1);
+    uint32_t n = vnvme_state_get_u32(&r);
+    if (n > MAX_BDEV_FDS)
+        vnvme_state_fail(&r, "too many RAM bdevs");
+    for (uint32_t i = 0; i < n && vnvme_state_in_ok(&r); i++) {
+        vnvme_state_get_str(&r, bdev_fds[i].name, sizeof(bdev_fds[i].name));
+        bdev_fds[i].fd = vnvme_state_get_fd(&r);
+        nr_bdev_fds = i + 1;
+    }
+    vnvme_state_expect_end(&r);
+    if (!vnvme_state_in_ok(&r)) {
+        snprintf(why, sizeof(why), "the offer is malformed: %s", vnvme_state_in_why(&r));
+        give_up(sock, HO_REFUSE, why);
+    }
+    struct json_object *cfg = json_tokener_parse(text);
+    free(text);
+    if (!cfg)
+        give_up(sock, HO_REFUSE, "the configuration in the offer is not JSON");
+    int rc = config_load_json("the running configuration", cfg);
+    json_object_put(cfg);
+    if (rc) {
+        snprintf(why, sizeof(why), "the running configuration does not load here: %s", strerror(-rc));
+        give_up(sock, HO_REFUSE, why);
+    }
+    for (uint32_t i = 0; i < nr_bdev_fds; i++)
+        if (bdev_fds[i].fd >= 0) {
+            snprintf(why, sizeof(why), "RAM bdev %s's memory was offered but the configuration has no such bdev",
+                     bdev_fds[i].name);
+            give_up(sock, HO_REFUSE, why);
+        }
+}
+
+int takeover_run(int sock, int *metrics_fd)
+{
+    struct handover_msg m;
+    char why[600];
+    int rc = handover_recv(sock, OFFER_TIMEOUT_MS, &m);
+    if (rc || m.type != HO_OFFER)
+        give_up(sock, HO_REFUSE, rc ? "no offer from the running vnvmed" : "the first message is not an offer");
+    take_offer(sock, &m);
+    handover_msg_free(&m);
+    rc = handover_send(sock, HO_PREPARED, NULL, 0, NULL, 0);
+    if (rc)
+        _exit(1);
+
+    uint32_t ctrlrs = 0;
+    for (;;) {
+        rc = handover_recv(sock, STATE_TIMEOUT_MS, &m);
+        if (rc) {
+            VNVME_ERR(LOG_COMP, "the running vnvmed stopped the handover (%s); it keeps serving", strerror(-rc));
+            _exit(1);
+        }
+        if (m.type == HO_END)
+            break;
+        if (m.type != HO_CTRLR)
+            give_up(sock, HO_FAILED, "unexpected message while receiving controllers");
+        if (tgt_restore_ctrlr(&m, why, sizeof(why)) != 0)
+            give_up(sock, HO_FAILED, why);
+        handover_msg_free(&m);
+        ctrlrs++;
+    }
+    struct vnvme_state_in r;
+    vnvme_state_in_init(&r, m.data, m.len, m.fds, m.nfds);
+    int rpc_fd = vnvme_state_get_fd(&r);
+    char rpc_path[108];
+    vnvme_state_get_str(&r, rpc_path, sizeof(rpc_path));
+    *metrics_fd = vnvme_state_get_fd(&r);
+    vnvme_state_expect_end(&r);
+    handover_msg_free(&m);
+    if (!vnvme_state_in_ok(&r) || rpc_fd < 0)
+        give_up(sock, HO_FAILED, "the RPC socket was not handed over");
+    rc = rpc_server_adopt(rpc_fd, rpc_path);
+    if (rc) {
+        snprintf(why, sizeof(why), "cannot serve the handed-over RPC socket: %s", strerror(-rc));
+        give_up(sock, HO_FAILED, why);
+    }
+    rc = handover_send(sock, HO_READY, NULL, 0, NULL, 0);
+    if (rc)
+        _exit(1);
+    rc = handover_recv(sock, COMMIT_TIMEOUT_MS, &m);
+    if (rc || m.type != HO_COMMIT) {
+        VNVME_ERR(LOG_COMP, "no go-ahead from the running vnvmed (%s); it keeps serving",
+                  rc ? strerror(-rc) : "unexpected message");
+        _exit(1);
+    }
+    handover_msg_free(&m);
+    close(sock);
+    tgt_start_restored();
+    VNVME_NOTICE(LOG_COMP, "serving %u controller%s handed over", ctrlrs, ctrlrs == 1 ? "" : "s");
+    return 0;
+}

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""vnvmed's live upgrade (framework_upgrade) with clients doing I/O through it.
+
+Three controllers (a RAM and a uring namespace behind one, a RAM namespace behind another, a third
+with no client) are served while two vnvme-perf clients write patterns and read them back
+(--verify, one polling, one on interrupts); vnvmed is upgraded to its own binary three times in a
+row. The clients must finish without an I/O error or a bad read, every upgrade must answer with a
+new pid, the old process must exit 0, and the configuration, the idle controller and the RPC socket
+must carry on. Then two handovers that fail on purpose (a binary that exits at once, one that reads
+another state format version) must leave the running process serving. Prints TAP; exits non-zero
+when a check fails. VNVMED, VNVME_PERF name the binaries.
+"""
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+VNVMED = os.environ["VNVMED"]
+VNVME_PERF = os.environ["VNVME_PERF"]
+WAIT_S = 30
+MiB = 1 << 20
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def die_with_test():
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a test killed by its timeout leaves no daemon
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie counts as gone.
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def reap(pid, timeout=WAIT_S):
+    """Exit status of pid, a child or (we are a subreaper) an orphaned grandchild."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None  # reaped already
+        if got == pid:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    raise AssertionError("pid %d did not exit in %d s" % (pid, timeout))
+
+
+def rpc(path, method, params=None, timeout=60):
+    req = {"jsonrpc": "2.0", "method": method, "id": 1}
+    if params is not None:
+        req["params"] = params
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(json.dumps(req).encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def call(path, method, params=None):
+    reply = rpc(path, method, params)
+    if "error" in reply:
+        raise AssertionError("rpc %s: %s" % (method, reply["error"]))
+    return reply["result"]
+
+
+class Daemon:
+    def __init__(self, work, name, config, env=None):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir)
+        self.rpc_path = os.path.join(self.dir, "rpc.sock")
+        self.log_path = os.path.join(self.dir, "vnvmed.log")
+        cfg_path = os.path.join(self.dir, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(config, f)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([VNVMED, "-c", cfg_path, "-r", self.rpc_path, "-m", "0x1"], stdout=self.log,
+                                     stderr=subprocess.STDOUT, preexec_fn=die_with_test,
+                                     env=dict(os.environ, **(env or {})))
+        self.pid = self.proc.pid
+        end = time.monotonic() + WAIT_S
+        while not os.path.exists(self.rpc_path):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise AssertionError("vnvmed did not start: %s" % self.output())
+            time.sleep(0.02)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def upgrade(self, params=None):
+        """framework_upgrade; returns its result and checks that the old process is gone."""
+        old = self.pid
+        res = call(self.rpc_path, "framework_upgrade", params)
+        assert res["pid"] != old and alive(res["pid"]), res
+        status = reap(old)
+        assert status in (0, None), "old vnvmed exited with %s" % status
+        self.pid = res["pid"]
+        return res
+
+    def stop(self):
+        os.kill(self.pid, signal.SIGTERM)
+        return reap(self.pid)
+
+    def kill(self):
+        if alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+            reap(self.pid)
+
+
+def perf(sock, seconds, depth, *extra):
+    return subprocess.Popen([VNVME_PERF, "-r", sock, "-q", str(depth), "-o", "4096", "-w", "randwrite", "-t",
+                             str(seconds), "--verify", "--json"] + list(extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=die_with_test)
+
+
+def perf_result(p):
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, "vnvme-perf exited %d: %s %s" % (p.returncode, out[-1500:], err[-1500:])
+    res = json.loads(out)
+    total = res["total"]
+    assert total["io_errors"] == 0 and total["verify_failures"] == 0, total
+    assert total["verified"] > 0, total
+    return total
+
+
+class Run:
+    def __init__(self):
+        self.n = 0
+        self.failed = False
+
+    def check(self, description, fn):
+        self.n += 1
+        try:
+            fn()
+            print("ok %d - %s" % (self.n, description), flush=True)
+        except Exception:
+            self.failed = True
+            print("not ok %d - %s" % (self.n, description))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+            sys.stdout.flush()
+
+
+def config(work, name):
+    d = os.path.join(work, name)
+    img = os.path.join(work, name + "-uring.img")
+    with open(img, "wb") as f:
+        f.truncate(64 * MiB)
+
+    def subsys(nqn, bdevs, listener):
+        calls = [{"method": "nvmf_create_subsystem", "params": {"nqn": nqn, "allow_any_host": True}}]
+        calls += [{"method": "nvmf_subsystem_add_ns", "params": {"nqn": nqn, "namespace": {"bdev_name": b}}}
+                  for b in bdevs]
+        calls += [{"method": "nvmf_subsystem_add_listener",
+                   "params": {"nqn": nqn, "listen_address": {"trtype": "VFIOUSER", "traddr": os.path.join(d, listener)}}}]
+        return calls
+
+    bdevs = [{"method": "bdev_malloc_create", "params": {"name": "M0", "num_blocks": 65536, "block_size": 512}},
+             {"method": "bdev_malloc_create", "params": {"name": "M1", "num_blocks": 16384, "block_size": 4096}},
+             {"method": "bdev_uring_create", "params": {"name": "U0", "filename": img}},
+             {"method": "bdev_null_create", "params": {"name": "N0", "num_blocks": 16384, "block_size": 4096}}]
+    nvmf = [{"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}}]
+    nvmf += subsys("nqn.2026-12.io.vnvme:a", ["M0", "U0"], "a")
+    nvmf += subsys("nqn.2026-12.io.vnvme:b", ["M1"], "b")
+    nvmf += subsys("nqn.2026-12.io.vnvme:c", ["N0"], "c")
+    return {"subsystems": [{"subsystem": "bdev", "config": bdevs}, {"subsystem": "nvmf", "config": nvmf}]}
+
+
+def main():
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    work = tempfile.mkdtemp(prefix="vnvme-upgrade.")
+    run = Run()
+    daemons = []
+    try:
+        d = Daemon(work, "d", config(work, "d"))
+        daemons.append(d)
+        sock = {n: os.path.join(d.dir, n, "cntrl") for n in "abc"}
+        saved_before = call(d.rpc_path, "save_config")
+        state = {}
+
+        def three_upgrades_under_io():
+            pa = perf(sock["a"], 8, 32)
+            pb = perf(sock["b"], 8, 8, "-I")
+            time.sleep(1.5)
+            pids = [d.pid]
+            for _ in range(3):
+                res = d.upgrade()
+                assert res["controllers"] == 3, res
+                pids.append(res["pid"])
+                state.setdefault("pauses", []).append(res["pause_us"])
+                time.sleep(1.5)
+            state["a"] = perf_result(pa)
+            state["b"] = perf_result(pb)
+            assert len(set(pids)) == 4, pids
+            print("# pauses (us): %s; client a verified %d, b %d" % (state["pauses"], state["a"]["verified"],
+                                                                      state["b"]["verified"]), flush=True)
+        run.check("three upgrades in a row while two clients write and read back: no error, no bad data",
+                  three_upgrades_under_io)
+
+        def same_configuration():
+            after = call(d.rpc_path, "save_config")
+            assert after == saved_before, json.dumps(after)[:2000]
+        run.check("the new process runs the same configuration (save_config is equal)", same_configuration)
+
+        def idle_controller_accepts():
+            p = subprocess.run([VNVME_PERF, "-r", sock["c"], "-q", "1", "-o", "4096", "-w", "read", "-t", "1"], capture_output=True, text=True, timeout=60, preexec_fn=die_with_test)
+            assert p.returncode == 0, p.stdout + p.stderr
+        run.check("the controller that had no client takes a new one after the upgrades", idle_controller_accepts)
+
+        def data_carried():
+            p = perf(sock["b"], 2, 4)
+            perf_result(p)
+            iostat = call(d.rpc_path, "bdev_get_iostat")
+            names = {b["name"]: b for b in iostat["bdevs"]}
+            assert names["M0"]["num_write_ops"] > 0 and names["U0"]["num_write_ops"] > 0, names
+        run.check("a new client works after the upgrades, and the bdevs' counters carried on", data_carried)
+
+        def failing_binary_leaves_it_serving():
+            pb = perf(sock["b"], 4, 8)
+            time.sleep(1)
+            reply = rpc(d.rpc_path, "framework_upgrade", {"binary": "/bin/false"})
+            assert "error" in reply and "still serves" in reply["error"]["message"], reply
+            assert alive(d.pid)
+            perf_result(pb)
+            call(d.rpc_path, "nvmf_get_subsystems")
+        run.check("a new binary that exits at once: the error says why, the running vnvmed keeps serving",
+                  failing_binary_leaves_it_serving)
+
+        def other_version_refused():
+            d2 = Daemon(work, "d2", config(work, "d2"), env={"VNVME_TEST_HANDOVER_READS": "99"})
+            daemons.append(d2)
+            pa = perf(os.path.join(d2.dir, "a", "cntrl"), 4, 16)
+            time.sleep(1)
+            reply = rpc(d2.rpc_path, "framework_upgrade")
+            msg = reply.get("error", {}).get("message", "")
+            assert "state format version 1 is not one this vnvmed reads (it reads 99)" in msg, reply
+            assert alive(d2.pid)
+            perf_result(pa)
+            assert d2.stop() == 0
+        run.check("a binary that reads another state format version refuses; the running vnvmed keeps serving",
+                  other_version_refused)
+
+        def stops_cleanly():
+            assert d.stop() == 0, d.output()[-3000:]
+            for n in "abc":
+                assert not os.path.exists(sock[n]), sock[n]
+            assert not os.path.exists(d.rpc_path)
+        run.check("the last process stops on SIGTERM and removes every socket it took over", stops_cleanly)
+    except Exception:
+        run.check("setup", lambda: (_ for _ in ()).throw(sys.exc_info()[1]))
+    finally:
+        for x in daemons:
+            x.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    print("1..%d" % run.n)
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
