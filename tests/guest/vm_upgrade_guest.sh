@@ -1,0 +1,36 @@
+#!/bin/sh
+# /tests/run of vm_upgrade: fio with verify on both namespaces while the host upgrades vnvmed.
+. /tests/tap.sh
+
+for ns in /dev/nvme0n1 /dev/nvme0n2; do
+  t=0
+  while [ ! -b $ns ] && [ $t -lt 200 ]; do sleep 0.1; t=$((t + 1)); done
+  check "$ns is there" test -b $ns
+done
+
+# Written before the upgrades, read back after them: the RAM namespace's memory moved to new processes.
+before="--name=before --filename=/dev/nvme0n1 --ioengine=libaio --direct=1 --rw=randwrite --bs=4k
+  --iodepth=32 --size=16m --randseed=4321 --verify=crc32c --verify_fatal=1"
+# shellcheck disable=SC2086
+check "fio writes 16 MiB with checksums to the RAM namespace" fio $before --do_verify=1
+
+echo "@@ FIO RUNNING"
+# Writes verified as they go (verify_backlog) and at the end, for longer than the host's three upgrades take.
+if fio --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=32 --verify=crc32c --verify_fatal=1 \
+    --verify_backlog=512 --time_based --runtime=14 --randseed=99 --group_reporting=0 \
+    --name=ram --filename=/dev/nvme0n1 --offset=32m --size=64m \
+    --name=uring --filename=/dev/nvme0n2 --size=64m >/tmp/fio.out 2>&1; then
+  ok "fio with crc32c verify at iodepth 32 on the RAM and the uring namespace through three upgrades"
+else
+  not_ok "fio with crc32c verify at iodepth 32 on the RAM and the uring namespace through three upgrades"
+fi
+grep -E 'err=|lat \(|clat \(|IOPS=' /tmp/fio.out | sed 's/^/# /'
+# shellcheck disable=SC2086
+check "the RAM namespace's data from before the upgrades reads back intact" fio $before --verify_only
+if dmesg | grep -iE 'nvme.*(timeout|reset|abort)' >/tmp/dmesg.bad; then
+  not_ok "the guest's kernel logged no NVMe timeout, abort or reset"
+  sed 's/^/# /' /tmp/dmesg.bad
+else
+  ok "the guest's kernel logged no NVMe timeout, abort or reset"
+fi
+exit $failed
