@@ -5,6 +5,7 @@
  * the SPDK-shaped parameters.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,6 +48,9 @@ static void usage(FILE *out)
             "  listener add NQN DIR                serve a controller at DIR/cntrl\n"
             "  listener remove NQN DIR\n"
             "  config save                         print the running configuration (SPDK JSON format)\n"
+            "  upgrade [VNVMED]                    replace the running vnvmed with VNVMED (default: the\n"
+            "                                      binary it was started from) without disconnecting\n"
+            "                                      its clients; on failure the running one keeps serving\n"
             "  iostat [-i SECONDS] [-c COUNT] [-b BDEV] [-H]\n"
             "                                      per-bdev reads, writes, MiB/s, mean and p99 latency and\n"
             "                                      queue depth every interval (default 1 s, until interrupted);\n"
@@ -355,6 +359,15 @@ int main(int argc, char **argv)
         return call_and_print("nvmf_create_transport", obj_with("trtype", "VFIOUSER"));
     if (strcmp(cmd, "config") == 0 && n == 1 && strcmp(args[0], "save") == 0)
         return call_and_print("save_config", NULL);
+    if (strcmp(cmd, "upgrade") == 0 && n <= 1) {
+        /* vnvmed starts it from its own working directory: name it absolutely. */
+        char path[PATH_MAX];
+        if (n == 1 && !realpath(args[0], path)) {
+            fprintf(stderr, "vnvme: upgrade: %s: %s\n", args[0], strerror(errno));
+            return 1;
+        }
+        return call_and_print("framework_upgrade", n == 1 ? obj_with("binary", path) : NULL);
+    }
     if (strcmp(cmd, "identify") == 0)
         return cmd_identify(argc - optind, argv + optind);
     if (strcmp(cmd, "help") == 0) {

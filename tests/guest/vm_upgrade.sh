@@ -34,7 +34,7 @@ if vm_wait_line guest '@@ FIO RUNNING' 180; then
   for n in 1 2 3; do
     sleep 2
     old=$vnvmed_pid
-    if out=$(rpc framework_upgrade 2>&1) && new=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' <<<"$out") && [ -n "$new" ]; then
+    if out=$("$VNVME" -s "$work/rpc.sock" upgrade "$VNVMED" 2>&1) && new=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' <<<"$out") && [ -n "$new" ]; then
       vnvmed_pid=$new
       pauses+=("$(sed -n 's/.*"pause_us": *\([0-9]*\).*/\1/p' <<<"$out")")
       for i in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
