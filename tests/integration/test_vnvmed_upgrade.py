@@ -233,7 +233,7 @@ def main():
             iostat = call(d.rpc_path, "bdev_get_iostat")
             names = {b["name"]: b for b in iostat["bdevs"]}
             assert names["M0"]["num_write_ops"] > 0 and names["U0"]["num_write_ops"] > 0, names
-        run.check("a new client works after the upgrades, and the bdevs' counters carried on", data_carried)
+        run.check("a new client works after the upgrades, and the last process counted I/O on every bdev it serves", data_carried)
 
         def failing_binary_leaves_it_serving():
             pb = perf(sock["b"], 4, 8)
