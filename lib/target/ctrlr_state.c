@@ -108,6 +108,7 @@ static void put_queues(struct vnvme_state_out *w, const struct nvmet_ctrlr *c)
         vnvme_state_put_u64(w, cq->coalesce_since_ns);
         vnvme_state_put_u8(w, (c->cq_irq_map[q / 64] >> (q % 64)) & 1);
         vnvme_state_put_u8(w, (c->cq_coalesce_map[q / 64] >> (q % 64)) & 1);
+        vnvme_state_put_u8(w, cq->ring != NULL);
     }
     vnvme_state_put_u32(w, nsq);
     NVMET_QMAP_FOREACH(q, c->sq_created_map) {
@@ -119,6 +120,7 @@ static void put_queues(struct vnvme_state_out *w, const struct nvmet_ctrlr *c)
         vnvme_state_put_u32(w, sq->tail);
         vnvme_state_put_u16(w, sq->cqid);
         vnvme_state_put_u8(w, sq->qprio);
+        vnvme_state_put_u8(w, sq->ring != NULL);
     }
     vnvme_state_end(w, at);
 }
@@ -177,6 +179,7 @@ int nvmet_ctrlr_save(const struct nvmet_ctrlr *c, struct vnvme_state_out *w)
     for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
         vnvme_state_put_u32(w, c->db_seen[i]);
     vnvme_state_put_u8(w, c->dbbuf.on);
+    vnvme_state_put_u8(w, c->dbbuf.dbs != NULL && c->dbbuf.eis != NULL);
     vnvme_state_put_u64(w, c->dbbuf.dbs_iova);
     vnvme_state_put_u64(w, c->dbbuf.eis_iova);
     for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
@@ -200,9 +203,10 @@ static void restore_cq(struct nvmet_ctrlr *c, struct vnvme_state_in *r)
     uint64_t since = vnvme_state_get_u64(r);
     bool irq_map = vnvme_state_get_bool(r);
     bool coalesce_map = vnvme_state_get_bool(r);
+    bool mapped = vnvme_state_get_bool(r);
     if (!vnvme_state_in_ok(r))
         return;
-    if (nvmet_cq_adopt(c, qid, iova, size, ien, iv) != 0 || tail >= size || head >= size || phase > 1 ||
+    if (nvmet_cq_adopt(c, qid, iova, size, ien, iv, mapped) != 0 || tail >= size || head >= size || phase > 1 ||
         iv > NVMET_MAX_IO_QUEUES) {
         vnvme_state_fail(r, "a completion queue cannot be rebuilt (its memory is not mapped, or a value is out of range)");
         return;
@@ -228,9 +232,10 @@ static void restore_sq(struct nvmet_ctrlr *c, struct vnvme_state_in *r)
     uint32_t tail = vnvme_state_get_u32(r);
     uint16_t cqid = vnvme_state_get_u16(r);
     uint8_t qprio = vnvme_state_get_u8(r);
+    bool mapped = vnvme_state_get_bool(r);
     if (!vnvme_state_in_ok(r))
         return;
-    if (nvmet_sq_adopt(c, qid, iova, size, cqid, qprio) != 0 || head >= size || tail >= size) {
+    if (nvmet_sq_adopt(c, qid, iova, size, cqid, qprio, mapped) != 0 || head >= size || tail >= size) {
         vnvme_state_fail(r, "a submission queue cannot be rebuilt (its memory is not mapped, or a value is out of range)");
         return;
     }
@@ -331,6 +336,7 @@ int nvmet_ctrlr_restore(struct nvmet_ctrlr *c, struct vnvme_state_in *in)
     for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
         c->db_seen[i] = vnvme_state_get_u32(r);
     c->dbbuf.on = vnvme_state_get_bool(r);
+    bool dbbuf_mapped = vnvme_state_get_bool(r);
     c->dbbuf.dbs_iova = vnvme_state_get_u64(r);
     c->dbbuf.eis_iova = vnvme_state_get_u64(r);
     for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
@@ -343,7 +349,7 @@ int nvmet_ctrlr_restore(struct nvmet_ctrlr *c, struct vnvme_state_in *in)
     if (!vnvme_state_in_ok(r))
         return -EPROTO;
     nvmet_dbbuf_memory_added(c);
-    if (c->dbbuf.on && (!c->dbbuf.dbs || !c->dbbuf.eis)) {
+    if (c->dbbuf.on && dbbuf_mapped && (!c->dbbuf.dbs || !c->dbbuf.eis)) {
         vnvme_state_fail(r, "the doorbell buffer's pages are not in mapped memory");
         return -EPROTO;
     }

@@ -329,9 +329,16 @@ int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t
  * The caller (admin_queue.c, ctrlr.c for qid 0) does the remaining spec checks.
  */
 int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
-/* The same without resetting the queue's doorbell: for a queue rebuilt from a handover (ctrlr_state.c). */
-int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv);
-int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio);
+/*
+ * The same without resetting the queue's doorbell: for a queue rebuilt from a
+ * handover (ctrlr_state.c). Without must_map a ring whose memory is not mapped
+ * is accepted, quiesced, as it was in the process that saved it (its client
+ * went away, or unmapped the memory).
+ */
+int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv,
+                   bool must_map);
+int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio,
+                   bool must_map);
 void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq);
 void nvmet_cq_destroy(struct nvmet_ctrlr *c, struct nvmet_cq *cq);
 /* (Re)map a queue's ring through the transport; false when its memory is not (yet) mapped. */

@@ -37,7 +37,8 @@ static void reset_doorbell(struct nvmet_ctrlr *c, uint32_t slot)
     c->dbbuf.seen[slot] = 0; /* a new queue starts at 0: a shadow value other than that is a host write */
 }
 
-int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
+int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv,
+                   bool must_map)
 {
     if (qid > NVMET_MAX_IO_QUEUES || c->cqs[qid].created)
         return NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
@@ -48,7 +49,7 @@ int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t 
     cq->qid = qid;
     cq->size = size;
     cq->iova = iova;
-    if (!nvmet_cq_map(c, cq)) {
+    if (!nvmet_cq_map(c, cq) && must_map) {
         memset(cq, 0, sizeof(*cq));
         return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
     }
@@ -65,13 +66,14 @@ int nvmet_cq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t 
 
 int nvmet_cq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien, uint16_t iv)
 {
-    int st = nvmet_cq_adopt(c, qid, iova, size, ien, iv);
+    int st = nvmet_cq_adopt(c, qid, iova, size, ien, iv, true);
     if (st == 0)
         reset_doorbell(c, 2u * qid + 1);
     return st;
 }
 
-int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio)
+int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio,
+                   bool must_map)
 {
     if (qid > NVMET_MAX_IO_QUEUES || c->sqs[qid].created)
         return NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_QUEUE_IDENTIFIER);
@@ -84,7 +86,7 @@ int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t 
     sq->qid = qid;
     sq->size = size;
     sq->iova = iova;
-    if (!nvmet_sq_map(c, sq)) {
+    if (!nvmet_sq_map(c, sq) && must_map) {
         memset(sq, 0, sizeof(*sq));
         return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
     }
@@ -111,7 +113,7 @@ int nvmet_sq_adopt(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t 
 
 int nvmet_sq_create(struct nvmet_ctrlr *c, uint16_t qid, uint64_t iova, uint32_t size, uint16_t cqid, uint8_t qprio)
 {
-    int st = nvmet_sq_adopt(c, qid, iova, size, cqid, qprio);
+    int st = nvmet_sq_adopt(c, qid, iova, size, cqid, qprio, true);
     if (st == 0)
         reset_doorbell(c, 2u * qid);
     return st;

@@ -7,11 +7,13 @@ with no client) are served while two vnvme-perf clients write patterns and read 
 (--verify, one polling, one on interrupts); vnvmed is upgraded to its own binary three times in a
 row. The clients must finish without an I/O error or a bad read, every upgrade must answer with a
 new pid, the old process must exit 0, and the configuration, the idle controller and the RPC socket
-must carry on. Then two handovers that fail on purpose (a binary that exits at once, one that reads
+must carry on; so must the metrics endpoint, a namespace hot-added before the upgrades (removed
+after them) and a controller whose client was killed with SIGKILL. Then two handovers that fail on purpose (a binary that exits at once, one that reads
 another state format version) must leave the running process serving. Prints TAP; exits non-zero
 when a check fails. VNVMED, VNVME_PERF name the binaries.
 """
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -84,7 +86,7 @@ def call(path, method, params=None):
 
 
 class Daemon:
-    def __init__(self, work, name, config, env=None):
+    def __init__(self, work, name, config, env=None, extra=()):
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         self.rpc_path = os.path.join(self.dir, "rpc.sock")
@@ -93,7 +95,7 @@ class Daemon:
         with open(cfg_path, "w") as f:
             json.dump(config, f)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([VNVMED, "-c", cfg_path, "-r", self.rpc_path, "-m", "0x1"], stdout=self.log,
+        self.proc = subprocess.Popen([VNVMED, "-c", cfg_path, "-r", self.rpc_path, "-m", "0x1"] + list(extra), stdout=self.log,
                                      stderr=subprocess.STDOUT, preexec_fn=die_with_test,
                                      env=dict(os.environ, **(env or {})))
         self.pid = self.proc.pid
@@ -125,6 +127,24 @@ class Daemon:
         if alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
             reap(self.pid)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read().decode()
+        assert r.status == 200, (r.status, body[:500])
+        return body
+    finally:
+        conn.close()
 
 
 def perf(sock, seconds, depth, *extra):
@@ -192,11 +212,29 @@ def main():
     run = Run()
     daemons = []
     try:
-        d = Daemon(work, "d", config(work, "d"))
+        port = free_port()
+        d = Daemon(work, "d", config(work, "d"), extra=["--metrics", "127.0.0.1:%d" % port])
         daemons.append(d)
         sock = {n: os.path.join(d.dir, n, "cntrl") for n in "abc"}
-        saved_before = call(d.rpc_path, "save_config")
         state = {}
+
+        def killed_client_leaves_queues():
+            # Its queues stay created with their memory gone: the state carries them quiesced.
+            p = perf(sock["c"], 30, 8)
+            time.sleep(1.5)
+            p.kill()
+            p.wait()
+            end = time.monotonic() + 10
+            while "client disconnected" not in d.output() and time.monotonic() < end:
+                time.sleep(0.05)
+            assert "client disconnected" in d.output()
+        run.check("a client of controller c killed with SIGKILL (its queues stay, unmapped)", killed_client_leaves_queues)
+
+        def hot_add():
+            call(d.rpc_path, "bdev_malloc_create", {"name": "Hot0", "num_blocks": 8192, "block_size": 4096})
+            call(d.rpc_path, "nvmf_subsystem_add_ns", {"nqn": "nqn.2026-12.io.vnvme:b", "namespace": {"bdev_name": "Hot0"}})
+            state["saved_before"] = call(d.rpc_path, "save_config")
+        run.check("a namespace is hot-added by RPC before the upgrades", hot_add)
 
         def three_upgrades_under_io():
             pa = perf(sock["a"], 8, 32)
@@ -219,8 +257,21 @@ def main():
 
         def same_configuration():
             after = call(d.rpc_path, "save_config")
-            assert after == saved_before, json.dumps(after)[:2000]
-        run.check("the new process runs the same configuration (save_config is equal)", same_configuration)
+            assert after == state["saved_before"], json.dumps(after)[:2000]
+        run.check("the new process runs the same configuration, RPC changes included (save_config is equal)",
+                  same_configuration)
+
+        def hot_remove():
+            subs = {s["nqn"]: s for s in call(d.rpc_path, "nvmf_get_subsystems")}
+            assert [n["bdev_name"] for n in subs["nqn.2026-12.io.vnvme:b"]["namespaces"]] == ["M1", "Hot0"], subs
+            call(d.rpc_path, "nvmf_subsystem_remove_ns", {"nqn": "nqn.2026-12.io.vnvme:b", "nsid": 2})
+            call(d.rpc_path, "bdev_malloc_delete", {"name": "Hot0"})
+        run.check("the hot-added namespace is there after the upgrades and is removed", hot_remove)
+
+        def metrics_served():
+            body = scrape(port)
+            assert "vnvme_build_info" in body, body[:500]
+        run.check("the metrics endpoint answers from the new process on the same port", metrics_served)
 
         def idle_controller_accepts():
             p = subprocess.run([VNVME_PERF, "-r", sock["c"], "-q", "1", "-o", "4096", "-w", "read", "-t", "1"], capture_output=True, text=True, timeout=60, preexec_fn=die_with_test)
