@@ -48,6 +48,14 @@ static void __attribute__((noreturn)) give_up(int sock, uint32_t type, const cha
 {
     VNVME_ERR(LOG_COMP, "%s; the running vnvmed keeps serving", why);
     (void)handover_send_text(sock, type, why);
+    /*
+     * Closing with the old process's messages unread would reset the
+     * connection and lose ours: read them until it hangs up (it does once it
+     * has the reason), a few seconds at most.
+     */
+    struct handover_msg m;
+    while (handover_recv(sock, 5000, &m) == 0)
+        handover_msg_free(&m);
     _exit(1);
 }
 
