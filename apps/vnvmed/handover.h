@@ -4,6 +4,7 @@
  * (docs/STATE-FORMAT.md has the format, README the operator's view).
  *
  *   handover_msg.c    messages with file descriptors on the private socket
+ *   config_record.c   the running configuration and RAM bdevs' memory
  *   upgrade.c         the running side: framework_upgrade, freezing and giving
  *   takeover.c        the new side: vnvmed --upgrade-fd, checking and taking
  *   tgt_handover.c    the target's part on both sides: pause, drain, save,
@@ -65,6 +66,15 @@ void upgrade_set_self(int argc, char **argv, volatile int *stop);
 /* True once this process has handed everything over and must exit without touching its clients (*stop is set then). */
 int upgrade_handed_over(void);
 
+/* ---- config_record.c ---- */
+/* The configuration record (OFFER's bytes and fds): written by a live upgrade and by crash recovery. */
+int config_record_write(struct vnvme_state_out *w);
+/* Check the version (the one this process reads) and build what the record describes. 0, or -errno with why. */
+int config_record_apply(struct vnvme_state_in *r, uint32_t reads_version, const char *origin, char *why,
+                        size_t why_len);
+/* bdev_malloc_create while a record is applied: the memory of that bdev, or -1. */
+int takeover_bdev_fd(const char *name);
+
 /* ---- takeover.c ---- */
 /*
  * vnvmed --upgrade-fd FD: take over from the process on FD. Returns 0 once
@@ -73,8 +83,6 @@ int upgrade_handed_over(void);
  * before that ends the process (_exit) so the old one resumes untouched.
  */
 int takeover_run(int sock, int *metrics_fd);
-/* bdev_malloc_create during a takeover: the handed-over memory of that bdev, or -1. */
-int takeover_bdev_fd(const char *name);
 
 /* ---- tgt_handover.c ---- */
 struct tgt_frozen;
@@ -93,7 +101,9 @@ void tgt_thaw(struct tgt_frozen *f);
 void tgt_abandon(struct tgt_frozen *f);
 /* New side: rebuild the controller of one CTRLR message (not polled yet). 0, or -errno with why. */
 int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len);
-/* New side, on COMMIT: start polling every rebuilt controller. */
+/* After a crash (recovery.c): the same from a controller's recovery record. */
+int tgt_recover_ctrlr(struct handover_msg *m, char *why, size_t why_len);
+/* New side, on COMMIT (or once recovered): start polling every rebuilt controller. */
 void tgt_start_restored(void);
 
 #endif

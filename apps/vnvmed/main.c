@@ -25,6 +25,7 @@
 #include "common/owner.h"
 #include "common/sd_notify.h"
 #include "handover.h"
+#include "recovery.h"
 #include "metrics.h"
 #include "rpc_internal.h"
 #include "vnvme/nvme_cuse.h"
@@ -94,6 +95,9 @@ static void usage(FILE *out)
             "                         serve the statistics in Prometheus' text format at\n"
             "                         http://ADDRESS:PORT/metrics (default off; ADDRESS 127.0.0.1,\n"
             "                         0.0.0.0 for every interface, [::1] for IPv6)\n"
+            "      --fd-store         keep what clients depend on in the service manager's file\n"
+            "                         descriptor store (systemd FileDescriptorStoreMax=), so that a\n"
+            "                         vnvmed restarted after a crash keeps its clients\n"
             "  -h, --help             this text\n"
             "\n"
             "Access (sockets are 0600 and CUSE nodes root 0600 unless told otherwise):\n"
@@ -228,7 +232,7 @@ static void delete_all_bdevs(void)
 int main(int argc, char **argv)
 {
     enum { OPT_LOG_LEVEL = 0x100, OPT_NO_IOSTAT, OPT_METRICS, OPT_RPC_GROUP, OPT_SOCKET_GROUP, OPT_CUSE_OWNER,
-           OPT_CUSE_GROUP, OPT_CUSE_MODE, OPT_UPGRADE_FD };
+           OPT_CUSE_GROUP, OPT_CUSE_MODE, OPT_UPGRADE_FD, OPT_FD_STORE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"cpumask", required_argument, NULL, 'm'},
@@ -243,6 +247,7 @@ int main(int argc, char **argv)
         {"cuse-group", required_argument, NULL, OPT_CUSE_GROUP},
         {"cuse-mode", required_argument, NULL, OPT_CUSE_MODE},
         {"upgrade-fd", required_argument, NULL, OPT_UPGRADE_FD},
+        {"fd-store", no_argument, NULL, OPT_FD_STORE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -256,6 +261,7 @@ int main(int argc, char **argv)
     gid_t rpc_gid, socket_gid;
     bool rpc_group = false;
     int upgrade_fd = -1; /* started by framework_upgrade: take over from the process on this socket */
+    bool fd_store = false;
     char *end;
 
     while ((opt = getopt_long(argc, argv, "c:m:r:L:h", options, NULL)) != -1) {
@@ -313,6 +319,7 @@ int main(int argc, char **argv)
             if (errno || end == optarg || *end || upgrade_fd < 3)
                 return bad_option("--upgrade-fd", "not a descriptor number", optarg);
             break;
+        case OPT_FD_STORE: fd_store = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -350,11 +357,20 @@ int main(int argc, char **argv)
 
     int exit_code = 0;
     bool rpc_started = false;
+    char **passed_names = NULL;
+    int passed = vnvme_sd_listen_fds(&passed_names);
+    if (fd_store) {
+        if (getenv("NOTIFY_SOCKET"))
+            fdstore_enable();
+        else
+            VNVME_WARN("vnvmed", "--fd-store: no service manager ($NOTIFY_SOCKET unset); nothing is kept");
+    }
     if (upgrade_fd >= 0) {
         /* The running process's configuration and sockets, not the command line's (the same, or older). */
         int metrics_fd = -1;
         takeover_run(upgrade_fd, &metrics_fd);
         rpc_started = true;
+        recovery_config_changed();
         if (metrics_addr_len &&
             metrics_start((const struct sockaddr *)&metrics_addr, metrics_addr_len, metrics_fd) != 0)
             VNVME_ERR("vnvmed", "serving without the metrics endpoint");
@@ -365,7 +381,29 @@ int main(int argc, char **argv)
         exit_code = 1;
         goto out;
     }
-    if (config) {
+    bool recovered = false;
+    if (fdstore_enabled() && passed > 0) {
+        /* Restarted after a crash: the clients' sockets, memory and interrupts are back from the store. */
+        rc = recovery_start(passed, passed_names);
+        if (rc < 0 && rc != -ENOENT) {
+            fprintf(stderr, "vnvmed: cannot recover from the stored state: %s\n", strerror(-rc));
+            exit_code = 1;
+            goto out;
+        }
+        if (rc >= 0) {
+            tgt_start_restored();
+            fdstore_drop_unused();
+            recovered = true;
+            printf("vnvmed: recovered %d controller%s after a restart\n", rc, rc == 1 ? "" : "s");
+        }
+    }
+    for (int i = 0; passed_names && passed_names[i]; i++)
+        free(passed_names[i]);
+    free(passed_names);
+    passed_names = NULL;
+    if (recovered) {
+        /* The stored configuration replaced the command line's. */
+    } else if (config) {
         rc = config_load_file(config);
         if (rc) {
             fprintf(stderr, "vnvmed: loading %s failed: %s\n", config, strerror(rc < 0 ? -rc : rc));
@@ -389,6 +427,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rpc_started = true;
+    recovery_config_changed();
 serve:;
     unsigned listeners = announce_listeners();
     if (metrics_addr_len) {
@@ -416,6 +455,8 @@ out:
         rpc_server_stop();
     rpc_host_shutdown(); /* host-role controllers may be attached to our own target: detach them first */
     tgt_shutdown();
+    if (fdstore_enabled())
+        recovery_shutdown();
     reactors_stop();
     delete_all_bdevs();
     vnvme_bdev_rbd_wait_closed(); /* images close on their own threads: librbd must be done before exit */

@@ -57,6 +57,7 @@
  * Many controllers, few busy: see reactor_poll.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -64,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +73,7 @@
 #include "common/log.h"
 #include "common/ticks.h"
 #include "reactor_internal.h"
+#include "recovery.h"
 
 #define LOG_COMP "reactor"
 #define MAX_REACTORS 64
@@ -114,10 +117,17 @@ static void epoll_unwatch(struct reactor *r, int fd)
 }
 
 /*
- * Bring the epoll set in line with the controller's current fds. A
- * connection fd is re-added even when its number did not change: a client
- * may have left and a new one arrived on the same number within one poll,
- * and the old registration died with the old socket.
+ * Bring the epoll set in line with the controller's current fds.
+ *
+ * The connection is watched through a copy of its fd that only the reactor
+ * closes. epoll keeps a registration for as long as the socket is open
+ * anywhere, and the server closes its fd inside a poll, before the reactor
+ * can unregister it: with the socket still open elsewhere (the crash
+ * recovery fd store keeps it, and so does a live upgrade's other process),
+ * a registration made on the server's fd would outlive the controller and
+ * report events for freed memory. The copy is unregistered, then closed,
+ * whenever the server's fd changes, a client that left and a new one that
+ * arrived on the same number within one poll included.
  */
 static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
 {
@@ -130,10 +140,24 @@ static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
             epoll_watch(r, lfd, rc);
         rc->listen_fd = lfd;
     }
-    if (cfd != rc->conn_fd && rc->conn_fd >= 0)
-        epoll_unwatch(r, rc->conn_fd);
-    if (cfd >= 0)
-        epoll_watch(r, cfd, rc);
+    struct stat st = {0};
+    if (cfd >= 0 && fstat(cfd, &st) < 0)
+        st.st_ino = 0;
+    if (cfd == rc->conn_fd && cfd >= 0 && rc->conn_watch >= 0 && st.st_ino == rc->conn_ino)
+        return; /* the same socket (a new client's would have its own inode) */
+    if (rc->conn_watch >= 0) {
+        epoll_unwatch(r, rc->conn_watch);
+        close(rc->conn_watch);
+        rc->conn_watch = -1;
+    }
+    if (cfd >= 0) {
+        rc->conn_watch = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+        rc->conn_ino = st.st_ino;
+        if (rc->conn_watch >= 0)
+            epoll_watch(r, rc->conn_watch, rc);
+        else
+            VNVME_WARN(LOG_COMP, "reactor %d: cannot watch a client socket: %s", r->index, strerror(errno));
+    }
     r->nr_connected += (cfd >= 0) - (rc->conn_fd >= 0);
     rc->conn_fd = cfd;
 }
@@ -181,7 +205,7 @@ void reactor_add_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
     rc->vc = vc;
     rc->nvme = nvmet_vfio_user_nvme(vc);
     rc->chan_gen = rc->nvme->chan_gen - 1; /* registered before the first sleep */
-    rc->listen_fd = rc->conn_fd = -1;
+    rc->listen_fd = rc->conn_fd = rc->conn_watch = -1;
     rc->next = r->ctrlrs;
     r->ctrlrs = rc;
     sync_fds(r, rc);
@@ -195,10 +219,12 @@ void reactor_remove_ctrlr(struct reactor *r, struct nvmet_vfio_user_ctrlr *vc)
             continue;
         if (rc->listen_fd >= 0)
             epoll_unwatch(r, rc->listen_fd);
-        if (rc->conn_fd >= 0) {
-            epoll_unwatch(r, rc->conn_fd);
-            r->nr_connected--;
+        if (rc->conn_watch >= 0) {
+            epoll_unwatch(r, rc->conn_watch);
+            close(rc->conn_watch);
         }
+        if (rc->conn_fd >= 0)
+            r->nr_connected--;
         for (uint32_t i = 0; i < rc->nr_chan_fds; i++)
             epoll_unwatch(r, rc->chan_fds[i]);
         reactor_list_take(r, rc);
@@ -215,6 +241,7 @@ static int poll_control(struct reactor *r, struct reactor_ctrlr *rc)
     int n = nvmet_vfio_user_poll_control(rc->vc);
     if (n < 0)
         VNVME_WARN(LOG_COMP, "%s: listener failed: %s", nvmet_vfio_user_socket_path(rc->vc), strerror(-n));
+    recovery_poll(rc->vc); /* a message that changed what a restart after a crash needs rewrites its record */
     sync_fds(r, rc);
     return n > 0 ? n : 0;
 }

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/unix_listen.h"
+#include "recovery.h"
 #include "rpc_internal.h"
 #include "vnvmed.h"
 
@@ -247,6 +248,9 @@ static struct json_object *handle_call(struct json_object *req)
     char *msg = NULL;
     VNVME_DEBUG("rpc", "call %s", json_object_get_string(method));
     struct json_object *result = rpc_dispatch(json_object_get_string(method), params, &code, &msg);
+    /* What a client changed must survive a crash too (recovery.c compares, so queries cost a save_config). */
+    if (code == 0)
+        recovery_config_changed();
     if (!has_id) {
         json_object_put(result);
         free(msg);

@@ -25,25 +25,6 @@
 #define OFFER_TIMEOUT_MS 10000
 #define STATE_TIMEOUT_MS 30000  /* the old process drains its controllers meanwhile */
 #define COMMIT_TIMEOUT_MS 10000
-#define MAX_BDEV_FDS 4096u
-
-static struct {
-    char name[64];
-    int fd;
-} bdev_fds[MAX_BDEV_FDS];
-static uint32_t nr_bdev_fds;
-
-int takeover_bdev_fd(const char *name)
-{
-    for (uint32_t i = 0; i < nr_bdev_fds; i++)
-        if (bdev_fds[i].fd >= 0 && strcmp(bdev_fds[i].name, name) == 0) {
-            int fd = bdev_fds[i].fd;
-            bdev_fds[i].fd = -1;
-            return fd;
-        }
-    return -1;
-}
-
 static void __attribute__((noreturn)) give_up(int sock, uint32_t type, const char *why)
 {
     VNVME_ERR(LOG_COMP, "%s; the running vnvmed keeps serving", why);
@@ -64,50 +45,11 @@ static void take_offer(int sock, struct handover_msg *m)
     char why[512];
     struct vnvme_state_in r;
     vnvme_state_in_init(&r, m->data, m->len, m->fds, m->nfds);
-    uint32_t version = vnvme_state_get_u32(&r);
     /* The test suite plays a binary of another format version through this variable. */
     const char *reads_env = getenv("VNVME_TEST_HANDOVER_READS");
     uint32_t reads = reads_env ? (uint32_t)strtoul(reads_env, NULL, 10) : HANDOVER_STATE_VERSION;
-    if (vnvme_state_in_ok(&r) && version != reads) {
-        snprintf(why, sizeof(why), "state format version %u is not one this vnvmed reads (it reads %u)", version,
-                 reads);
+    if (config_record_apply(&r, reads, "the running configuration", why, sizeof(why)) != 0)
         give_up(sock, HO_REFUSE, why);
-    }
-    uint32_t len = vnvme_state_get_u32(&r);
-    r.pos -= 4 * vnvme_state_in_ok(&r); /* get_str reads the length itself */
-    char *text = vnvme_state_in_ok(&r) && len < (64u << 20) ? malloc((size_t)len + 1) : NULL;
-    if (!text)
-        give_up(sock, HO_REFUSE, "the configuration in the offer is unreadable");
-    vnvme_state_get_str(&r, text, (size_t)len + 1);
-    uint32_t n = vnvme_state_get_u32(&r);
-    if (n > MAX_BDEV_FDS)
-        vnvme_state_fail(&r, "too many RAM bdevs");
-    for (uint32_t i = 0; i < n && vnvme_state_in_ok(&r); i++) {
-        vnvme_state_get_str(&r, bdev_fds[i].name, sizeof(bdev_fds[i].name));
-        bdev_fds[i].fd = vnvme_state_get_fd(&r);
-        nr_bdev_fds = i + 1;
-    }
-    vnvme_state_expect_end(&r);
-    if (!vnvme_state_in_ok(&r)) {
-        snprintf(why, sizeof(why), "the offer is malformed: %s", vnvme_state_in_why(&r));
-        give_up(sock, HO_REFUSE, why);
-    }
-    struct json_object *cfg = json_tokener_parse(text);
-    free(text);
-    if (!cfg)
-        give_up(sock, HO_REFUSE, "the configuration in the offer is not JSON");
-    int rc = config_load_json("the running configuration", cfg);
-    json_object_put(cfg);
-    if (rc) {
-        snprintf(why, sizeof(why), "the running configuration does not load here: %s", strerror(-rc));
-        give_up(sock, HO_REFUSE, why);
-    }
-    for (uint32_t i = 0; i < nr_bdev_fds; i++)
-        if (bdev_fds[i].fd >= 0) {
-            snprintf(why, sizeof(why), "RAM bdev %s's memory was offered but the configuration has no such bdev",
-                     bdev_fds[i].name);
-            give_up(sock, HO_REFUSE, why);
-        }
 }
 
 int takeover_run(int sock, int *metrics_fd)

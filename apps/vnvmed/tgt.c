@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/owner.h"
+#include "recovery.h"
 #include "vnvmed.h"
 
 #define LOG_COMP "tgt"
@@ -175,6 +176,7 @@ void tgt_bdev_resized(struct vnvme_bdev *b)
 struct ctrlr_call {
     struct reactor *reactor;
     struct nvmet_subsys *ss;
+    const char *traddr, *group_name; /* for the crash recovery record */
     const char *socket_path;
     const gid_t *socket_group;
     struct nvmet_vfio_user_ctrlr *vc;
@@ -185,14 +187,17 @@ static void ctrlr_start_on_reactor(void *arg)
 {
     struct ctrlr_call *c = arg;
     c->vc = nvmet_vfio_user_ctrlr_create(c->ss, c->socket_path, c->socket_group, &c->rc);
-    if (c->vc)
-        reactor_add_ctrlr(c->reactor, c->vc);
+    if (!c->vc)
+        return;
+    recovery_attach(c->vc, c->ss->nqn, c->traddr, c->group_name);
+    reactor_add_ctrlr(c->reactor, c->vc);
 }
 
 static void ctrlr_stop_on_reactor(void *arg)
 {
     struct ctrlr_call *c = arg;
     reactor_remove_ctrlr(c->reactor, c->vc);
+    recovery_detach(c->vc);
     nvmet_vfio_user_ctrlr_destroy(c->vc);
 }
 
@@ -279,7 +284,8 @@ int tgt_listener_add(struct tgt_subsystem *ts, const char *trtype, const char *t
     snprintf(l->traddr, sizeof(l->traddr), "%s", traddr);
     snprintf(l->socket_group, sizeof(l->socket_group), "%s", socket_group ? socket_group : "");
     struct ctrlr_call c = {.reactor = ts->reactor, .ss = ts->ss, .socket_path = socket_path,
-                           .socket_group = group_name ? &gid : NULL};
+                           .socket_group = group_name ? &gid : NULL, .traddr = traddr,
+                           .group_name = socket_group ? socket_group : ""};
     reactor_call(ts->reactor, ctrlr_start_on_reactor, &c);
     if (!c.vc) {
         VNVME_ERR(LOG_COMP, "listener %s: %s", socket_path, strerror(-c.rc));

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "handover.h"
+#include "recovery.h"
 #include "vnvmed.h"
 
 #define LOG_COMP "upgrade"
@@ -171,6 +172,7 @@ void tgt_thaw(struct tgt_frozen *f)
 
 static void abandon_on_reactor(void *arg)
 {
+    recovery_detach(arg);
     nvmet_vfio_user_ctrlr_abandon(arg);
 }
 
@@ -195,6 +197,7 @@ struct restore_call {
     struct nvmet_subsys *ss;
     const char *socket_path;
     struct vnvme_state_in *r;
+    bool recover;
     struct nvmet_vfio_user_ctrlr *vc;
     int rc;
 };
@@ -202,10 +205,11 @@ struct restore_call {
 static void restore_on_reactor(void *arg)
 {
     struct restore_call *c = arg;
-    c->vc = nvmet_vfio_user_ctrlr_restore(c->ss, c->socket_path, c->r, &c->rc);
+    c->vc = c->recover ? nvmet_vfio_user_ctrlr_recover(c->ss, c->socket_path, c->r, &c->rc)
+                       : nvmet_vfio_user_ctrlr_restore(c->ss, c->socket_path, c->r, &c->rc);
 }
 
-int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len)
+static int restore_ctrlr(struct handover_msg *m, bool recover, char *why, size_t why_len)
 {
     struct vnvme_state_in r;
     char nqn[224], traddr[256], group[64], path[256];
@@ -231,7 +235,7 @@ int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len)
         snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
-    struct restore_call c = {.ss = ts->ss, .socket_path = path, .r = &r};
+    struct restore_call c = {.ss = ts->ss, .socket_path = path, .r = &r, .recover = recover};
     reactor_call(ts->reactor, restore_on_reactor, &c);
     if (!c.vc) {
         snprintf(why, why_len, "controller on %s: %s", traddr,
@@ -250,15 +254,26 @@ int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len)
     return 0;
 }
 
+int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len)
+{
+    return restore_ctrlr(m, false, why, why_len);
+}
+
+int tgt_recover_ctrlr(struct handover_msg *m, char *why, size_t why_len)
+{
+    return restore_ctrlr(m, true, why, why_len);
+}
+
 struct start_call {
-    struct reactor *r;
-    struct nvmet_vfio_user_ctrlr *vc;
+    struct tgt_subsystem *ts;
+    struct tgt_listener *l;
 };
 
 static void start_on_reactor(void *arg)
 {
     struct start_call *c = arg;
-    reactor_add_ctrlr(c->r, c->vc);
+    recovery_attach(c->l->vc, c->ts->ss->nqn, c->l->traddr, c->l->socket_group);
+    reactor_add_ctrlr(c->ts->reactor, c->l->vc);
 }
 
 void tgt_start_restored(void)
@@ -267,7 +282,7 @@ void tgt_start_restored(void)
         for (struct tgt_listener *l = ts->listeners; l; l = l->next) {
             if (!l->held)
                 continue;
-            struct start_call c = {.r = ts->reactor, .vc = l->vc};
+            struct start_call c = {.ts = ts, .l = l};
             reactor_call(ts->reactor, start_on_reactor, &c);
             l->held = false;
         }

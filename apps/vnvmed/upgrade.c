@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/sd_notify.h"
 #include "handover.h"
+#include "recovery.h"
 #include "metrics.h"
 #include "rpc_internal.h"
 #include "vnvme/bdev.h"
@@ -83,41 +84,6 @@ static bool refuse_early(struct rpc_err *e)
             return true;
         }
     return false;
-}
-
-/* The running configuration without listeners (the controllers travel as state), and RAM bdevs' memory. */
-static int build_offer(struct vnvme_state_out *w)
-{
-    struct json_object *cfg = config_save();
-    struct json_object *subsystems = NULL;
-    if (cfg && json_object_object_get_ex(cfg, "subsystems", &subsystems)) {
-        for (size_t i = 0; i < json_object_array_length(subsystems); i++) {
-            struct json_object *s = json_object_array_get_idx(subsystems, i), *config = NULL;
-            if (!json_object_object_get_ex(s, "config", &config) || !json_object_is_type(config, json_type_array))
-                continue;
-            for (size_t k = json_object_array_length(config); k-- > 0;) {
-                struct json_object *call = json_object_array_get_idx(config, k), *m = NULL;
-                if (json_object_object_get_ex(call, "method", &m) &&
-                    strcmp(json_object_get_string(m), "nvmf_subsystem_add_listener") == 0)
-                    json_object_array_del_idx(config, k, 1);
-            }
-        }
-    }
-    vnvme_state_put_u32(w, HANDOVER_STATE_VERSION);
-    vnvme_state_put_str(w, cfg ? json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN) : "{}");
-    json_object_put(cfg);
-    uint32_t n = 0;
-    for (struct vnvme_bdev *b = vnvme_bdev_first(); b; b = vnvme_bdev_next(b))
-        n += vnvme_bdev_malloc_fd(b) >= 0;
-    vnvme_state_put_u32(w, n);
-    for (struct vnvme_bdev *b = vnvme_bdev_first(); b; b = vnvme_bdev_next(b)) {
-        int fd = vnvme_bdev_malloc_fd(b);
-        if (fd < 0)
-            continue;
-        vnvme_state_put_str(w, b->name);
-        vnvme_state_put_fd(w, fd);
-    }
-    return vnvme_state_out_error(w);
 }
 
 static pid_t spawn_new(const char *binary, int child_sock, int *err)
@@ -203,7 +169,7 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
 
     struct vnvme_state_out offer;
     vnvme_state_out_init(&offer);
-    int rc = build_offer(&offer);
+    int rc = config_record_write(&offer);
     if (rc == 0)
         rc = handover_send_state(sock, HO_OFFER, &offer);
     vnvme_state_out_fini(&offer);
@@ -250,6 +216,9 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
         goto fail;
     }
     handover_msg_free(&m);
+    /* The new process stores its own records; the manager keeps one name per file, so ours go first. */
+    if (fdstore_enabled())
+        fdstore_forget_all();
     rc = handover_send(sock, HO_COMMIT, NULL, 0, NULL, 0);
     if (rc) {
         /* It cannot know it may start, and exits: we still hold everything. */

@@ -116,5 +116,7 @@ struct vnvme_state_out;
 struct vnvme_state_in;
 int vfio_user_pci_save(const struct vfio_user_pci *p, struct vnvme_state_out *w);
 int vfio_user_pci_restore(struct vfio_user_pci *p, struct vnvme_state_in *r);
+/* Config space writes so far: what a copy of the state kept elsewhere compares to see it is stale. */
+uint64_t vfio_user_pci_config_writes(const struct vfio_user_pci *p);
 
 #endif

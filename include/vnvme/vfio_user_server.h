@@ -164,6 +164,11 @@ uint32_t vfio_user_server_irq_enabled_count(const struct vfio_user_server *s, ui
 struct vnvme_state_out;
 struct vnvme_state_in;
 int vfio_user_server_save(struct vfio_user_server *s, struct vnvme_state_out *w);
+/*
+ * The same between messages or not, for a crash-recovery record: a process
+ * that restarts after a crash has lost any half-read message anyway.
+ */
+int vfio_user_server_save_anytime(struct vfio_user_server *s, struct vnvme_state_out *w);
 int vfio_user_server_restore(struct vfio_user_server *s, struct vnvme_state_in *r);
 struct vfio_user_server *vfio_user_server_create_adopted(const struct vfio_user_server_config *cfg, int listen_fd,
                                                          int *err);

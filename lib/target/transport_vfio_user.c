@@ -68,6 +68,8 @@ struct nvmet_vfio_user_ctrlr {
         uint32_t prot;
     } hit;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    uint64_t control_gen; /* bumped by every change a crash-recovery record holds (besides config writes) */
+    void *owner;          /* the daemon's (its recovery record) */
 };
 
 /* ---- transport ops for the core ---- */
@@ -163,6 +165,7 @@ static ssize_t bar0_access(void *ctx, uint8_t *buf, size_t count, uint64_t offse
             return -EINVAL; /* one access never spans registers and doorbells */
         rc = is_write ? nvmet_ctrlr_reg_write(&vc->nvme, offset, buf, count)
                       : nvmet_ctrlr_reg_read(&vc->nvme, offset, buf, count);
+        vc->control_gen += is_write;
         return rc ? rc : (ssize_t)count;
     }
     if (offset < DB_OFFSET + DB_SIZE) {
@@ -195,6 +198,7 @@ static void reset_controller(struct nvmet_vfio_user_ctrlr *vc)
 static int on_reset(void *ctx, enum vfio_user_reset_reason why)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     if (why == VFIO_USER_RESET_DISCONNECT) {
         /*
          * State is kept, like a device whose driver went away: the queues'
@@ -219,6 +223,7 @@ static void on_function_reset(void *ctx)
 static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     (void)r;
     nvmet_ctrlr_memory_added(&vc->nvme);
 }
@@ -226,6 +231,7 @@ static void on_dma_map(void *ctx, const struct vfio_user_dma_region *r)
 static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     vc->hit.vaddr = NULL; /* first: the window is already out of the table */
     return nvmet_ctrlr_memory_removed(&vc->nvme, r->iova, r->size, r->vaddr, r->io_vaddr);
 }
@@ -233,18 +239,21 @@ static bool on_dma_unmap(void *ctx, const struct vfio_user_dma_region *r)
 static void on_connected(void *ctx)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     VNVME_NOTICE(LOG_COMP, "%s: client connected", vc->socket_path);
 }
 
 static void on_disconnected(void *ctx)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     VNVME_NOTICE(LOG_COMP, "%s: client disconnected", vc->socket_path);
 }
 
 static void on_irq_changed(void *ctx, uint32_t index)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
+    vc->control_gen++;
     (void)index;
     vfio_user_pci_irqs_changed(vc->pci);
 }
@@ -463,6 +472,116 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys 
         goto fail;
     VNVME_INFO(LOG_COMP, "%s: controller %u of %s taken over (CSTS 0x%x)", socket_path, vc->nvme.cntlid, ss->nqn,
                vc->nvme.csts);
+    return vc;
+fail:
+    if (vnvme_state_in_ok(r))
+        vnvme_state_fail(r, strerror(-rc));
+    if (listen_fd >= 0)
+        close(listen_fd);
+    if (db_fd >= 0)
+        close(db_fd);
+    nvmet_vfio_user_ctrlr_abandon(vc);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+/* ---- crash recovery (docs/STATE-FORMAT.md, "Crash recovery records") ---- */
+
+#define TAG_VU_RECOVERY 0x4e565243u /* "NVRC" */
+#define TAG_CTRLR_RECOVERY 0x4e524543u /* "NREC" */
+
+uint64_t nvmet_vfio_user_control_gen(const struct nvmet_vfio_user_ctrlr *vc)
+{
+    return vc->control_gen + vfio_user_pci_config_writes(vc->pci);
+}
+
+void nvmet_vfio_user_set_owner(struct nvmet_vfio_user_ctrlr *vc, void *owner)
+{
+    vc->owner = owner;
+}
+
+void *nvmet_vfio_user_owner(const struct nvmet_vfio_user_ctrlr *vc)
+{
+    return vc->owner;
+}
+
+int nvmet_vfio_user_ctrlr_save_recovery(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w)
+{
+    int listen_fd, conn_fd;
+    vfio_user_server_fds(vc->srv, &listen_fd, &conn_fd);
+    size_t at = vnvme_state_begin(w, TAG_VU_RECOVERY);
+    vnvme_state_put_fd(w, listen_fd);
+    vnvme_state_put_fd(w, vc->db_fd);
+    int rc = vfio_user_pci_save(vc->pci, w);
+    if (rc == 0)
+        rc = vfio_user_server_save_anytime(vc->srv, w);
+    /* The controller: what survives a reset, and whether it was enabled (queues cannot be known after a crash). */
+    size_t c = vnvme_state_begin(w, TAG_CTRLR_RECOVERY);
+    vnvme_state_put_u16(w, vc->nvme.cntlid);
+    vnvme_state_put_u32(w, vc->nvme.cc);
+    vnvme_state_put_u32(w, vc->nvme.aqa);
+    vnvme_state_put_u64(w, vc->nvme.asq);
+    vnvme_state_put_u64(w, vc->nvme.acq);
+    vnvme_state_end(w, c);
+    vnvme_state_end(w, at);
+    return rc ? rc : vnvme_state_out_error(w);
+}
+
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_recover(struct nvmet_subsys *ss, const char *socket_path,
+                                                            struct vnvme_state_in *in, int *err)
+{
+    struct vnvme_state_in sec, *r = &sec, nrec;
+    int rc = -EPROTO;
+    vnvme_state_enter(in, TAG_VU_RECOVERY, r);
+    int listen_fd = vnvme_state_get_fd(r);
+    int db_fd = vnvme_state_get_fd(r);
+    struct nvmet_vfio_user_ctrlr *vc = NULL;
+    if (!vnvme_state_in_ok(r) || listen_fd < 0 || db_fd < 0) {
+        vnvme_state_fail(r, "a controller's listening socket or doorbell page is missing");
+        goto fail;
+    }
+    vc = ctrlr_new(ss, socket_path, &rc);
+    if (!vc)
+        goto fail;
+    rc = setup_doorbells(vc, db_fd);
+    db_fd = -1;
+    if (rc)
+        goto fail;
+    rc = nvmet_ctrlr_init_keep_doorbells(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
+    if (rc)
+        goto fail;
+    attach_bdev_mem(vc);
+    rc = setup_device(vc, socket_path, NULL, listen_fd);
+    if (rc)
+        goto fail;
+    listen_fd = -1;
+    rc = -EPROTO;
+    if (vfio_user_pci_restore(vc->pci, r) || vfio_user_server_restore(vc->srv, r))
+        goto fail;
+    vnvme_state_enter(r, TAG_CTRLR_RECOVERY, &nrec);
+    uint16_t cntlid = vnvme_state_get_u16(&nrec);
+    uint32_t cc = vnvme_state_get_u32(&nrec);
+    vc->nvme.aqa = vnvme_state_get_u32(&nrec);
+    vc->nvme.asq = vnvme_state_get_u64(&nrec);
+    vc->nvme.acq = vnvme_state_get_u64(&nrec);
+    vnvme_state_expect_end(&nrec);
+    vnvme_state_expect_end(r);
+    if (!vnvme_state_in_ok(r))
+        goto fail;
+    vc->nvme.cntlid = cntlid;
+    if (cc & NVME_CC_EN) {
+        /*
+         * Its queues and the commands in flight died with the process. The host
+         * sees a controller that failed (CSTS.CFS): its driver resets it on the
+         * next timeout and sets it up again, which this process can serve.
+         */
+        vc->nvme.cc = cc;
+        vc->nvme.csts = NVME_CSTS_RDY | NVME_CSTS_CFS;
+        vc->nvme.fatal = true;
+    }
+    VNVME_NOTICE(LOG_COMP, "%s: controller %u of %s recovered after a crash%s", socket_path, cntlid, ss->nqn,
+                 (cc & NVME_CC_EN) ? ", reporting a controller fatal status until the host resets it" : "");
     return vc;
 fail:
     if (vnvme_state_in_ok(r))

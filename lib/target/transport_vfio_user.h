@@ -48,6 +48,20 @@ int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_st
 struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
                                                             struct vnvme_state_in *r, int *err);
 void nvmet_vfio_user_ctrlr_abandon(struct nvmet_vfio_user_ctrlr *vc);
+/*
+ * Crash recovery: a record of the control state alone (socket, memory,
+ * interrupts, PCI function, which registers survive a reset), written again
+ * whenever control_gen moves, and the controller a restarted process rebuilds
+ * from it. Enabled before the crash, it comes back with CSTS.CFS set: the
+ * host's driver resets it and carries on. owner is the daemon's to attach
+ * the record to.
+ */
+uint64_t nvmet_vfio_user_control_gen(const struct nvmet_vfio_user_ctrlr *vc);
+int nvmet_vfio_user_ctrlr_save_recovery(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w);
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_recover(struct nvmet_subsys *ss, const char *socket_path,
+                                                            struct vnvme_state_in *r, int *err);
+void nvmet_vfio_user_set_owner(struct nvmet_vfio_user_ctrlr *vc, void *owner);
+void *nvmet_vfio_user_owner(const struct nvmet_vfio_user_ctrlr *vc);
 
 int nvmet_vfio_user_poll_data(struct nvmet_vfio_user_ctrlr *vc);
 /* When the next poll must run for an interrupt held back by coalescing (CLOCK_MONOTONIC ns), or 0. */

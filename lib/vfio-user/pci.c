@@ -452,6 +452,7 @@ ssize_t vfio_user_pci_config_access(struct vfio_user_pci *p, uint8_t *buf, size_
         memcpy(buf, p->cfg + offset, count);
         return (ssize_t)count;
     }
+    p->config_writes++;
     snapshot(p, &old);
     for (size_t i = 0; i < count; i++) {
         size_t o = offset + i;

@@ -119,6 +119,7 @@ struct vfio_user_pci {
     uint32_t *msix_table; /* msix_vectors entries of 4 dwords */
     uint64_t *msix_pba;
     uint32_t msix_pba_words;
+    uint64_t config_writes; /* pci_state.c: a crash-recovery record is rewritten when this moves */
 };
 
 static inline uint16_t pci_cfg_get16(const struct vfio_user_pci *p, uint32_t off)

@@ -29,6 +29,11 @@ int vfio_user_pci_save(const struct vfio_user_pci *p, struct vnvme_state_out *w)
     return vnvme_state_out_error(w);
 }
 
+uint64_t vfio_user_pci_config_writes(const struct vfio_user_pci *p)
+{
+    return p->config_writes;
+}
+
 int vfio_user_pci_restore(struct vfio_user_pci *p, struct vnvme_state_in *in)
 {
     struct vnvme_state_in sec, *r = &sec;

@@ -18,11 +18,11 @@
 
 #define TAG_SERVER 0x56555352u /* "VUSR" */
 
-int vfio_user_server_save(struct vfio_user_server *s, struct vnvme_state_out *w)
+static int save(struct vfio_user_server *s, struct vnvme_state_out *w, bool at_boundary)
 {
     bool connected = s->conn_fd >= 0 && !s->want_disconnect;
     /* A message half read or a reply half sent cannot be carried: the caller polls until the stream is at a boundary. */
-    if (connected && (s->rx.hdr_got || s->rx_busy || vfio_user_tx_pending(&s->tx) || s->queue_len))
+    if (at_boundary && connected && (s->rx.hdr_got || s->rx_busy || vfio_user_tx_pending(&s->tx) || s->queue_len))
         return -EBUSY;
     size_t at = vnvme_state_begin(w, TAG_SERVER);
     vnvme_state_put_u8(w, connected);
@@ -65,6 +65,16 @@ int vfio_user_server_save(struct vfio_user_server *s, struct vnvme_state_out *w)
     }
     vnvme_state_end(w, at);
     return vnvme_state_out_error(w);
+}
+
+int vfio_user_server_save(struct vfio_user_server *s, struct vnvme_state_out *w)
+{
+    return save(s, w, true);
+}
+
+int vfio_user_server_save_anytime(struct vfio_user_server *s, struct vnvme_state_out *w)
+{
+    return save(s, w, false);
 }
 
 static int restore_connection(struct vfio_user_server *s, struct vnvme_state_in *r)

@@ -33,7 +33,8 @@ host_failed=0
 
 cleanup() {
   local p
-  for p in "${vm_pid[@]}" $vnvmed_pid; do
+  # A supervised vnvmed (vm_crash) writes its current pid there.
+  for p in "${vm_pid[@]}" $vnvmed_pid $(cat "$work/vnvmed.pid" 2>/dev/null); do
     kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null
