@@ -9,7 +9,8 @@ command -v systemd-analyze >/dev/null || { echo "no systemd-analyze: skipped"; e
 work=$(mktemp -d /tmp/vnvme-unit.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 grep -q '^Type=notify$' "$unit" || { echo "the unit is not Type=notify"; exit 1; }
-grep -q '^ExecStart=.*/vnvmed ' "$unit" || { echo "ExecStart does not run vnvmed"; exit 1; }
+grep -q '^ExecStart=.*/vnvmed .*--fd-store' "$unit" || { echo "ExecStart does not run vnvmed --fd-store"; exit 1; }
+grep -q '^FileDescriptorStoreMax=[1-9]' "$unit" || { echo "no file descriptor store for crash recovery"; exit 1; }
 grep -q '^ExecReload=.*/vnvme .* upgrade$' "$unit" || { echo "ExecReload does not upgrade vnvmed"; exit 1; }
 sed -e "s|^ExecStart=[^ ]*/vnvmed |ExecStart=$vnvmed |" -e "s|^ExecReload=[^ ]*/vnvme |ExecReload=$vnvme |" \
   "$unit" >"$work/vnvmed.service"
