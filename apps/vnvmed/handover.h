@@ -95,6 +95,8 @@ struct tgt_frozen *tgt_freeze(int timeout_ms, char *why, size_t why_len);
 /* Send each frozen controller as a CTRLR message. */
 int tgt_frozen_send(struct tgt_frozen *f, int sock);
 uint32_t tgt_frozen_count(const struct tgt_frozen *f);
+/* Commands recalled from bdevs that did not finish them in time, carried over to run again. */
+uint32_t tgt_frozen_recalled(const struct tgt_frozen *f);
 /* The handover failed: every controller back on its reactor, fetching again. */
 void tgt_thaw(struct tgt_frozen *f);
 /* The handover succeeded: let go of every controller here without the clients noticing. */

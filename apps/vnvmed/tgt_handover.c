@@ -23,6 +23,8 @@
 #include "vnvmed.h"
 
 #define LOG_COMP "upgrade"
+/* How long commands in flight may take to finish before those that can be recalled are carried over. */
+#define RECALL_AFTER_MS 20
 
 struct frozen_ctrlr {
     struct tgt_subsystem *ts;
@@ -30,6 +32,7 @@ struct frozen_ctrlr {
     struct vnvme_state_out w;
     bool saved;
     int rc; /* of the last try */
+    uint32_t recalled; /* commands recalled from a bdev to be carried over */
 };
 
 struct tgt_frozen {
@@ -69,6 +72,12 @@ static void try_save_on_reactor(void *arg)
     }
     reactor_remove_ctrlr(fc->ts->reactor, fc->l->vc);
     fc->saved = true;
+}
+
+static void recall_on_reactor(void *arg)
+{
+    struct frozen_ctrlr *fc = arg;
+    fc->recalled += nvmet_vfio_user_ctrlr_recall(fc->l->vc);
 }
 
 static void readd_on_reactor(void *arg)
@@ -111,8 +120,16 @@ struct tgt_frozen *tgt_freeze(int timeout_ms, char *why, size_t why_len)
             set_paused(fc, true);
         }
     /* Commands in flight finish on their reactors meanwhile; each try saves the controllers that are quiet. */
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t start = now_ms(), deadline = start + timeout_ms;
+    bool recalled = false;
     for (;;) {
+        if (!recalled && now_ms() - start >= RECALL_AFTER_MS) {
+            /* Still waiting: what a bdev holds without having started it (a delay bdev, RBD) is carried over instead. */
+            for (uint32_t i = 0; i < f->n; i++)
+                if (!f->c[i].saved)
+                    reactor_call(f->c[i].ts->reactor, recall_on_reactor, &f->c[i]);
+            recalled = true;
+        }
         uint32_t left = 0;
         for (uint32_t i = 0; i < f->n; i++) {
             struct frozen_ctrlr *fc = &f->c[i];
@@ -147,6 +164,14 @@ struct tgt_frozen *tgt_freeze(int timeout_ms, char *why, size_t why_len)
 uint32_t tgt_frozen_count(const struct tgt_frozen *f)
 {
     return f->n;
+}
+
+uint32_t tgt_frozen_recalled(const struct tgt_frozen *f)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < f->n; i++)
+        n += f->c[i].recalled;
+    return n;
 }
 
 int tgt_frozen_send(struct tgt_frozen *f, int sock)

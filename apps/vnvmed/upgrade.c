@@ -228,6 +228,7 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
     int64_t t_commit = now_us();
     close(sock);
     uint32_t moved = tgt_frozen_count(frozen);
+    uint32_t carried = tgt_frozen_recalled(frozen);
     /* From here on this process must not touch a client: it lets go of everything and exits. */
     tgt_abandon(frozen);
     metrics_detach();
@@ -243,6 +244,7 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
     json_object_object_add(res, "controllers", json_object_new_int64(moved));
     json_object_object_add(res, "pause_us", json_object_new_int64(t_commit - t0));
     json_object_object_add(res, "drain_us", json_object_new_int64(t_frozen - t0));
+    json_object_object_add(res, "commands_carried", json_object_new_int64(carried));
     return res;
 
 fail:

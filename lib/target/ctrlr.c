@@ -84,6 +84,9 @@ void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
     memset(c->sqs, 0, sizeof(c->sqs));
     memset(c->cqs, 0, sizeof(c->cqs));
     c->nr_aer_reqs = 0;
+    free(c->carried);
+    c->carried = NULL;
+    c->nr_carried = c->carried_cap = 0;
     while (c->nr_chans)
         nvmet_io_release_channel(c, c->chan_nsids[c->nr_chans - 1]);
     if (c->subsys)
@@ -93,6 +96,9 @@ void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
 void nvmet_ctrlr_fini(struct nvmet_ctrlr *c)
 {
     nvmet_ctrlr_reset(c);
+    free(c->carried);
+    c->carried = NULL;
+    c->nr_carried = c->carried_cap = 0;
     while (c->nr_chans)
         nvmet_io_release_channel(c, c->chan_nsids[c->nr_chans - 1]);
     if (c->subsys)
@@ -163,6 +169,7 @@ void nvmet_ctrlr_reset(struct nvmet_ctrlr *c)
     uint32_t old_csts = c->csts;
     /* Clearing RDY first makes late completions from the bdev be discarded. */
     c->csts &= ~NVME_CSTS_RDY;
+    c->nr_carried = 0; /* their queues are going */
     nvmet_aer_abort_all(c);
     drain(c);
     delete_all_queues(c);
@@ -450,6 +457,8 @@ int nvmet_ctrlr_poll(struct nvmet_ctrlr *c)
     int work = 0;
     uint32_t shst = (c->csts & NVME_CSTS_SHST_MASK) >> NVME_CSTS_SHST_SHIFT;
     if (shst == NVME_CSTS_SHST_NORMAL && !c->fetch_paused) {
+        if (__builtin_expect(c->nr_carried != 0, 0))
+            nvmet_ctrlr_resubmit_carried(c);
         nvmet_ctrlr_check_doorbells(c);
         work += retry_overflow(c);
         NVMET_QMAP_FOREACH(q, c->sq_created_map) {

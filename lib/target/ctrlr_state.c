@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -35,6 +36,54 @@ bool nvmet_ctrlr_quiet(const struct nvmet_ctrlr *c)
             return false;
     }
     return true;
+}
+
+void nvmet_req_carry(struct nvmet_req *req)
+{
+    struct nvmet_ctrlr *c = nvmet_req_ctrlr(req);
+    req->carry = false;
+    if (c->nr_carried == c->carried_cap) {
+        uint32_t cap = c->carried_cap ? c->carried_cap * 2 : 64;
+        struct nvmet_carried *a = realloc(c->carried, cap * sizeof(*a));
+        if (!a) {
+            /* Cannot keep it: the host gets the abort the recall produced, and retries. */
+            VNVME_ERR("nvmet", "ctrlr %u: out of memory carrying a recalled command; it completes as aborted",
+                      c->cntlid);
+            return;
+        }
+        c->carried = a;
+        c->carried_cap = cap;
+    }
+    c->carried[c->nr_carried].sqid = req->sq->qid;
+    c->carried[c->nr_carried].cmd = req->cmd;
+    c->nr_carried++;
+}
+
+void nvmet_ctrlr_resubmit_carried(struct nvmet_ctrlr *c)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->nr_carried; i++) {
+        struct nvmet_carried *k = &c->carried[i];
+        struct nvmet_sq *sq = k->sqid <= NVMET_MAX_IO_QUEUES ? &c->sqs[k->sqid] : NULL;
+        if (!sq || !sq->created || k->sqid == 0)
+            continue; /* its queue went (deleted, or the controller reset): nothing to answer to */
+        if (!sq->free_reqs) {
+            c->carried[kept++] = *k; /* the next poll, once a request is free */
+            continue;
+        }
+        struct nvmet_req *req = sq->free_reqs;
+        sq->free_reqs = req->next_free;
+        sq->in_flight++;
+        memcpy(&req->cmd, &k->cmd, sizeof(req->cmd));
+        memset(&req->rsp, 0, sizeof(req->rsp));
+        req->ns = NULL;
+        req->iovcnt = 0;
+        req->data_len = 0;
+        req->next_free = NULL;
+        req->in_flight = true;
+        nvmet_io_execute(req);
+    }
+    c->nr_carried = kept;
 }
 
 static void put_features(struct vnvme_state_out *w, const struct nvmet_features *f)
@@ -185,6 +234,12 @@ int nvmet_ctrlr_save(const struct nvmet_ctrlr *c, struct vnvme_state_out *w)
     for (uint32_t i = 0; i < NVMET_DB_SLOTS; i++)
         vnvme_state_put_u32(w, c->dbbuf.seen[i]);
     put_queues(w, c);
+    /* Commands recalled from a stuck bdev: the SQ they came from and their SQE, to run again. */
+    vnvme_state_put_u32(w, c->nr_carried);
+    for (uint32_t i = 0; i < c->nr_carried; i++) {
+        vnvme_state_put_u16(w, c->carried[i].sqid);
+        vnvme_state_put_bytes(w, &c->carried[i].cmd, sizeof(struct nvme_sqe));
+    }
     vnvme_state_end(w, at);
     return vnvme_state_out_error(w);
 }
@@ -345,6 +400,22 @@ int nvmet_ctrlr_restore(struct nvmet_ctrlr *c, struct vnvme_state_in *in)
         restore_queues(c, r);
     for (uint32_t i = 0; i < naer && vnvme_state_in_ok(r); i++)
         restore_aer(c, &aers[i], r);
+    uint32_t ncarried = vnvme_state_get_u32(r);
+    if (ncarried > NVMET_MAX_IO_QUEUES * NVMET_MAX_REQS_PER_SQ)
+        vnvme_state_fail(r, "more carried commands than a controller can have in flight");
+    if (vnvme_state_in_ok(r) && ncarried) {
+        c->carried = calloc(ncarried, sizeof(*c->carried));
+        if (!c->carried)
+            vnvme_state_fail(r, "out of memory for carried commands");
+        c->carried_cap = c->carried ? ncarried : 0;
+    }
+    for (uint32_t i = 0; i < ncarried && vnvme_state_in_ok(r); i++) {
+        c->carried[i].sqid = vnvme_state_get_u16(r);
+        vnvme_state_get_bytes(r, &c->carried[i].cmd, sizeof(struct nvme_sqe));
+        if (c->carried[i].sqid == 0 || c->carried[i].sqid > NVMET_MAX_IO_QUEUES || !c->sqs[c->carried[i].sqid].created)
+            vnvme_state_fail(r, "a carried command names a submission queue that does not exist");
+        c->nr_carried = i + 1;
+    }
     vnvme_state_expect_end(r);
     if (!vnvme_state_in_ok(r))
         return -EPROTO;

@@ -202,6 +202,26 @@ bool nvmet_io_abort(struct nvmet_req *req)
     return vnvme_bdev_abort(c->channels[req->ns->nsid], &req->bio) == 0;
 }
 
+uint32_t nvmet_ctrlr_recall_for_handover(struct nvmet_ctrlr *c)
+{
+    uint32_t n = 0;
+    for (uint32_t q = 1; q <= NVMET_MAX_IO_QUEUES && c->in_bdev; q++) {
+        struct nvmet_sq *sq = &c->sqs[q];
+        for (uint32_t i = 0; sq->created && i < sq->nr_reqs; i++) {
+            struct nvmet_req *req = &sq->reqs[i];
+            if (!req->in_flight || !req->in_bdev)
+                continue;
+            /* The recall completes it at once, through nvmet_req_complete, which carries it. */
+            req->carry = true;
+            if (nvmet_io_abort(req))
+                n++;
+            else
+                req->carry = false;
+        }
+    }
+    return n;
+}
+
 void nvmet_sq_recall(struct nvmet_sq *sq)
 {
     for (uint32_t i = 0; i < sq->nr_reqs && sq->in_flight; i++)

@@ -136,6 +136,7 @@ struct nvmet_req {
     int iovcnt;
     bool in_flight;
     bool in_bdev; /* handed to a bdev and not called back yet */
+    bool carry;   /* being recalled for a handover: its completion is carried over, not posted (ctrlr_state.c) */
     uint64_t data_len;
     vnvme_bdev_io_cb bdev_cb; /* io_cmd.c's continuation; bio.cb counts commands inside bdevs first */
     struct vnvme_bdev_io bio;
@@ -276,6 +277,12 @@ struct nvmet_ctrlr {
     bool polled_rarely;
     bool ka_activity;                                 /* a command arrived since the last check */
     bool fetch_paused; /* a handover is draining the controller: no new command is fetched (ctrlr_state.c) */
+    /* I/O commands recalled from a stuck bdev for a handover, to run again where the controller continues. */
+    struct nvmet_carried {
+        uint16_t sqid;
+        struct nvme_sqe cmd;
+    } *carried;
+    uint32_t nr_carried, carried_cap;
 };
 
 /* ctrlr.c */
@@ -303,6 +310,17 @@ void nvmet_ctrlr_fatal(struct nvmet_ctrlr *c, const char *why);
  * (reason in r) for state it cannot take.
  */
 bool nvmet_ctrlr_quiet(const struct nvmet_ctrlr *c);
+/*
+ * A bdev that holds commands it has not started (a delay bdev, RBD) need not
+ * hold up a handover: recall them now, without completing them to the host;
+ * they travel with the state and run again (in the new process, or here when
+ * the handover fails). Returns how many were recalled.
+ */
+uint32_t nvmet_ctrlr_recall_for_handover(struct nvmet_ctrlr *c);
+/* Run the carried commands again (the poll does it once fetching resumes). */
+void nvmet_ctrlr_resubmit_carried(struct nvmet_ctrlr *c);
+/* queue.c: a recalled command's completion goes to c->carried instead of its CQ. */
+void nvmet_req_carry(struct nvmet_req *req);
 struct vnvme_state_out;
 struct vnvme_state_in;
 int nvmet_ctrlr_save(const struct nvmet_ctrlr *c, struct vnvme_state_out *w);

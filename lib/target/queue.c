@@ -156,6 +156,12 @@ void nvmet_sq_destroy(struct nvmet_ctrlr *c, struct nvmet_sq *sq)
     uint16_t qid = sq->qid;
     memset(sq, 0, sizeof(*sq));
     sq->qid = qid; /* nvmet_sq_ctrlr() relies on it even for unused slots */
+    /* Commands carried over a handover for this queue have nobody to answer to any more. */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->nr_carried; i++)
+        if (c->carried[i].sqid != qid)
+            c->carried[kept++] = c->carried[i];
+    c->nr_carried = kept;
     nvmet_qmap_clear(c->sq_created_map, qid);
     reset_doorbell(c, 2u * qid);
 }
@@ -399,6 +405,12 @@ void nvmet_req_complete(struct nvmet_req *req)
     struct nvmet_ctrlr *c = nvmet_sq_ctrlr(sq);
     struct nvmet_cq *cq = sq->cq;
 
+    if (__builtin_expect(req->carry, 0)) {
+        nvmet_req_carry(req);
+        free_req(req);
+        after_free(c, sq);
+        return;
+    }
     if (req->rsp.status != 0)
         nvmet_error_log_add(c, req, req->rsp.status);
     /* After a reset (RDY clear) or with the queue gone, the completion has no place to go. */

@@ -415,6 +415,11 @@ void nvmet_vfio_user_ctrlr_pause(struct nvmet_vfio_user_ctrlr *vc, bool paused)
     vc->nvme.fetch_paused = paused;
 }
 
+uint32_t nvmet_vfio_user_ctrlr_recall(struct nvmet_vfio_user_ctrlr *vc)
+{
+    return nvmet_ctrlr_recall_for_handover(&vc->nvme);
+}
+
 int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w)
 {
     int listen_fd, conn_fd;

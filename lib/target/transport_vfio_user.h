@@ -44,6 +44,8 @@ void nvmet_vfio_user_ctrlr_destroy(struct nvmet_vfio_user_ctrlr *vc);
 struct vnvme_state_out;
 struct vnvme_state_in;
 void nvmet_vfio_user_ctrlr_pause(struct nvmet_vfio_user_ctrlr *vc, bool paused);
+/* Recall commands a bdev holds without having started them; they travel with the state (nvmet.h). */
+uint32_t nvmet_vfio_user_ctrlr_recall(struct nvmet_vfio_user_ctrlr *vc);
 int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_state_out *w);
 struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
                                                             struct vnvme_state_in *r, int *err);
