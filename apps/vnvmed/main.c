@@ -440,8 +440,16 @@ serve:;
     notify_ready(listeners, rpc_socket);
     rpc_server_run(&stop_requested);
     if (upgrade_handed_over()) {
-        /* Every client, socket and byte of RAM-bdev memory is the new process's now: leave without a word. */
+        /*
+         * Every client, socket and byte of RAM-bdev memory is the new process's now: leave without a
+         * word, after closing the bdevs (no controller is left to use them). An RBD image's close
+         * finishes this process's writes and lets go of its exclusive lock, which the new process's
+         * first write asks for.
+         */
         rpc_server_handed_over();
+        tgt_shutdown();
+        delete_all_bdevs();
+        vnvme_bdev_rbd_wait_closed();
         fflush(stdout);
         fflush(stderr);
         _exit(0);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # vm_rbd: a VM whose disk is a vnvmed namespace on an RBD image of a throw-away one-node Ceph
-# cluster (scripts/ceph-test-cluster): fio verify passes, and stopping the OSD for 5 s under the
-# guest's writes delays them without corrupting any block.
+# cluster (scripts/ceph-test-cluster): fio verify passes, stopping the OSD for 5 s under the
+# guest's writes delays them without corrupting any block, and a live upgrade of vnvmed during the
+# same writes (the new process opens the image before the switch; the old one closes it after,
+# handing over the image's exclusive lock) loses none of them either.
 #   vm_rbd.sh VNVMED VNVME
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/vm-lib.sh"
@@ -33,6 +35,19 @@ if vm_wait_line vm '@@ OUTAGE' 240; then
   host_check "OSD stopped (SIGSTOP) under the guest's writes" kill -STOP "$osd"
   sleep 5
   host_check "OSD resumed after 5 s" kill -CONT "$osd"
+  sleep 2
+  old=$vnvmed_pid
+  if out=$("$VNVME" -s "$work/rpc.sock" upgrade 2>&1) && new=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' <<<"$out") &&
+     [ -n "$new" ]; then
+    vnvmed_pid=$new
+    for i in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+    wait "$old" 2>/dev/null
+    host_check "vnvmed upgraded under the guest's writes (pid $old to $new; $(sed -n 's/.*"pause_us": *\([0-9]*\).*/\1/p' <<<"$out") us pause)" \
+      sh -c "! kill -0 $old 2>/dev/null && kill -0 $new"
+  else
+    host_not_ok "vnvmed upgraded under the guest's writes"
+    sed 's/^/# /' <<<"$out"
+  fi
 fi
 vm_finish vm 300
 guest_rc=$?
