@@ -3,7 +3,9 @@
 # a guest's own nvme driver runs fio with crc32c verify at iodepth 32 on a RAM and a uring
 # namespace. fio must finish without an I/O error or a bad block, the guest's kernel must log no
 # timeout or reset, and what the guest wrote to the RAM namespace before the upgrades must read back
-# intact after them. QEMU's vfio-user client is unmodified: it never sees a reconnect.
+# intact after them. A namespace hot-added before the upgrades and removed after them must appear
+# and go away in the guest (the removal's notice goes out on an AER the guest sent to the first
+# process). QEMU's vfio-user client is unmodified: it never sees a reconnect.
 #   vm_upgrade.sh VNVMED VNVME
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/vm-lib.sh"
@@ -28,8 +30,14 @@ JSON
 vm_initramfs "$work/initrd.cpio" "$here/vm_upgrade_guest.sh" || exit 1
 vnvmed_start "$work/config.json" || exit 1
 
+hot_add() {
+  rpc bdev_malloc_create '{"name": "Hot0", "num_blocks": 4096, "block_size": 4096}' &&
+    rpc nvmf_subsystem_add_ns "{\"nqn\": \"$nqn\", \"namespace\": {\"bdev_name\": \"Hot0\", \"nsid\": 3}}"
+}
+
 vm_start guest "$work/initrd.cpio" "$work/vm/cntrl"
 if vm_wait_line guest '@@ FIO RUNNING' 180; then
+  host_check "a namespace hot-added before the upgrades" hot_add
   pauses=()
   for n in 1 2 3; do
     sleep 2
@@ -46,6 +54,9 @@ if vm_wait_line guest '@@ FIO RUNNING' 180; then
     fi
   done
   echo "# vnvmed's pauses (us): ${pauses[*]}"
+  sleep 1
+  host_check "the hot-added namespace removed after the upgrades" \
+    rpc nvmf_subsystem_remove_ns "{\"nqn\": \"$nqn\", \"nsid\": 3}"
 else
   host_not_ok "the guest started fio"
 fi

@@ -14,6 +14,8 @@ before="--name=before --filename=/dev/nvme0n1 --ioengine=libaio --direct=1 --rw=
 # shellcheck disable=SC2086
 check "fio writes 16 MiB with checksums to the RAM namespace" fio $before --do_verify=1
 
+# The host adds namespace 3 right after this line and removes it after its upgrades.
+(while :; do [ -b /dev/nvme0n3 ] && { touch /tmp/n3.seen; break; }; sleep 0.2; done) &
 echo "@@ FIO RUNNING"
 # Writes verified as they go (verify_backlog) and at the end, for longer than the host's three upgrades take.
 if fio --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=32 --verify=crc32c --verify_fatal=1 \
@@ -27,6 +29,10 @@ fi
 grep -E 'err=|lat \(|clat \(|IOPS=' /tmp/fio.out | sed 's/^/# /'
 # shellcheck disable=SC2086
 check "the RAM namespace's data from before the upgrades reads back intact" fio $before --verify_only
+check "the namespace hot-added before the upgrades appeared" test -f /tmp/n3.seen
+t=0
+while [ -b /dev/nvme0n3 ] && [ $t -lt 150 ]; do sleep 0.1; t=$((t + 1)); done
+check "the namespace removed after the upgrades went away (its notice came through a carried AER)" test ! -b /dev/nvme0n3
 if dmesg | grep -iE 'nvme.*(timeout|reset|abort)' >/tmp/dmesg.bad; then
   not_ok "the guest's kernel logged no NVMe timeout, abort or reset"
   sed 's/^/# /' /tmp/dmesg.bad
