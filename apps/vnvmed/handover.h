@@ -101,8 +101,11 @@ uint32_t tgt_frozen_recalled(const struct tgt_frozen *f);
 void tgt_thaw(struct tgt_frozen *f);
 /* The handover succeeded: let go of every controller here without the clients noticing. */
 void tgt_abandon(struct tgt_frozen *f);
-/* New side: rebuild the controller of one CTRLR message (not polled yet). 0, or -errno with why. */
-int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len);
+/*
+ * New side: rebuild the controllers of all CTRLR messages (not polled yet),
+ * one reactor_call per reactor. All or none: 0, or -errno with why.
+ */
+int tgt_restore_ctrlrs(struct handover_msg *msgs, uint32_t n, char *why, size_t why_len);
 /* After a crash (recovery.c): the same from a controller's recovery record. */
 int tgt_recover_ctrlr(struct handover_msg *m, char *why, size_t why_len);
 /* New side, on COMMIT (or once recovered): start polling every rebuilt controller. */

@@ -65,7 +65,9 @@ int takeover_run(int sock, int *metrics_fd)
     if (rc)
         _exit(1);
 
-    uint32_t ctrlrs = 0;
+    /* Every controller's record first, then all rebuilt at once: one call per reactor, not one per controller. */
+    uint32_t ctrlrs = 0, cap = 0;
+    struct handover_msg *msgs = NULL;
     for (;;) {
         rc = handover_recv(sock, STATE_TIMEOUT_MS, &m);
         if (rc) {
@@ -76,11 +78,19 @@ int takeover_run(int sock, int *metrics_fd)
             break;
         if (m.type != HO_CTRLR)
             give_up(sock, HO_FAILED, "unexpected message while receiving controllers");
-        if (tgt_restore_ctrlr(&m, why, sizeof(why)) != 0)
-            give_up(sock, HO_FAILED, why);
-        handover_msg_free(&m);
-        ctrlrs++;
+        if (ctrlrs == cap) {
+            cap = cap ? cap * 2 : 64;
+            msgs = realloc(msgs, cap * sizeof(*msgs));
+            if (!msgs)
+                give_up(sock, HO_FAILED, "out of memory for the controllers' records");
+        }
+        msgs[ctrlrs++] = m;
     }
+    if (tgt_restore_ctrlrs(msgs, ctrlrs, why, sizeof(why)) != 0)
+        give_up(sock, HO_FAILED, why);
+    for (uint32_t i = 0; i < ctrlrs; i++)
+        handover_msg_free(&msgs[i]);
+    free(msgs);
     struct vnvme_state_in r;
     vnvme_state_in_init(&r, m.data, m.len, m.fds, m.nfds);
     int rpc_fd = vnvme_state_get_fd(&r);

@@ -47,20 +47,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct pause_call {
-    struct nvmet_vfio_user_ctrlr *vc;
-    bool paused;
-};
-
-static void pause_on_reactor(void *arg)
+static void try_save(struct frozen_ctrlr *fc)
 {
-    struct pause_call *c = arg;
-    nvmet_vfio_user_ctrlr_pause(c->vc, c->paused);
-}
-
-static void try_save_on_reactor(void *arg)
-{
-    struct frozen_ctrlr *fc = arg;
     vnvme_state_out_init(&fc->w);
     vnvme_state_put_str(&fc->w, fc->ts->ss->nqn);
     vnvme_state_put_str(&fc->w, fc->l->traddr);
@@ -74,22 +62,107 @@ static void try_save_on_reactor(void *arg)
     fc->saved = true;
 }
 
-static void recall_on_reactor(void *arg)
+/* What one reactor does for a freeze, in one call: no round trip per controller or per try. */
+struct reactor_batch {
+    struct tgt_frozen *f;
+    struct reactor *r;
+    int64_t deadline;
+    int timeout_ms;
+    char *why;
+    size_t why_len;
+    bool failed;
+};
+
+static bool mine(const struct reactor_batch *b, const struct frozen_ctrlr *fc)
 {
-    struct frozen_ctrlr *fc = arg;
-    fc->recalled += nvmet_vfio_user_ctrlr_recall(fc->l->vc);
+    return fc->ts->reactor == b->r;
 }
 
-static void readd_on_reactor(void *arg)
+static void freeze_on_reactor(void *arg)
 {
-    struct frozen_ctrlr *fc = arg;
-    reactor_add_ctrlr(fc->ts->reactor, fc->l->vc);
+    struct reactor_batch *b = arg;
+    struct tgt_frozen *f = b->f;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (mine(b, &f->c[i]))
+            nvmet_vfio_user_ctrlr_pause(f->c[i].l->vc, true);
+    int64_t start = now_ms();
+    bool recalled = false;
+    for (;;) {
+        uint32_t left = 0;
+        for (uint32_t i = 0; i < f->n; i++) {
+            struct frozen_ctrlr *fc = &f->c[i];
+            if (!mine(b, fc) || fc->saved)
+                continue;
+            try_save(fc);
+            if (fc->saved)
+                continue;
+            if (fc->rc != -EBUSY) {
+                snprintf(b->why, b->why_len, "cannot save the controller on %s: %s", fc->l->traddr, strerror(-fc->rc));
+                b->failed = true;
+                return;
+            }
+            left++;
+        }
+        if (!left)
+            return;
+        int64_t now = now_ms();
+        if (!recalled && now - start >= RECALL_AFTER_MS) {
+            /* Still waiting: what a bdev holds without having started it (a delay bdev, RBD) is carried over instead. */
+            for (uint32_t i = 0; i < f->n; i++)
+                if (mine(b, &f->c[i]) && !f->c[i].saved)
+                    f->c[i].recalled += nvmet_vfio_user_ctrlr_recall(f->c[i].l->vc);
+            recalled = true;
+        }
+        if (now >= b->deadline) {
+            for (uint32_t i = 0; i < f->n; i++)
+                if (mine(b, &f->c[i]) && !f->c[i].saved) {
+                    snprintf(b->why, b->why_len,
+                             "the controller on %s did not become quiet within %d ms (commands still in a bdev, or a "
+                             "completion queue the host does not empty)",
+                             f->c[i].l->traddr, b->timeout_ms);
+                    break;
+                }
+            b->failed = true;
+            return;
+        }
+        /* The commands in flight finish, and a half-received message is read to its end. */
+        for (uint32_t i = 0; i < f->n; i++)
+            if (mine(b, &f->c[i]) && !f->c[i].saved) {
+                (void)nvmet_vfio_user_poll_data(f->c[i].l->vc);
+                (void)nvmet_vfio_user_poll_control(f->c[i].l->vc);
+            }
+    }
 }
 
-static void set_paused(struct frozen_ctrlr *fc, bool paused)
+static void thaw_on_reactor(void *arg)
 {
-    struct pause_call c = {.vc = fc->l->vc, .paused = paused};
-    reactor_call(fc->ts->reactor, pause_on_reactor, &c);
+    struct reactor_batch *b = arg;
+    for (uint32_t i = 0; i < b->f->n; i++) {
+        struct frozen_ctrlr *fc = &b->f->c[i];
+        if (!mine(b, fc))
+            continue;
+        if (fc->saved)
+            reactor_add_ctrlr(fc->ts->reactor, fc->l->vc);
+        fc->saved = false;
+        nvmet_vfio_user_ctrlr_pause(fc->l->vc, false);
+    }
+}
+
+/* Run fn once on each reactor that serves one of f's controllers. */
+static bool for_each_reactor(struct tgt_frozen *f, reactor_fn fn, struct reactor_batch *b)
+{
+    for (int k = 0; k < reactors_count(); k++) {
+        b->r = reactor_get(k);
+        bool any = false;
+        for (uint32_t i = 0; i < f->n && !any; i++)
+            any = mine(b, &f->c[i]);
+        if (!any)
+            continue;
+        reactor_call(b->r, fn, b);
+        if (b->failed)
+            return false;
+    }
+    return true;
 }
 
 static void frozen_free(struct tgt_frozen *f)
@@ -117,48 +190,15 @@ struct tgt_frozen *tgt_freeze(int timeout_ms, char *why, size_t why_len)
             struct frozen_ctrlr *fc = &f->c[f->n++];
             fc->ts = ts;
             fc->l = l;
-            set_paused(fc, true);
         }
-    /* Commands in flight finish on their reactors meanwhile; each try saves the controllers that are quiet. */
-    int64_t start = now_ms(), deadline = start + timeout_ms;
-    bool recalled = false;
-    for (;;) {
-        if (!recalled && now_ms() - start >= RECALL_AFTER_MS) {
-            /* Still waiting: what a bdev holds without having started it (a delay bdev, RBD) is carried over instead. */
-            for (uint32_t i = 0; i < f->n; i++)
-                if (!f->c[i].saved)
-                    reactor_call(f->c[i].ts->reactor, recall_on_reactor, &f->c[i]);
-            recalled = true;
-        }
-        uint32_t left = 0;
-        for (uint32_t i = 0; i < f->n; i++) {
-            struct frozen_ctrlr *fc = &f->c[i];
-            if (!fc->saved)
-                reactor_call(fc->ts->reactor, try_save_on_reactor, fc);
-            left += !fc->saved;
-            if (!fc->saved && fc->rc != -EBUSY) {
-                snprintf(why, why_len, "cannot save the controller on %s: %s", fc->l->traddr, strerror(-fc->rc));
-                tgt_thaw(f);
-                return NULL;
-            }
-        }
-        if (!left)
-            return f;
-        if (now_ms() >= deadline) {
-            for (uint32_t i = 0; i < f->n; i++)
-                if (!f->c[i].saved) {
-                    snprintf(why, why_len,
-                             "the controller on %s did not become quiet within %d ms (commands still in a bdev, or a "
-                             "completion queue the host does not empty)",
-                             f->c[i].l->traddr, timeout_ms);
-                    break;
-                }
-            tgt_thaw(f);
-            return NULL;
-        }
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
+    /* Reactor by reactor: the others keep serving until their turn. */
+    struct reactor_batch b = {.f = f, .deadline = now_ms() + timeout_ms, .timeout_ms = timeout_ms, .why = why,
+                              .why_len = why_len};
+    if (!for_each_reactor(f, freeze_on_reactor, &b)) {
+        tgt_thaw(f);
+        return NULL;
     }
+    return f;
 }
 
 uint32_t tgt_frozen_count(const struct tgt_frozen *f)
@@ -186,12 +226,8 @@ int tgt_frozen_send(struct tgt_frozen *f, int sock)
 
 void tgt_thaw(struct tgt_frozen *f)
 {
-    for (uint32_t i = 0; i < f->n; i++) {
-        struct frozen_ctrlr *fc = &f->c[i];
-        if (fc->saved)
-            reactor_call(fc->ts->reactor, readd_on_reactor, fc);
-        set_paused(fc, false);
-    }
+    struct reactor_batch b = {.f = f};
+    for_each_reactor(f, thaw_on_reactor, &b);
     frozen_free(f);
 }
 
@@ -218,75 +254,141 @@ void tgt_abandon(struct tgt_frozen *f)
 
 /* ---- the new side ---- */
 
-struct restore_call {
-    struct nvmet_subsys *ss;
-    const char *socket_path;
-    struct vnvme_state_in *r;
-    bool recover;
+/* One controller to rebuild from its record; the reader stays valid while its reactor works on it. */
+struct restore_item {
+    struct handover_msg *m;
+    struct vnvme_state_in r;
+    struct tgt_subsystem *ts;
+    char traddr[256], group[64], path[256];
     struct nvmet_vfio_user_ctrlr *vc;
     int rc;
 };
 
+struct restore_batch {
+    struct restore_item *items;
+    uint32_t n;
+    struct reactor *r;
+    bool recover;
+};
+
 static void restore_on_reactor(void *arg)
 {
-    struct restore_call *c = arg;
-    c->vc = c->recover ? nvmet_vfio_user_ctrlr_recover(c->ss, c->socket_path, c->r, &c->rc)
-                       : nvmet_vfio_user_ctrlr_restore(c->ss, c->socket_path, c->r, &c->rc);
+    struct restore_batch *b = arg;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct restore_item *it = &b->items[i];
+        if (it->ts->reactor != b->r)
+            continue;
+        it->vc = b->recover ? nvmet_vfio_user_ctrlr_recover(it->ts->ss, it->path, &it->r, &it->rc)
+                            : nvmet_vfio_user_ctrlr_restore(it->ts->ss, it->path, &it->r, &it->rc);
+    }
 }
 
-static int restore_ctrlr(struct handover_msg *m, bool recover, char *why, size_t why_len)
+static void abandon_restored_on_reactor(void *arg)
 {
-    struct vnvme_state_in r;
-    char nqn[224], traddr[256], group[64], path[256];
-    vnvme_state_in_init(&r, m->data, m->len, m->fds, m->nfds);
-    vnvme_state_get_str(&r, nqn, sizeof(nqn));
-    vnvme_state_get_str(&r, traddr, sizeof(traddr));
-    vnvme_state_get_str(&r, group, sizeof(group));
-    if (!vnvme_state_in_ok(&r)) {
-        snprintf(why, why_len, "a controller's record: %s", vnvme_state_in_why(&r));
-        return -EPROTO;
+    struct restore_batch *b = arg;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->items[i].ts && b->items[i].ts->reactor == b->r && b->items[i].vc) {
+            nvmet_vfio_user_ctrlr_abandon(b->items[i].vc);
+            b->items[i].vc = NULL;
+        }
+}
+
+static void run_restore_batch(struct restore_batch *b, reactor_fn fn)
+{
+    for (int k = 0; k < reactors_count(); k++) {
+        b->r = reactor_get(k);
+        bool any = false;
+        for (uint32_t i = 0; i < b->n && !any; i++)
+            any = b->items[i].ts && b->items[i].ts->reactor == b->r;
+        if (any)
+            reactor_call(b->r, fn, b);
     }
-    struct tgt_subsystem *ts = tgt_subsystem_find(nqn);
-    if (!ts) {
-        snprintf(why, why_len, "controller on %s: no subsystem %s in the configuration", traddr, nqn);
-        return -ENOENT;
-    }
-    if (tgt_socket_path(traddr, path, sizeof(path)) != 0) {
-        snprintf(why, why_len, "controller on %s: the socket path is too long", traddr);
-        return -ENAMETOOLONG;
-    }
-    struct tgt_listener *l = calloc(1, sizeof(*l));
-    if (!l) {
+}
+
+/*
+ * Rebuild every controller of msgs, one reactor_call per reactor. All or
+ * nothing: on any failure the ones rebuilt are let go again (abandon: nothing
+ * a client sees), and why says which failed.
+ */
+static int restore_ctrlrs(struct handover_msg *msgs, uint32_t n, bool recover, char *why, size_t why_len)
+{
+    struct restore_item *items = calloc(n ? n : 1, sizeof(*items));
+    if (!items) {
         snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
-    struct restore_call c = {.ss = ts->ss, .socket_path = path, .r = &r, .recover = recover};
-    reactor_call(ts->reactor, restore_on_reactor, &c);
-    if (!c.vc) {
-        snprintf(why, why_len, "controller on %s: %s", traddr,
-                 vnvme_state_in_why(&r) ? vnvme_state_in_why(&r) : strerror(-c.rc));
-        free(l);
-        return c.rc ? c.rc : -EPROTO;
+    int rc = 0;
+    char nqn[224];
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        struct restore_item *it = &items[i];
+        it->m = &msgs[i];
+        vnvme_state_in_init(&it->r, it->m->data, it->m->len, it->m->fds, it->m->nfds);
+        vnvme_state_get_str(&it->r, nqn, sizeof(nqn));
+        vnvme_state_get_str(&it->r, it->traddr, sizeof(it->traddr));
+        vnvme_state_get_str(&it->r, it->group, sizeof(it->group));
+        if (!vnvme_state_in_ok(&it->r)) {
+            snprintf(why, why_len, "a controller's record: %s", vnvme_state_in_why(&it->r));
+            rc = -EPROTO;
+        } else if (!(it->ts = tgt_subsystem_find(nqn))) {
+            snprintf(why, why_len, "controller on %s: no subsystem %s in the configuration", it->traddr, nqn);
+            rc = -ENOENT;
+        } else if (tgt_socket_path(it->traddr, it->path, sizeof(it->path)) != 0) {
+            snprintf(why, why_len, "controller on %s: the socket path is too long", it->traddr);
+            rc = -ENAMETOOLONG;
+        }
     }
-    snprintf(l->traddr, sizeof(l->traddr), "%s", traddr);
-    snprintf(l->socket_group, sizeof(l->socket_group), "%s", group);
-    l->vc = c.vc;
-    l->held = true;
-    struct tgt_listener **pp = &ts->listeners;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = l;
+    struct restore_batch b = {.items = items, .n = n, .recover = recover};
+    if (rc == 0)
+        run_restore_batch(&b, restore_on_reactor);
+    for (uint32_t i = 0; i < n && rc == 0; i++)
+        if (!items[i].vc) {
+            const char *reason = vnvme_state_in_why(&items[i].r);
+            snprintf(why, why_len, "controller on %s: %s", items[i].traddr,
+                     reason ? reason : strerror(items[i].rc ? -items[i].rc : EPROTO));
+            rc = items[i].rc ? items[i].rc : -EPROTO;
+        }
+    struct tgt_listener **ls = rc == 0 ? calloc(n ? n : 1, sizeof(*ls)) : NULL;
+    if (rc == 0 && !ls) {
+        snprintf(why, why_len, "out of memory");
+        rc = -ENOMEM;
+    }
+    for (uint32_t i = 0; i < n && rc == 0; i++)
+        if (!(ls[i] = calloc(1, sizeof(*ls[i])))) {
+            snprintf(why, why_len, "out of memory");
+            rc = -ENOMEM;
+        }
+    if (rc) {
+        run_restore_batch(&b, abandon_restored_on_reactor);
+        for (uint32_t i = 0; ls && i < n; i++)
+            free(ls[i]);
+        free(ls);
+        free(items);
+        return rc;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct tgt_listener *l = ls[i];
+        snprintf(l->traddr, sizeof(l->traddr), "%s", items[i].traddr);
+        snprintf(l->socket_group, sizeof(l->socket_group), "%s", items[i].group);
+        l->vc = items[i].vc;
+        l->held = true;
+        struct tgt_listener **pp = &items[i].ts->listeners;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = l;
+    }
+    free(ls);
+    free(items);
     return 0;
 }
 
-int tgt_restore_ctrlr(struct handover_msg *m, char *why, size_t why_len)
+int tgt_restore_ctrlrs(struct handover_msg *msgs, uint32_t n, char *why, size_t why_len)
 {
-    return restore_ctrlr(m, false, why, why_len);
+    return restore_ctrlrs(msgs, n, false, why, why_len);
 }
 
 int tgt_recover_ctrlr(struct handover_msg *m, char *why, size_t why_len)
 {
-    return restore_ctrlr(m, true, why, why_len);
+    return restore_ctrlrs(m, 1, true, why, why_len);
 }
 
 struct start_call {
