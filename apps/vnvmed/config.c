@@ -126,7 +126,7 @@ static bool is_loaded_subsystem(const char *name)
     return false;
 }
 
-static int load(const char *path, struct json_object *root)
+static int load(const char *path, struct json_object *root, enum config_part part)
 {
     struct json_object *subsystems = NULL;
     if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "subsystems", &subsystems) ||
@@ -154,6 +154,8 @@ static int load(const char *path, struct json_object *root)
     }
     for (size_t o = 0; o < sizeof(load_phases) / sizeof(load_phases[0]); o++) {
         const struct load_phase *ph = &load_phases[o];
+        if ((part == CONFIG_TARGET && ph->which == ONLY_HOST_ROLE) || (part == CONFIG_HOST_ROLE && ph->which != ONLY_HOST_ROLE))
+            continue;
         for (size_t i = 0; i < n; i++) {
             struct json_object *s = json_object_array_get_idx(subsystems, i), *name = NULL, *config = NULL;
             json_object_object_get_ex(s, "subsystem", &name);
@@ -199,14 +201,14 @@ int config_load_file(const char *path)
     }
     json_tokener_free(tok);
     free(text);
-    int rc = load(path, root);
+    int rc = load(path, root, CONFIG_ALL);
     json_object_put(root);
     return rc;
 }
 
-int config_load_json(const char *origin, struct json_object *root)
+int config_load_json(const char *origin, struct json_object *root, enum config_part part)
 {
-    return load(origin, root);
+    return load(origin, root, part);
 }
 
 /* ---- save ---- */

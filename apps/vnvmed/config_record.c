@@ -26,6 +26,18 @@ static struct {
 } bdev_fds[MAX_BDEV_FDS];
 static uint32_t nr_bdev_fds;
 
+static struct json_object *host_role_cfg;
+
+int config_record_apply_host_role(const char *origin)
+{
+    if (!host_role_cfg)
+        return 0;
+    int rc = config_load_json(origin, host_role_cfg, CONFIG_HOST_ROLE);
+    json_object_put(host_role_cfg);
+    host_role_cfg = NULL;
+    return rc;
+}
+
 int takeover_bdev_fd(const char *name)
 {
     for (uint32_t i = 0; i < nr_bdev_fds; i++)
@@ -108,8 +120,13 @@ int config_record_apply(struct vnvme_state_in *r, uint32_t reads_version, const 
         snprintf(why, why_len, "the configuration is not JSON");
         return -EPROTO;
     }
-    int rc = config_load_json(origin, cfg);
-    json_object_put(cfg);
+    int rc = config_load_json(origin, cfg, CONFIG_TARGET);
+    if (rc == 0) {
+        json_object_put(host_role_cfg);
+        host_role_cfg = cfg; /* config_record_apply_host_role, once the target side serves */
+    } else {
+        json_object_put(cfg);
+    }
     if (rc) {
         snprintf(why, why_len, "the configuration does not load here: %s", strerror(-rc));
         return rc;

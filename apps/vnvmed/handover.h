@@ -72,6 +72,12 @@ int config_record_write(struct vnvme_state_out *w);
 /* Check the version (the one this process reads) and build what the record describes. 0, or -errno with why. */
 int config_record_apply(struct vnvme_state_in *r, uint32_t reads_version, const char *origin, char *why,
                         size_t why_len);
+/*
+ * The host role of the last record applied (bdev_nvme_attach_controller, CUSE
+ * devices), which config_record_apply leaves out: for once the target side
+ * serves. 0, or the first failure's -errno.
+ */
+int config_record_apply_host_role(const char *origin);
 /* bdev_malloc_create while a record is applied: the memory of that bdev, or -1. */
 int takeover_bdev_fd(const char *name);
 

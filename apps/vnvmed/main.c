@@ -393,6 +393,8 @@ int main(int argc, char **argv)
         if (rc >= 0) {
             tgt_start_restored();
             fdstore_drop_unused();
+            if (config_record_apply_host_role("the stored configuration's host role") != 0)
+                VNVME_ERR("vnvmed", "not every host-role controller could be attached again");
             recovered = true;
             printf("vnvmed: recovered %d controller%s after a restart\n", rc, rc == 1 ? "" : "s");
         }

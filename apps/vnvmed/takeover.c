@@ -119,5 +119,8 @@ int takeover_run(int sock, int *metrics_fd)
     close(sock);
     tgt_start_restored();
     VNVME_NOTICE(LOG_COMP, "serving %u controller%s handed over", ctrlrs, ctrlrs == 1 ? "" : "s");
+    /* The host role (CUSE devices), which the old process detached: attached again now that the target serves. */
+    if (config_record_apply_host_role("the running configuration's host role") != 0)
+        VNVME_ERR(LOG_COMP, "not every host-role controller could be attached again");
     return 0;
 }

@@ -10,10 +10,16 @@
  * fails before the new process runs, this process resumes serving and the
  * error says why.
  *
- * Not carried yet, and refused up front: host-role controllers (CUSE). RBD
- * bdevs are opened by the new process before the switch (both have the image
- * open meanwhile); this one closes its images once the new one runs, which
- * hands it the image's exclusive lock.
+ * RBD bdevs are opened by the new process before the switch (both have the
+ * image open meanwhile); this one closes its images once the new one runs,
+ * which hands it the image's exclusive lock.
+ *
+ * Host-role controllers (bdev_nvme_attach_controller) and their CUSE devices
+ * are not carried: an open CUSE connection cannot change hands (libfuse has
+ * no way to adopt one). They are detached here before the controllers are
+ * frozen, and the new process attaches them again once it serves; a process
+ * holding a device node open sees ENOTCONN and opens it again (README). If
+ * the handover fails they are attached here again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,17 +76,6 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* What cannot be carried yet: said before anything is started. */
-static bool refuse_early(struct rpc_err *e)
-{
-    if (rpc_host_any()) {
-        rpc_set_error(e, -EBUSY, "host-role controllers (bdev_nvme_attach_controller) cannot be handed over yet: "
-                                 "detach them first");
-        return true;
-    }
-    return false;
 }
 
 static pid_t spawn_new(const char *binary, int child_sock, int *err)
@@ -142,8 +137,6 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
         rpc_set_error(e, RPC_INVALID_PARAMS, "timeout_ms must be between 1 and 600000");
         return NULL;
     }
-    if (refuse_early(e))
-        return NULL;
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -162,6 +155,7 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
     int sock = sv[0];
     struct handover_msg m = {0};
     struct tgt_frozen *frozen = NULL;
+    struct json_object *host_role = NULL; /* the host role detached here, to attach again if this fails */
     char why[512] = "";
 
     struct vnvme_state_out offer;
@@ -183,6 +177,11 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
         goto fail;
     }
     handover_msg_free(&m);
+    if (rpc_host_any()) {
+        /* While the target side still serves: a host controller may be attached to this very daemon. */
+        host_role = config_save();
+        rpc_host_shutdown();
+    }
 
     int64_t t0 = now_us();
     frozen = tgt_freeze(drain_ms, why, sizeof(why));
@@ -242,6 +241,7 @@ static struct json_object *framework_upgrade(struct json_object *params, struct 
     json_object_object_add(res, "pause_us", json_object_new_int64(t_commit - t0));
     json_object_object_add(res, "drain_us", json_object_new_int64(t_frozen - t0));
     json_object_object_add(res, "commands_carried", json_object_new_int64(carried));
+    json_object_put(host_role);
     return res;
 
 fail:
@@ -250,6 +250,9 @@ fail:
     reap(pid, true);
     if (frozen)
         tgt_thaw(frozen);
+    if (host_role && config_load_json("the host role before the upgrade", host_role, CONFIG_HOST_ROLE) != 0)
+        VNVME_ERR(LOG_COMP, "the host-role controllers detached for the upgrade could not all be attached again");
+    json_object_put(host_role);
     VNVME_ERR(LOG_COMP, "upgrade to %s failed, still serving: %s", binary, why);
     rpc_set_error(e, -EIO, "upgrade failed, the running vnvmed still serves: %s", why);
     return NULL;

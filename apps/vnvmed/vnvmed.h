@@ -157,8 +157,15 @@ void rpc_server_watch(int fd, int (*timeout_ms)(void *arg), void (*run)(void *ar
 /* Execute one JSON-RPC call (method + params) from the RPC server or the config loader. Returns result or error. */
 struct json_object *rpc_dispatch(const char *method, struct json_object *params, int *err_code, char **err_msg);
 int config_load_file(const char *path);
-/* The same for a configuration already parsed; origin names it in messages. */
-int config_load_json(const char *origin, struct json_object *root);
+/*
+ * The same for a configuration already parsed; origin names it in messages.
+ * part: all of it, everything but the host role (bdev_nvme_*: attaching
+ * controllers, CUSE), or the host role alone, which a live upgrade or a crash
+ * recovery applies once the target side serves (a host controller may be
+ * attached to this very daemon's target).
+ */
+enum config_part { CONFIG_ALL, CONFIG_TARGET, CONFIG_HOST_ROLE };
+int config_load_json(const char *origin, struct json_object *root, enum config_part part);
 struct json_object *config_save(void); /* SPDK-shaped {"subsystems":[...]} reproducing the running state */
 
 #endif

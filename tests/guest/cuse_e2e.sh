@@ -257,6 +257,42 @@ for spec in "4096 0" "126976 30"; do
   if [ $i -eq 20 ]; then ok "20 nvme-cli reads of $1 bytes"; else not_ok "20 nvme-cli reads of $1 bytes"; fi
 done
 
+# A live upgrade of the host vnvmed (framework_upgrade): an open CUSE connection cannot change hands,
+# so its devices go away and the new process registers them again. A descriptor opened before sees
+# its device gone (the kernel ends the FUSE connection); opened again, the node works, data intact.
+exec 7<$ns1
+head -c 1 <&7 >/dev/null 2>/tmp/held.before
+dd if=/dev/urandom of=/tmp/up.bin bs=4096 count=1 2>/dev/null
+check "nvme write 4 KiB to $ns1 before the upgrade" nvme write $ns1 -s 64 -c 7 -z 4096 -d /tmp/up.bin
+if vnvme -s /run/vnvme/host.sock upgrade >/tmp/upgrade.json 2>&1 &&
+   newhost=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/upgrade.json) && [ -n "$newhost" ]; then
+  ok "the host vnvmed upgraded while $ns1 was open (pid $host to $newhost)"
+  host=$newhost
+else
+  not_ok "the host vnvmed upgraded while $ns1 was open"; sed 's/^/# /' /tmp/upgrade.json
+fi
+if wait_for -c $ns1 $host && wait_for -c $ctrl $host; then
+  ok "the new process registered $ctrl and $ns1 again"
+else
+  not_ok "the new process registered $ctrl and $ns1 again"; ls -l /dev/vnvme; sed 's/^/# /' /tmp/host.log | tail -20
+fi
+check "nvme id-ctrl $ctrl after the upgrade" nvme id-ctrl $ctrl
+check "$ns1's data from before the upgrade reads back" \
+  sh -c "nvme read $ns1 -s 64 -c 7 -z 4096 -d /tmp/readback.bin && cmp /tmp/up.bin /tmp/readback.bin"
+# Before the upgrade a read of the held descriptor worked; after it, it fails (the kernel ended that connection).
+if [ -s /tmp/held.before ]; then
+  not_ok "the descriptor opened before the upgrade read before it"; sed 's/^/# /' /tmp/held.before
+elif head -c 1 <&7 >/dev/null 2>/tmp/held.after; then
+  not_ok "the descriptor opened before the upgrade reports an error after it"
+elif [ -s /tmp/held.after ]; then
+  ok "the descriptor opened before the upgrade reports an error after it: $(tr -d '\n' </tmp/held.after)"
+else
+  not_ok "the descriptor opened before the upgrade reports an error after it"
+  sed 's/^/# before: /' /tmp/held.before
+  sed 's/^/# after: /' /tmp/held.after
+fi
+exec 7<&-
+
 # Access control: the nodes registered again for group 4321 with mode 0640; a user of that group,
 # and root without CAP_SYS_ADMIN, get what Linux's NVMe driver gives them (cuse_access_test.c).
 check "bdev_nvme_cuse_unregister" vnvme -s /run/vnvme/host.sock rpc bdev_nvme_cuse_unregister '{"name": "Nvme0"}'
