@@ -75,15 +75,9 @@ int nvmet_ctrlr_init(struct nvmet_ctrlr *c, struct nvmet_subsys *ss, const struc
     return rc;
 }
 
-void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
+/* What fini and forget both let go of once the queues are gone: carried commands, bdev channels, the subsystem. */
+static void leave(struct nvmet_ctrlr *c)
 {
-    /* No reset: deleting queues would write the doorbell page, which the host and the new owner share. */
-    for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++)
-        if (c->sqs[q].created)
-            free(c->sqs[q].reqs);
-    memset(c->sqs, 0, sizeof(c->sqs));
-    memset(c->cqs, 0, sizeof(c->cqs));
-    c->nr_aer_reqs = 0;
     free(c->carried);
     c->carried = NULL;
     c->nr_carried = c->carried_cap = 0;
@@ -93,16 +87,22 @@ void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
         nvmet_subsys_remove_ctrlr(c->subsys, c);
 }
 
+void nvmet_ctrlr_forget(struct nvmet_ctrlr *c)
+{
+    /* No reset: deleting queues would write the doorbell page, which the host and the new owner share. */
+    for (uint32_t q = 0; q <= NVMET_MAX_IO_QUEUES; q++)
+        if (c->sqs[q].created)
+            free(c->sqs[q].reqs);
+    memset(c->sqs, 0, sizeof(c->sqs));
+    memset(c->cqs, 0, sizeof(c->cqs));
+    c->nr_aer_reqs = 0;
+    leave(c);
+}
+
 void nvmet_ctrlr_fini(struct nvmet_ctrlr *c)
 {
     nvmet_ctrlr_reset(c);
-    free(c->carried);
-    c->carried = NULL;
-    c->nr_carried = c->carried_cap = 0;
-    while (c->nr_chans)
-        nvmet_io_release_channel(c, c->chan_nsids[c->nr_chans - 1]);
-    if (c->subsys)
-        nvmet_subsys_remove_ctrlr(c->subsys, c);
+    leave(c);
 }
 
 static uint32_t total_in_flight(struct nvmet_ctrlr *c)

@@ -437,40 +437,68 @@ int nvmet_vfio_user_ctrlr_save(struct nvmet_vfio_user_ctrlr *vc, struct vnvme_st
     return rc ? rc : vnvme_state_out_error(w);
 }
 
-struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
-                                                            struct vnvme_state_in *in, int *err)
+/*
+ * A controller around handed-over descriptors (the section r is in: its
+ * listening socket and doorbell page first, then the PCI function and the
+ * connection), before the controller's own state. NULL with *rc and the
+ * reason in r; the descriptors are closed then.
+ */
+static struct nvmet_vfio_user_ctrlr *adopt_device(struct nvmet_subsys *ss, const char *socket_path,
+                                                  struct vnvme_state_in *r, bool with_intx, int *rc)
 {
-    struct vnvme_state_in sec, *r = &sec;
-    int rc = -EPROTO;
-    vnvme_state_enter(in, TAG_VU_CTRLR, r);
     int listen_fd = vnvme_state_get_fd(r);
     int db_fd = vnvme_state_get_fd(r);
-    bool intx = vnvme_state_get_bool(r);
+    bool intx = with_intx && vnvme_state_get_bool(r);
     struct nvmet_vfio_user_ctrlr *vc = NULL;
+    *rc = -EPROTO;
     if (!vnvme_state_in_ok(r) || listen_fd < 0 || db_fd < 0) {
         vnvme_state_fail(r, "a controller's listening socket or doorbell page is missing");
         goto fail;
     }
-    vc = ctrlr_new(ss, socket_path, &rc);
+    vc = ctrlr_new(ss, socket_path, rc);
     if (!vc)
         goto fail;
-    rc = setup_doorbells(vc, db_fd);
+    *rc = setup_doorbells(vc, db_fd);
     db_fd = -1; /* vc's now */
-    if (rc) {
+    if (*rc) {
         vnvme_state_fail(r, "the doorbell page cannot be mapped");
         goto fail;
     }
-    rc = nvmet_ctrlr_init_keep_doorbells(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
-    if (rc)
+    *rc = nvmet_ctrlr_init_keep_doorbells(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
+    if (*rc)
         goto fail;
     attach_bdev_mem(vc);
-    rc = setup_device(vc, socket_path, NULL, listen_fd);
-    if (rc)
+    *rc = setup_device(vc, socket_path, NULL, listen_fd);
+    if (*rc)
         goto fail;
     listen_fd = -1; /* the server's now */
     vc->intx_asserted = intx;
+    *rc = -EPROTO;
+    if (vfio_user_pci_restore(vc->pci, r) || vfio_user_server_restore(vc->srv, r))
+        goto fail;
+    return vc;
+fail:
+    if (vnvme_state_in_ok(r))
+        vnvme_state_fail(r, strerror(-*rc));
+    if (listen_fd >= 0)
+        close(listen_fd);
+    if (db_fd >= 0)
+        close(db_fd);
+    nvmet_vfio_user_ctrlr_abandon(vc);
+    return NULL;
+}
+
+struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys *ss, const char *socket_path,
+                                                            struct vnvme_state_in *in, int *err)
+{
+    struct vnvme_state_in sec, *r = &sec;
+    int rc;
+    vnvme_state_enter(in, TAG_VU_CTRLR, r);
+    struct nvmet_vfio_user_ctrlr *vc = adopt_device(ss, socket_path, r, true, &rc);
+    if (!vc)
+        goto fail;
     rc = -EPROTO;
-    if (vfio_user_pci_restore(vc->pci, r) || vfio_user_server_restore(vc->srv, r) || nvmet_ctrlr_restore(&vc->nvme, r))
+    if (nvmet_ctrlr_restore(&vc->nvme, r))
         goto fail;
     vnvme_state_expect_end(r);
     if (!vnvme_state_in_ok(r))
@@ -479,12 +507,6 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_restore(struct nvmet_subsys 
                vc->nvme.csts);
     return vc;
 fail:
-    if (vnvme_state_in_ok(r))
-        vnvme_state_fail(r, strerror(-rc));
-    if (listen_fd >= 0)
-        close(listen_fd);
-    if (db_fd >= 0)
-        close(db_fd);
     nvmet_vfio_user_ctrlr_abandon(vc);
     if (err)
         *err = rc;
@@ -537,33 +559,12 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_recover(struct nvmet_subsys 
                                                             struct vnvme_state_in *in, int *err)
 {
     struct vnvme_state_in sec, *r = &sec, nrec;
-    int rc = -EPROTO;
+    int rc;
     vnvme_state_enter(in, TAG_VU_RECOVERY, r);
-    int listen_fd = vnvme_state_get_fd(r);
-    int db_fd = vnvme_state_get_fd(r);
-    struct nvmet_vfio_user_ctrlr *vc = NULL;
-    if (!vnvme_state_in_ok(r) || listen_fd < 0 || db_fd < 0) {
-        vnvme_state_fail(r, "a controller's listening socket or doorbell page is missing");
-        goto fail;
-    }
-    vc = ctrlr_new(ss, socket_path, &rc);
+    struct nvmet_vfio_user_ctrlr *vc = adopt_device(ss, socket_path, r, false, &rc);
     if (!vc)
         goto fail;
-    rc = setup_doorbells(vc, db_fd);
-    db_fd = -1;
-    if (rc)
-        goto fail;
-    rc = nvmet_ctrlr_init_keep_doorbells(&vc->nvme, ss, &vu_tops, vc, (volatile uint32_t *)vc->db_page);
-    if (rc)
-        goto fail;
-    attach_bdev_mem(vc);
-    rc = setup_device(vc, socket_path, NULL, listen_fd);
-    if (rc)
-        goto fail;
-    listen_fd = -1;
     rc = -EPROTO;
-    if (vfio_user_pci_restore(vc->pci, r) || vfio_user_server_restore(vc->srv, r))
-        goto fail;
     vnvme_state_enter(r, TAG_CTRLR_RECOVERY, &nrec);
     uint16_t cntlid = vnvme_state_get_u16(&nrec);
     uint32_t cc = vnvme_state_get_u32(&nrec);
@@ -591,10 +592,6 @@ struct nvmet_vfio_user_ctrlr *nvmet_vfio_user_ctrlr_recover(struct nvmet_subsys 
 fail:
     if (vnvme_state_in_ok(r))
         vnvme_state_fail(r, strerror(-rc));
-    if (listen_fd >= 0)
-        close(listen_fd);
-    if (db_fd >= 0)
-        close(db_fd);
     nvmet_vfio_user_ctrlr_abandon(vc);
     if (err)
         *err = rc;

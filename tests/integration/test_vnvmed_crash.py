@@ -11,37 +11,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from vnvme_tap import Run, call  # noqa: E402
 
 VNVMED = os.environ["VNVMED"]
 VNVME_PERF = os.environ["VNVME_PERF"]
 SUPERVISOR = os.environ["SUPERVISOR"]
 WAIT_S = 30
-
-
-def rpc(path, method, params=None):
-    req = {"jsonrpc": "2.0", "method": method, "id": 1}
-    if params is not None:
-        req["params"] = params
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(60)
-        s.connect(path)
-        s.sendall(json.dumps(req).encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf)
-    if "error" in reply:
-        raise AssertionError("rpc %s: %s" % (method, reply["error"]))
-    return reply["result"]
 
 
 def verify(sock, seconds=1):
@@ -50,24 +31,6 @@ def verify(sock, seconds=1):
     assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
     total = json.loads(p.stdout)["total"]
     assert total["io_errors"] == 0 and total["verify_failures"] == 0 and total["verified"] > 0, total
-
-
-class Run:
-    def __init__(self):
-        self.n = 0
-        self.failed = False
-
-    def check(self, description, fn):
-        self.n += 1
-        try:
-            fn()
-            print("ok %d - %s" % (self.n, description), flush=True)
-        except Exception:
-            self.failed = True
-            print("not ok %d - %s" % (self.n, description))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-            sys.stdout.flush()
 
 
 def main():
@@ -122,38 +85,38 @@ def main():
         wait_for(lambda: starts() == n and os.path.exists(rpc_path) and output().count("recovered 2 controllers") == n - 1,
                  "restart %d" % n)
         assert pid() != victim
-        rpc(rpc_path, "nvmf_get_subsystems")
+        call(rpc_path, "nvmf_get_subsystems")
 
     try:
         wait_for(lambda: os.path.exists(rpc_path) and os.path.exists(socks["b"]), "the first start")
 
         def before():
             verify(socks["a"])
-            rpc(rpc_path, "bdev_malloc_create", {"name": "Hot0", "num_blocks": 4096, "block_size": 4096})
-            rpc(rpc_path, "nvmf_subsystem_add_ns", {"nqn": "nqn.2026-12.io.vnvme:b", "namespace": {"bdev_name": "Hot0"}})
+            call(rpc_path, "bdev_malloc_create", {"name": "Hot0", "num_blocks": 4096, "block_size": 4096})
+            call(rpc_path, "nvmf_subsystem_add_ns", {"nqn": "nqn.2026-12.io.vnvme:b", "namespace": {"bdev_name": "Hot0"}})
             verify(socks["b"])
         run.check("clients verify data, and a namespace is added by RPC", before)
-        saved = rpc(rpc_path, "save_config")
+        saved = call(rpc_path, "save_config")
         ino = {n: os.stat(socks[n]).st_ino for n in "ab"}
 
         run.check("vnvmed killed with SIGKILL is restarted and recovers both controllers", lambda: crash_and_recover(2))
 
         def same_sockets_and_config():
             assert {n: os.stat(socks[n]).st_ino for n in "ab"} == ino, "the socket files were made again"
-            assert rpc(rpc_path, "save_config") == saved
+            assert call(rpc_path, "save_config") == saved
         run.check("the same socket files and the same configuration, RPC changes included", same_sockets_and_config)
 
         run.check("clients attach to both recovered controllers and verify data", lambda: (verify(socks["a"]),
                                                                                             verify(socks["b"])))
 
         def upgrade_then_crash():
-            res = rpc(rpc_path, "framework_upgrade")
+            res = call(rpc_path, "framework_upgrade")
             wait_for(lambda: pid() == res["pid"], "MAINPID of the new process")
             verify(socks["a"])
             crash_and_recover(3)
             verify(socks["a"])
             verify(socks["b"])
-            assert rpc(rpc_path, "save_config") == saved
+            assert call(rpc_path, "save_config") == saved
         run.check("after a live upgrade the new process's records recover it from SIGKILL too", upgrade_then_crash)
 
         def clean_stop():

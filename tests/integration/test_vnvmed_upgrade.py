@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from vnvme_tap import Run, call, rpc  # noqa: E402
 
 VNVMED = os.environ["VNVMED"]
 VNVME_PERF = os.environ["VNVME_PERF"]
@@ -59,30 +61,6 @@ def reap(pid, timeout=WAIT_S):
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.02)
     raise AssertionError("pid %d did not exit in %d s" % (pid, timeout))
-
-
-def rpc(path, method, params=None, timeout=60):
-    req = {"jsonrpc": "2.0", "method": method, "id": 1}
-    if params is not None:
-        req["params"] = params
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(json.dumps(req).encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
-
-
-def call(path, method, params=None):
-    reply = rpc(path, method, params)
-    if "error" in reply:
-        raise AssertionError("rpc %s: %s" % (method, reply["error"]))
-    return reply["result"]
 
 
 class Daemon:
@@ -161,24 +139,6 @@ def perf_result(p):
     assert total["io_errors"] == 0 and total["verify_failures"] == 0, total
     assert total["verified"] > 0, total
     return total
-
-
-class Run:
-    def __init__(self):
-        self.n = 0
-        self.failed = False
-
-    def check(self, description, fn):
-        self.n += 1
-        try:
-            fn()
-            print("ok %d - %s" % (self.n, description), flush=True)
-        except Exception:
-            self.failed = True
-            print("not ok %d - %s" % (self.n, description))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-            sys.stdout.flush()
 
 
 def config(work, name):
