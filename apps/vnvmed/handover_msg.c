@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/scm.h"
 #include "handover.h"
 
 #define PKT_MAGIC 0x4f484e56u /* "VNHO" */
@@ -38,16 +39,7 @@ static int send_pkt(int sock, const struct pkt_hdr *h, const void *data, const i
         struct cmsghdr align;
     } u;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = h->len ? 2 : 1};
-    if (nfds) {
-        memset(&u, 0, sizeof(u));
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
+    vnvme_scm_attach(&mh, u.buf, fds, nfds);
     for (;;) {
         ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
         if (n >= 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/sd_notify.h"
+#include "common/scm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,16 +42,7 @@ int vnvme_sd_notify_fds(const char *state, const int *fds, size_t nfds)
         close(fd);
         return -E2BIG;
     }
-    if (nfds) {
-        memset(&u, 0, sizeof(u));
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
+    vnvme_scm_attach(&mh, u.buf, fds, nfds);
     ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
     int rc = n < 0 ? -errno : 1;
     close(fd);

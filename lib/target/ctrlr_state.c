@@ -71,17 +71,7 @@ void nvmet_ctrlr_resubmit_carried(struct nvmet_ctrlr *c)
             c->carried[kept++] = *k; /* the next poll, once a request is free */
             continue;
         }
-        struct nvmet_req *req = sq->free_reqs;
-        sq->free_reqs = req->next_free;
-        sq->in_flight++;
-        memcpy(&req->cmd, &k->cmd, sizeof(req->cmd));
-        memset(&req->rsp, 0, sizeof(req->rsp));
-        req->ns = NULL;
-        req->iovcnt = 0;
-        req->data_len = 0;
-        req->next_free = NULL;
-        req->in_flight = true;
-        nvmet_io_execute(req);
+        nvmet_io_execute(nvmet_req_take(sq, &k->cmd));
     }
     c->nr_carried = kept;
 }
@@ -323,14 +313,7 @@ static void restore_aer(struct nvmet_ctrlr *c, const struct nvme_sqe *cmd, struc
         vnvme_state_fail(r, "an outstanding Asynchronous Event Request has no admin queue or is not one");
         return;
     }
-    struct nvmet_req *req = sq->free_reqs;
-    sq->free_reqs = req->next_free;
-    sq->in_flight++;
-    memset(req, 0, offsetof(struct nvmet_req, iov));
-    req->sq = sq;
-    req->cmd = *cmd;
-    req->in_flight = true;
-    c->aer_reqs[c->nr_aer_reqs++] = req;
+    c->aer_reqs[c->nr_aer_reqs++] = nvmet_req_take(sq, cmd);
 }
 
 int nvmet_ctrlr_restore(struct nvmet_ctrlr *c, struct vnvme_state_in *in)

@@ -522,6 +522,26 @@ static inline bool nvmet_qmap_any(const uint64_t *map)
 #define NVMET_QMAP_FOREACH(q, map) \
     for (uint32_t q = nvmet_qmap_next((map), 0); q <= NVMET_MAX_IO_QUEUES; q = nvmet_qmap_next((map), q + 1))
 
+/*
+ * Start a command: a free request of sq (the caller checked sq->free_reqs)
+ * with one copy of cmd, counted in flight. The host may rewrite its SQ slot
+ * at any time; only this copy is ever looked at.
+ */
+static inline struct nvmet_req *nvmet_req_take(struct nvmet_sq *sq, const struct nvme_sqe *cmd)
+{
+    struct nvmet_req *req = sq->free_reqs;
+    sq->free_reqs = req->next_free;
+    sq->in_flight++;
+    __builtin_memcpy(&req->cmd, cmd, sizeof(req->cmd));
+    __builtin_memset(&req->rsp, 0, sizeof(req->rsp));
+    req->ns = NULL;
+    req->iovcnt = 0;
+    req->data_len = 0;
+    req->next_free = NULL;
+    req->in_flight = true;
+    return req;
+}
+
 /* The request's controller: requests belong to an SQ, SQs live in their controller's array. */
 static inline struct nvmet_ctrlr *nvmet_sq_ctrlr(struct nvmet_sq *sq)
 {

@@ -329,18 +329,8 @@ int nvmet_sq_process(struct nvmet_ctrlr *c, struct nvmet_sq *sq, uint32_t budget
     if (!sq->ring || sq->deleting)
         return 0;
     while (n < budget && sq->head != sq->tail && sq->free_reqs) {
-        struct nvmet_req *req = sq->free_reqs;
-        sq->free_reqs = req->next_free;
-        sq->in_flight++;
-        /* One copy: the host may rewrite the slot, we only ever look at our copy. */
-        memcpy(&req->cmd, &sq->ring[sq->head], sizeof(req->cmd));
+        struct nvmet_req *req = nvmet_req_take(sq, &sq->ring[sq->head]);
         sq->head = sq->head + 1 == sq->size ? 0 : sq->head + 1;
-        memset(&req->rsp, 0, sizeof(req->rsp));
-        req->ns = NULL;
-        req->iovcnt = 0;
-        req->data_len = 0;
-        req->next_free = NULL;
-        req->in_flight = true;
         n++;
         if (sq->qid == 0)
             nvmet_admin_execute(req);

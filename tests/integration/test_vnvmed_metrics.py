@@ -22,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from vnvme_tap import Run  # noqa: E402
 
 VNVMED = os.environ["VNVMED"]
 VNVME_PERF = os.environ["VNVME_PERF"]
@@ -263,24 +265,6 @@ def scrape(port, host="127.0.0.1", timeout=10):
 
 
 # ---- the tests ----
-
-class Run:
-    def __init__(self):
-        self.n = 0
-        self.failed = False
-
-    def check(self, description, fn):
-        self.n += 1
-        try:
-            fn()
-            print("ok %d - %s" % (self.n, description), flush=True)
-        except Exception:
-            self.failed = True
-            print("not ok %d - %s" % (self.n, description))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-            sys.stdout.flush()
-
 
 def main():
     work = tempfile.mkdtemp(prefix="vnvme-metrics.")
