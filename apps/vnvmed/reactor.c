@@ -65,7 +65,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,11 +139,9 @@ static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
             epoll_watch(r, lfd, rc);
         rc->listen_fd = lfd;
     }
-    struct stat st = {0};
-    if (cfd >= 0 && fstat(cfd, &st) < 0)
-        st.st_ino = 0;
-    if (cfd == rc->conn_fd && cfd >= 0 && rc->conn_watch >= 0 && st.st_ino == rc->conn_ino)
-        return; /* the same socket (a new client's would have its own inode) */
+    uint32_t conn = nvmet_vfio_user_connections(rc->vc);
+    if (cfd == rc->conn_fd && cfd >= 0 && rc->conn_watch >= 0 && conn == rc->conn_seen)
+        return; /* the same socket: no client came or went */
     if (rc->conn_watch >= 0) {
         epoll_unwatch(r, rc->conn_watch);
         close(rc->conn_watch);
@@ -152,7 +149,7 @@ static void sync_fds(struct reactor *r, struct reactor_ctrlr *rc)
     }
     if (cfd >= 0) {
         rc->conn_watch = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
-        rc->conn_ino = st.st_ino;
+        rc->conn_seen = conn;
         if (rc->conn_watch >= 0)
             epoll_watch(r, rc->conn_watch, rc);
         else

@@ -25,7 +25,7 @@ struct reactor_ctrlr {
     struct nvmet_ctrlr *nvme;
     int listen_fd, conn_fd; /* the server's, as last seen */
     int conn_watch;         /* the reactor's copy of conn_fd, registered in the epoll set (reactor.c) */
-    unsigned long conn_ino; /* which socket conn_watch is */
+    uint32_t conn_seen;     /* nvmet_vfio_user_connections() when conn_watch was made */
     /* Bdev channel fds registered in the epoll set, as of the controller's chan_gen. */
     int *chan_fds;
     uint32_t nr_chan_fds, chan_fds_cap;

@@ -69,6 +69,7 @@ struct nvmet_vfio_user_ctrlr {
     } hit;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint64_t control_gen; /* bumped by every change a crash-recovery record holds (besides config writes) */
+    uint32_t connections; /* clients accepted so far: tells a new client's socket from the last one's */
     void *owner;          /* the daemon's (its recovery record) */
 };
 
@@ -240,6 +241,7 @@ static void on_connected(void *ctx)
 {
     struct nvmet_vfio_user_ctrlr *vc = ctx;
     vc->control_gen++;
+    vc->connections++;
     VNVME_NOTICE(LOG_COMP, "%s: client connected", vc->socket_path);
 }
 
@@ -676,6 +678,11 @@ int nvmet_vfio_user_poll_control(struct nvmet_vfio_user_ctrlr *vc)
 void nvmet_vfio_user_fds(struct nvmet_vfio_user_ctrlr *vc, int *listen_fd, int *conn_fd)
 {
     vfio_user_server_fds(vc->srv, listen_fd, conn_fd);
+}
+
+uint32_t nvmet_vfio_user_connections(const struct nvmet_vfio_user_ctrlr *vc)
+{
+    return vc->connections;
 }
 
 struct nvmet_ctrlr *nvmet_vfio_user_nvme(struct nvmet_vfio_user_ctrlr *vc)

@@ -71,6 +71,8 @@ uint64_t nvmet_vfio_user_irq_deadline_ns(struct nvmet_vfio_user_ctrlr *vc);
 int nvmet_vfio_user_poll_control(struct nvmet_vfio_user_ctrlr *vc);
 /* fds to wait on when idle: listener and connection (-1 when none). */
 void nvmet_vfio_user_fds(struct nvmet_vfio_user_ctrlr *vc, int *listen_fd, int *conn_fd);
+/* Clients accepted so far: a new value means a new socket, even on the same fd number. */
+uint32_t nvmet_vfio_user_connections(const struct nvmet_vfio_user_ctrlr *vc);
 struct nvmet_ctrlr *nvmet_vfio_user_nvme(struct nvmet_vfio_user_ctrlr *vc);
 const char *nvmet_vfio_user_socket_path(const struct nvmet_vfio_user_ctrlr *vc);
 
