@@ -397,6 +397,7 @@ int main(int argc, char **argv)
                 VNVME_ERR("vnvmed", "not every host-role controller could be attached again");
             recovered = true;
             printf("vnvmed: recovered %d controller%s after a restart\n", rc, rc == 1 ? "" : "s");
+            fflush(stdout);
         }
     }
     for (int i = 0; passed_names && passed_names[i]; i++)

@@ -29,6 +29,7 @@ if vm_wait_line guest '@@ FIO RUNNING' 180; then
   host_ok "vnvmed (pid $victim) killed with SIGKILL while fio ran"
   for i in $(seq 100); do [ "$(cat "$work/starts")" = 2 ] && [ -S "$work/rpc.sock" ] && break; sleep 0.1; done
   host_check "the supervisor restarted vnvmed (pid $(current))" sh -c "kill -0 $(current) && [ \"$(cat "$work/starts")\" = 2 ]"
+  for i in $(seq 100); do grep -q 'recovered 1 controller' "$work/vnvmed.log" && break; sleep 0.1; done
   host_check "the restarted vnvmed recovered the controller" grep -q 'recovered 1 controller' "$work/vnvmed.log"
 else
   host_not_ok "the guest started fio"
