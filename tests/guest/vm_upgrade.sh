@@ -7,6 +7,8 @@
 # and go away in the guest (the removal's notice goes out on an AER the guest sent to the first
 # process). QEMU's vfio-user client is unmodified: it never sees a reconnect.
 #   vm_upgrade.sh VNVMED VNVME
+# VNVME_VM_UPGRADES=N upgrades N times instead of 3 (0: the same run without upgrades, for comparing
+# the guest's latency and IOPS figures it prints).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/vm-lib.sh"
 
@@ -39,7 +41,7 @@ vm_start guest "$work/initrd.cpio" "$work/vm/cntrl"
 if vm_wait_line guest '@@ FIO RUNNING' 180; then
   host_check "a namespace hot-added before the upgrades" hot_add
   pauses=()
-  for n in 1 2 3; do
+  for n in $(seq "${VNVME_VM_UPGRADES:-3}"); do
     sleep 2
     old=$vnvmed_pid
     if out=$("$VNVME" -s "$work/rpc.sock" upgrade "$VNVMED" 2>&1) && new=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' <<<"$out") && [ -n "$new" ]; then
