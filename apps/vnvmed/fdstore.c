@@ -11,6 +11,15 @@
  * with kcmp(KCMP_FILE) against a copy kept here, and counted: a name goes
  * (FDSTOREREMOVE) when no controller uses its file any more.
  *
+ * Finding a file must not cost a scan of every stored one: a record is
+ * rewritten on a reactor, and hundreds of VMs hold tens of thousands of
+ * descriptors. The caller's hint (the name this record gave the same fd
+ * number last time) settles the usual case with one kcmp; otherwise only
+ * entries of the same inode are compared. Anonymous-inode files (eventfds)
+ * all share one inode: one of them is compared with the hint, and with the
+ * entries a restart adopted that no record claimed yet (a VMM gives each
+ * vector an eventfd of its own, so one already claimed is not it).
+ *
  * Called from reactors (a controller's recovery record changes) and the
  * control thread; a mutex orders them. Nothing here is on the I/O path.
  */
@@ -22,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +44,8 @@
 struct stored {
     char name[FDSTORE_NAME_MAX];
     int fd; /* our copy, for kcmp */
+    dev_t dev;
+    ino_t ino;
     uint32_t refs;
 };
 
@@ -75,15 +87,28 @@ static void send_remove(const char *name)
     (void)vnvme_sd_notify(state);
 }
 
-static int add_locked(int fd, const char *name, const char *prefix, bool send, char *out)
+static int use(struct stored *s, char *out)
 {
+    s->refs++;
+    if (out)
+        snprintf(out, FDSTORE_NAME_MAX, "%s", s->name);
+    return 0;
+}
+
+static int add_locked(int fd, const char *name, const char *prefix, const char *hint, bool send, char *out)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    for (uint32_t i = 0; hint && i < n; i++)
+        if (strcmp(tab[i].name, hint) == 0 && tab[i].ino == st.st_ino && tab[i].dev == st.st_dev &&
+            same_file(tab[i].fd, fd))
+            return use(&tab[i], out);
+    bool anonymous = (st.st_mode & S_IFMT) == 0;
     for (uint32_t i = 0; i < n; i++)
-        if (same_file(tab[i].fd, fd)) {
-            tab[i].refs++;
-            if (out)
-                snprintf(out, FDSTORE_NAME_MAX, "%s", tab[i].name);
-            return 0;
-        }
+        if ((!anonymous || tab[i].refs == 0) && tab[i].ino == st.st_ino && tab[i].dev == st.st_dev &&
+            same_file(tab[i].fd, fd))
+            return use(&tab[i], out);
     if (n == cap) {
         uint32_t c = cap ? cap * 2 : 64;
         struct stored *t = realloc(tab, c * sizeof(*t));
@@ -93,6 +118,8 @@ static int add_locked(int fd, const char *name, const char *prefix, bool send, c
         cap = c;
     }
     struct stored *s = &tab[n];
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
     s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (s->fd < 0)
         return -errno;
@@ -115,10 +142,10 @@ static int add_locked(int fd, const char *name, const char *prefix, bool send, c
     return 0;
 }
 
-int fdstore_acquire(int fd, const char *prefix, char *name)
+int fdstore_acquire(int fd, const char *prefix, const char *hint, char *name)
 {
     pthread_mutex_lock(&lock);
-    int rc = add_locked(fd, NULL, prefix, true, name);
+    int rc = add_locked(fd, NULL, prefix, hint, true, name);
     pthread_mutex_unlock(&lock);
     return rc;
 }
@@ -126,7 +153,7 @@ int fdstore_acquire(int fd, const char *prefix, char *name)
 int fdstore_adopt(int fd, const char *name)
 {
     pthread_mutex_lock(&lock);
-    int rc = add_locked(fd, name, NULL, false, NULL);
+    int rc = add_locked(fd, name, NULL, NULL, false, NULL);
     if (rc == 0)
         tab[n - 1].refs = 0; /* counted by the records that name it */
     pthread_mutex_unlock(&lock);

@@ -38,6 +38,7 @@ struct record {
     char fd_name[FDSTORE_NAME_MAX];
     uint32_t active;
     char (*names)[FDSTORE_NAME_MAX]; /* the store names the last version uses */
+    int *fdnums;                     /* and the descriptor numbers they were for, as hints next time */
     uint32_t nnames;
 };
 
@@ -70,7 +71,7 @@ static int record_open(struct record *rec, const char *fixed_name)
         int rc = vnvme_sd_notify_fds(state, &rec->fd, 1);
         return rc < 0 ? rc : 0;
     }
-    return fdstore_acquire(rec->fd, REC_PREFIX, rec->fd_name);
+    return fdstore_acquire(rec->fd, REC_PREFIX, NULL, rec->fd_name);
 }
 
 static void record_close(struct record *rec)
@@ -78,7 +79,9 @@ static void record_close(struct record *rec)
     for (uint32_t i = 0; i < rec->nnames; i++)
         fdstore_release(rec->names[i]);
     free(rec->names);
+    free(rec->fdnums);
     rec->names = NULL;
+    rec->fdnums = NULL;
     rec->nnames = 0;
     if (rec->fd >= 0) {
         fdstore_release(rec->fd_name);
@@ -91,12 +94,22 @@ static void record_close(struct record *rec)
 static int record_write(struct record *rec, const struct vnvme_state_out *body)
 {
     char(*names)[FDSTORE_NAME_MAX] = calloc(body->nfds ? body->nfds : 1, FDSTORE_NAME_MAX);
-    if (!names)
+    int *fdnums = calloc(body->nfds ? body->nfds : 1, sizeof(int));
+    if (!names || !fdnums) {
+        free(names);
+        free(fdnums);
         return -ENOMEM;
+    }
     uint32_t got = 0;
     int rc = 0;
-    for (; got < body->nfds && rc == 0; got++)
-        rc = fdstore_acquire(body->fds[got], "vnvme", names[got]);
+    for (; got < body->nfds && rc == 0; got++) {
+        const char *hint = NULL;
+        for (uint32_t j = 0; j < rec->nnames && !hint; j++)
+            if (rec->fdnums[j] == body->fds[got])
+                hint = rec->names[j];
+        fdnums[got] = body->fds[got];
+        rc = fdstore_acquire(body->fds[got], "vnvme", hint, names[got]);
+    }
     struct vnvme_state_out w;
     vnvme_state_out_init(&w);
     vnvme_state_put_u32(&w, HANDOVER_STATE_VERSION);
@@ -119,13 +132,16 @@ static int record_write(struct record *rec, const struct vnvme_state_out *body)
         for (uint32_t i = 0; i < got; i++)
             fdstore_release(names[i]);
         free(names);
+        free(fdnums);
         return rc;
     }
     rec->active = slot;
     for (uint32_t i = 0; i < rec->nnames; i++)
         fdstore_release(rec->names[i]);
     free(rec->names);
+    free(rec->fdnums);
     rec->names = names;
+    rec->fdnums = fdnums;
     rec->nnames = (uint32_t)body->nfds;
     return 0;
 }
@@ -343,6 +359,7 @@ void recovery_shutdown(void)
         for (uint32_t i = 0; i < config_rec.nnames; i++)
             fdstore_release(config_rec.names[i]);
         free(config_rec.names);
+        free(config_rec.fdnums);
         close(config_rec.fd);
         config_rec = (struct record){.fd = -1};
     }

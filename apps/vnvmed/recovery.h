@@ -29,9 +29,10 @@ bool fdstore_enabled(void);
 void fdstore_enable(void);
 /*
  * Keep fd in the store (once per open file; named prefix-PID-N), or count one
- * more user of it; its name into name (FDSTORE_NAME_MAX bytes).
+ * more user of it; its name into name (FDSTORE_NAME_MAX bytes). hint (or
+ * NULL): the name the caller knew this fd by, checked first.
  */
-int fdstore_acquire(int fd, const char *prefix, char *name);
+int fdstore_acquire(int fd, const char *prefix, const char *hint, char *name);
 /* A descriptor the manager passed at start, under its name, with no user yet. */
 int fdstore_adopt(int fd, const char *name);
 void fdstore_release(const char *name);

@@ -37,12 +37,13 @@ def main():
     work = tempfile.mkdtemp(prefix="vnvme-crash.")
     run = Run()
     rpc_path = os.path.join(work, "rpc.sock")
-    socks = {n: os.path.join(work, n, "cntrl") for n in "ab"}
+    socks = {n: os.path.join(work, n, "cntrl") for n in "abc"}
     cfg = {"subsystems": [
         {"subsystem": "bdev", "config": [
-            {"method": "bdev_malloc_create", "params": {"name": "M0", "num_blocks": 16384, "block_size": 4096}}]},
+            {"method": "bdev_malloc_create", "params": {"name": "M0", "num_blocks": 16384, "block_size": 4096}},
+            {"method": "bdev_malloc_create", "params": {"name": "M1", "num_blocks": 1024, "block_size": 4096}}]},
         {"subsystem": "nvmf", "config": [{"method": "nvmf_create_transport", "params": {"trtype": "VFIOUSER"}}] + [
-            c for n, b in (("a", "M0"), ("b", None)) for c in (
+            c for n, b in (("a", "M0"), ("b", None), ("c", "M1")) for c in (
                 [{"method": "nvmf_create_subsystem", "params": {"nqn": "nqn.2026-12.io.vnvme:" + n,
                                                                  "allow_any_host": True}}]
                 + ([{"method": "nvmf_subsystem_add_ns", "params": {"nqn": "nqn.2026-12.io.vnvme:" + n,
@@ -82,7 +83,7 @@ def main():
     def crash_and_recover(n):
         victim = pid()
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: starts() == n and os.path.exists(rpc_path) and output().count("recovered 2 controllers") == n - 1,
+        wait_for(lambda: starts() == n and os.path.exists(rpc_path) and output().count("recovered 3 controllers") == n - 1,
                  "restart %d" % n)
         assert pid() != victim
         call(rpc_path, "nvmf_get_subsystems")
@@ -98,8 +99,13 @@ def main():
         run.check("clients verify data, and a namespace is added by RPC", before)
         saved = call(rpc_path, "save_config")
         ino = {n: os.stat(socks[n]).st_ino for n in "ab"}
+        # A client that stays connected through the crashes, on interrupts: its DMA windows and
+        # interrupt eventfds are in controller c's record every time.
+        idle = subprocess.Popen([VNVME_PERF, "-r", socks["c"], "-q", "1", "-o", "4096", "-w", "read", "-t", "120",
+                                 "--idle", "-I"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
 
-        run.check("vnvmed killed with SIGKILL is restarted and recovers both controllers", lambda: crash_and_recover(2))
+        run.check("vnvmed killed with SIGKILL is restarted and recovers every controller", lambda: crash_and_recover(2))
 
         def same_sockets_and_config():
             assert {n: os.stat(socks[n]).st_ino for n in "ab"} == ino, "the socket files were made again"
@@ -109,11 +115,21 @@ def main():
         run.check("clients attach to both recovered controllers and verify data", lambda: (verify(socks["a"]),
                                                                                             verify(socks["b"])))
 
+        def second_crash():
+            # The recovered process keeps the store's names for what it adopted: it recovers again, the
+            # connected client's memory and eventfds included.
+            crash_and_recover(3)
+            verify(socks["a"])
+            assert {n: os.stat(socks[n]).st_ino for n in "ab"} == ino
+            assert "not recovered" not in output() and "not passed back" not in output(), output()[-3000:]
+            assert idle.poll() is None
+        run.check("a recovered vnvmed killed again recovers again", second_crash)
+
         def upgrade_then_crash():
             res = call(rpc_path, "framework_upgrade")
             wait_for(lambda: pid() == res["pid"], "MAINPID of the new process")
             verify(socks["a"])
-            crash_and_recover(3)
+            crash_and_recover(4)
             verify(socks["a"])
             verify(socks["b"])
             assert call(rpc_path, "save_config") == saved
@@ -129,6 +145,9 @@ def main():
     except Exception:
         run.check("setup", lambda: (_ for _ in ()).throw(sys.exc_info()[1]))
     finally:
+        if "idle" in locals() and idle.poll() is None:
+            idle.kill()
+            idle.wait()
         if sup.poll() is None:
             sup.kill()
         try:
